@@ -1,0 +1,168 @@
+/*
+ * mpool.h - the public interface of the mpool memory pool library.
+ *
+ * A pool serves blocks of any size: small and medium requests from size-class
+ * slabs carved out of a buddy page allocator, large requests as page runs of
+ * that allocator, and requests above max_block_size as blocks mapped directly
+ * from the system.  Pools are independent: each has its own configuration,
+ * growth limit, error policy and locks, and destroying or resetting one
+ * releases every block it served at once.
+ *
+ * Conventions shared by every function below:
+ *   - `pool` may be NULL.  Allocation then uses the process-wide default pool;
+ *     calls that take an existing block use the pool that owns the block.
+ *     With a non-NULL pool, a block of another pool is an invalid pointer.
+ *   - Every failure returns NULL / false / 0, sets mpool_last_error() and
+ *     errno (ENOMEM for out of memory, pool full and count*size overflow;
+ *     EINVAL otherwise), and then follows the pool's on_error policy.
+ *   - Every block is aligned to max(config.alignment, requested alignment).
+ */
+#ifndef MPOOL_H
+#define MPOOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Marks the functions the shared library exports; everything else is hidden. */
+#if defined(__GNUC__) || defined(__clang__)
+#define MPOOL_API __attribute__((visibility("default")))
+#else
+#define MPOOL_API
+#endif
+
+#define MPOOL_VERSION_MAJOR 0
+#define MPOOL_VERSION_MINOR 1
+#define MPOOL_VERSION_PATCH 0
+
+/* ---- Types ------------------------------------------------------------- */
+
+typedef struct mpool mpool_t; /* opaque */
+
+typedef enum {
+    MPOOL_OK = 0,
+    MPOOL_ERR_OUT_OF_MEMORY,     /* the system refused memory, or no system could serve the size */
+    MPOOL_ERR_POOL_FULL,         /* serving the request would take the pool past max_size */
+    MPOOL_ERR_INVALID_POINTER,   /* not a live block (foreign, interior, freed, other pool) */
+    MPOOL_ERR_INVALID_ALIGNMENT, /* alignment 0 or not a power of two */
+    MPOOL_ERR_INVALID_ARGUMENT   /* bad configuration, count*size overflow, ... */
+} mpool_error_t;
+
+typedef enum {
+    MPOOL_ON_ERROR_RETURN = 0, /* report through the return value and mpool_last_error() only */
+    MPOOL_ON_ERROR_LOG,        /* also call the logger with a one-line message */
+    MPOOL_ON_ERROR_ABORT       /* log, then abort() */
+} mpool_on_error_t;
+
+/* Receives one line (no trailing newline) describing a failed call. */
+typedef void (*mpool_logger_fn)(mpool_error_t err, const char *message, void *arg);
+
+typedef struct mpool_config {
+    size_t initial_size;       /* bytes reserved at creation; default 1 MiB */
+    size_t max_size;           /* bytes the pool may take from the system; 0 = no cap (default) */
+    double growth_factor;      /* growth multiplies the pool size by this; >= 1.0; default 2.0 */
+    size_t min_block_size;     /* smallest block served; >= sizeof(void *); default 16 */
+    size_t max_block_size;     /* above this, blocks are mapped directly; default 1 MiB */
+    size_t alignment;          /* every block aligned at least this much; power of two; default 16 */
+    bool thread_safe;          /* usable from many threads at once; default true */
+    bool enable_statistics;    /* keep statistics; default true */
+    bool enable_debug;         /* exact checks on every free, poison freed memory; default false */
+    mpool_on_error_t on_error; /* default MPOOL_ON_ERROR_RETURN */
+    mpool_logger_fn logger;    /* NULL: one line on stderr */
+    void *logger_arg;          /* passed to logger */
+} mpool_config_t;
+
+typedef struct mpool_usage {
+    size_t total;         /* bytes the pool holds from the system (regions and huge blocks) */
+    size_t used;          /* bytes in live blocks, counted at their usable size */
+    size_t free;          /* total - used */
+    double usage_percent; /* 100 * used / total (0 when total is 0) */
+} mpool_usage_t;
+
+/* ---- Pools ------------------------------------------------------------- */
+
+/* The default configuration (the values documented in mpool_config_t). */
+MPOOL_API mpool_config_t mpool_config_default(void);
+
+/* Creates a pool.  NULL config: defaults.  A bad configuration (growth_factor
+ * < 1, alignment not a power of two, min_block_size > max_block_size,
+ * initial_size > max_size, ...) returns NULL with MPOOL_ERR_INVALID_ARGUMENT. */
+MPOOL_API mpool_t *mpool_create(const mpool_config_t *config);
+
+/* Releases every block of the pool and all its memory.  NULL does nothing;
+ * the default pool cannot be destroyed (the call is reported and ignored). */
+MPOOL_API void mpool_destroy(mpool_t *pool);
+
+/* Every block of the pool becomes free at once; the pool stays usable and keeps
+ * its regions (their pages are returned to the system).  Huge blocks are unmapped. */
+MPOOL_API void mpool_reset(mpool_t *pool);
+
+/* The process-wide pool used when a call is given a NULL pool.  Never destroyed. */
+MPOOL_API mpool_t *mpool_default(void);
+
+/* Returns pages that no block uses to the system; returns the bytes released. */
+MPOOL_API size_t mpool_trim(mpool_t *pool);
+
+/* ---- Blocks ------------------------------------------------------------ */
+
+/* A block of at least `size` bytes; size 0 gives a unique block that can be freed. */
+MPOOL_API void *mpool_alloc(mpool_t *pool, size_t size);
+
+/* A block aligned to `alignment` (a power of two; up to at least 1 MiB). */
+MPOOL_API void *mpool_alloc_aligned(mpool_t *pool, size_t size, size_t alignment);
+
+/* count * size zeroed bytes; overflow of count * size fails with
+ * MPOOL_ERR_INVALID_ARGUMENT and errno ENOMEM. */
+MPOOL_API void *mpool_calloc(mpool_t *pool, size_t count, size_t size);
+
+/* Resizes a block, keeping its contents up to the smaller size.  ptr NULL:
+ * allocates.  size 0: frees ptr and returns NULL.  On failure the old block is
+ * untouched and still owned by the caller. */
+MPOOL_API void *mpool_realloc(mpool_t *pool, void *ptr, size_t size);
+
+/* Frees a block.  NULL does nothing.  Catches foreign pointers and the common
+ * double free cheaply; mpool_safe_free (or enable_debug) checks exactly. */
+MPOOL_API void mpool_free(mpool_t *pool, void *ptr);
+
+/* Frees ptr if and only if it is a live block of the pool; otherwise returns
+ * false with MPOOL_ERR_INVALID_POINTER and changes nothing.  NULL: false. */
+MPOOL_API bool mpool_safe_free(mpool_t *pool, void *ptr);
+
+/* The bytes usable in the live block at ptr (>= the size asked for); 0 if ptr
+ * is not a live block. */
+MPOOL_API size_t mpool_usable_size(const mpool_t *pool, const void *ptr);
+
+/* True if ptr is the start of a live block of the pool (any pool if NULL). */
+MPOOL_API bool mpool_owns(const mpool_t *pool, const void *ptr);
+
+/* ---- Threads ----------------------------------------------------------- */
+
+/* Switches locking on or off.  Call only while no other thread uses the pool. */
+MPOOL_API void mpool_set_thread_safe(mpool_t *pool, bool on);
+MPOOL_API bool mpool_is_thread_safe(const mpool_t *pool);
+
+/* ---- Observation ------------------------------------------------------- */
+
+/* total = bytes held from the system; used = bytes in live blocks. */
+MPOOL_API mpool_usage_t mpool_get_usage(const mpool_t *pool);
+
+/* Walks every structure of the pool and returns the number of problems found
+ * (0 for a healthy pool).  Reports nothing itself. */
+MPOOL_API size_t mpool_check(const mpool_t *pool);
+
+/* ---- Errors ------------------------------------------------------------ */
+
+/* This thread's most recent failure (MPOOL_OK if none), like errno. */
+MPOOL_API mpool_error_t mpool_last_error(void);
+
+/* A short constant description of err ("pool full", ...). */
+MPOOL_API const char *mpool_strerror(mpool_error_t err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MPOOL_H */

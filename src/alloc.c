@@ -1,0 +1,426 @@
+/*
+ * alloc.c - the block functions of the public API: allocation, resizing,
+ * freeing and queries of single blocks.
+ *
+ * Routing of a request of `size` bytes aligned to A = max(A, pool alignment):
+ *   size <= max_block_size and round_up(size, A) <= 32 KiB, A <= 4 KiB -> slab
+ *   size <= max_block_size and size <= 2 MiB                            -> large (page run)
+ *   otherwise                                                           -> huge (own mapping)
+ *
+ * Fast paths: mpool_alloc and mpool_free on a pool that is neither thread
+ * safe nor in debug mode pop and push a slab free list inline, with one
+ * unlikely branch each; everything else goes through the noinline slow
+ * functions below, which take the class lock when the pool is thread safe.
+ *
+ * Checking pointers: every entry first finds the block with the chunk map (a
+ * foreign pointer never gets dereferenced), then checks the owner pool.
+ * mpool_free and mpool_realloc add cheap checks (block start, the slab's
+ * most recently freed block); mpool_safe_free, mpool_owns, mpool_usable_size
+ * and debug pools are exact (a slab block is also looked for on the free list).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "huge.h"
+#include "large.h"
+#include "pool.h"
+#include "slab.h"
+
+#define MAX_REQUEST ((size_t)PTRDIFF_MAX - 2 * REGION_SIZE) /* larger sizes cannot be served */
+#define POISON_FREED 0xDF  /* debug: freed blocks */
+#define POISON_FRESH 0xAB  /* debug: new blocks (not calloc) */
+
+enum block_kind { BLOCK_NONE = 0, BLOCK_SLAB, BLOCK_LARGE, BLOCK_HUGE };
+
+struct block {
+    enum block_kind kind;
+    struct mpool *pool;
+    struct page *pg;  /* SLAB, LARGE: head of the run */
+    struct huge *h;   /* HUGE */
+};
+
+/* ---- Finding blocks ----------------------------------------------------- */
+
+/* The block p points into, without trusting p (BLOCK_NONE if foreign). */
+static struct block block_find(const void *p)
+{
+    struct block b = {BLOCK_NONE, NULL, NULL, NULL};
+    struct region *r = region_find(p);
+    if (r) {
+        struct page *head = region_run_of(r, p);
+        if (head) {
+            b.kind = head->kind == PAGE_SLAB ? BLOCK_SLAB : BLOCK_LARGE;
+            b.pool = r->pool;
+            b.pg = head;
+        }
+        return b;
+    }
+    struct huge *h = huge_of(p);
+    if (h) {
+        b.kind = BLOCK_HUGE;
+        b.pool = h->pool;
+        b.h = h;
+    }
+    return b;
+}
+
+/* True if p is where a block starts (not inside one). */
+static bool block_is_start(const struct block *b, const void *p)
+{
+    if (b->kind == BLOCK_SLAB) {
+        size_t off = (size_t)((const char *)p - (const char *)page_start(b->pg));
+        return off % b->pg->block_size == 0 && off / b->pg->block_size < b->pg->capacity;
+    }
+    if (b->kind == BLOCK_LARGE)
+        return p == page_start(b->pg);
+    return b->kind == BLOCK_HUGE;
+}
+
+static size_t block_usable(const struct block *b)
+{
+    switch (b->kind) {
+    case BLOCK_SLAB:
+        return b->pg->block_size;
+    case BLOCK_LARGE:
+        return large_usable(b->pg);
+    case BLOCK_HUGE:
+        return b->h->usable;
+    default:
+        return 0;
+    }
+}
+
+/* Exact: p starts a live block of pool (any pool if NULL), found in *b. */
+static bool block_lookup_live(const struct mpool *pool, const void *p, struct block *b)
+{
+    *b = block_find(p);
+    if (b->kind == BLOCK_NONE || (pool && b->pool != pool) || !block_is_start(b, p))
+        return false;
+    if (b->kind != BLOCK_SLAB)
+        return true;
+    struct mpool *owner = b->pool;
+    struct sclass *c = &owner->cls[b->pg->cls];
+    lock_take(&c->lock, owner->thread_safe);
+    bool live = b->pg->kind == PAGE_SLAB && slab_block_is_live_locked(b->pg, p);
+    lock_give(&c->lock, owner->thread_safe);
+    return live;
+}
+
+/* The cheap double-free check of mpool_free: p is not the block freed last. */
+static bool slab_not_last_freed(struct mpool *pool, struct page *pg, const void *p)
+{
+    struct sclass *c = &pool->cls[pg->cls];
+    lock_take(&c->lock, pool->thread_safe);
+    bool ok = pg->free != p;
+    lock_give(&c->lock, pool->thread_safe);
+    return ok;
+}
+
+/* ---- Reporting ---------------------------------------------------------- */
+
+static mpool_noinline void fail_invalid_pointer(const struct mpool *pool, const char *who, const void *p)
+{
+    error_raise(pool ? &pool->policy : &mpool_default()->policy, MPOOL_ERR_INVALID_POINTER, 0,
+                "%s(%p): invalid pointer (foreign, interior, already freed or of another pool)", who, p);
+}
+
+static mpool_noinline void fail_status(const struct mpool *pool, const char *who, size_t size,
+                                       enum buddy_status st)
+{
+    if (st == BUDDY_FULL)
+        error_raise(&pool->policy, MPOOL_ERR_POOL_FULL, 0,
+                    "%s(size=%zu): pool full (max_size %zu bytes reached)", who, size, pool->config.max_size);
+    else
+        error_raise(&pool->policy, MPOOL_ERR_OUT_OF_MEMORY, 0,
+                    "%s(size=%zu): out of memory", who, size);
+}
+
+/* ---- Allocation --------------------------------------------------------- */
+
+static void *slab_alloc(struct mpool *pool, unsigned cls, enum buddy_status *st)
+{
+    struct sclass *c = &pool->cls[cls];
+    lock_take(&c->lock, pool->thread_safe);
+    void *p = slab_pop_locked(pool, cls, st);
+    lock_give(&c->lock, pool->thread_safe);
+    return p;
+}
+
+/* Serves any request; align is a power of two (0: the pool's alignment).
+ * *zeroed (optional) tells if the block is known to read as zeros. */
+static void *alloc_any(struct mpool *pool, size_t size, size_t align, const char *who, bool *zeroed)
+{
+    if (unlikely(size > MAX_REQUEST)) {
+        error_raise(&pool->policy, MPOOL_ERR_OUT_OF_MEMORY, 0,
+                    "%s(size=%zu): no system can serve this size", who, size);
+        return NULL;
+    }
+    if (align < pool->align)
+        align = pool->align;
+    size_t req = size < pool->min_block ? pool->min_block : size;
+    enum buddy_status st = BUDDY_OK;
+    void *p = NULL;
+    bool fresh = false;
+    if (size <= pool->max_block) {
+        size_t rounded = align_up(req, align);
+        if (align <= PAGE_SIZE && rounded <= SLAB_MAX) {
+            p = slab_alloc(pool, sizeclass_of(rounded), &st);
+            goto done;
+        }
+        if (req <= BUDDY_MAX_RUN && align <= BUDDY_MAX_RUN) {
+            p = large_alloc(pool, req, align, &fresh, &st);
+            goto done;
+        }
+    }
+    p = huge_alloc(pool, req, align, &st);
+    fresh = true;
+done:
+    if (unlikely(!p)) {
+        fail_status(pool, who, size, st);
+        return NULL;
+    }
+    if (zeroed)
+        *zeroed = fresh;
+    if (unlikely(pool->debug) && !fresh)
+        memset(p, POISON_FRESH, size);
+    return p;
+}
+
+static mpool_noinline void *alloc_slow(mpool_t *pool, size_t size)
+{
+    if (!pool)
+        pool = mpool_default();
+    if (size <= SMALL_MAX && pool->small_class[(size + 7) >> 3] != CLASS_NONE && !pool->debug) {
+        enum buddy_status st;
+        void *p = slab_alloc(pool, pool->small_class[(size + 7) >> 3], &st);
+        if (likely(p))
+            return p;
+        fail_status(pool, "mpool_alloc", size, st);
+        return NULL;
+    }
+    return alloc_any(pool, size, 0, "mpool_alloc", NULL);
+}
+
+void *mpool_alloc(mpool_t *pool, size_t size)
+{
+    if (likely(pool != NULL && size <= SMALL_MAX)) {
+        struct page *pg = pool->current[pool->fast_class[(size + 7) >> 3]];
+        void *block = pg->free;
+        if (likely(block != NULL)) {
+            pg->free = *(void **)block;
+            pg->used++;
+            return block;
+        }
+    }
+    return alloc_slow(pool, size);
+}
+
+void *mpool_alloc_aligned(mpool_t *pool, size_t size, size_t alignment)
+{
+    if (!pool)
+        pool = mpool_default();
+    if (unlikely(!is_pow2(alignment))) {
+        error_raise(&pool->policy, MPOOL_ERR_INVALID_ALIGNMENT, 0,
+                    "mpool_alloc_aligned(size=%zu, alignment=%zu): alignment must be a power of two",
+                    size, alignment);
+        return NULL;
+    }
+    if (unlikely(alignment > MAX_REQUEST / 2)) {
+        error_raise(&pool->policy, MPOOL_ERR_OUT_OF_MEMORY, 0,
+                    "mpool_alloc_aligned(size=%zu, alignment=%zu): no system can serve this alignment",
+                    size, alignment);
+        return NULL;
+    }
+    return alloc_any(pool, size, alignment, "mpool_alloc_aligned", NULL);
+}
+
+void *mpool_calloc(mpool_t *pool, size_t count, size_t size)
+{
+    if (!pool)
+        pool = mpool_default();
+    size_t total;
+    if (unlikely(__builtin_mul_overflow(count, size, &total))) {
+        error_raise(&pool->policy, MPOOL_ERR_INVALID_ARGUMENT, ENOMEM,
+                    "mpool_calloc(count=%zu, size=%zu): count * size overflows", count, size);
+        return NULL;
+    }
+    bool zeroed = false;
+    void *p = alloc_any(pool, total, 0, "mpool_calloc", &zeroed);
+    if (p && !zeroed)
+        memset(p, 0, total);
+    return p;
+}
+
+/* ---- Freeing ------------------------------------------------------------ */
+
+/* Frees a block found by block_find.  exact: p must be live (else the free
+ * list head is the only freed block caught).  False, nothing changed, if p is
+ * not a block that may be freed. */
+static bool free_block(struct block *b, void *p, bool exact)
+{
+    struct mpool *pool = b->pool;
+    if (b->kind == BLOCK_SLAB) {
+        struct page *pg = b->pg;
+        struct sclass *c = &pool->cls[pg->cls];
+        lock_take(&c->lock, pool->thread_safe);
+        if (pg->kind != PAGE_SLAB || p == pg->free ||
+            (exact && !slab_block_is_live_locked(pg, p))) {
+            lock_give(&c->lock, pool->thread_safe);
+            return false;
+        }
+        if (unlikely(pool->debug))
+            memset(p, POISON_FREED, pg->block_size);
+        slab_push_locked(pool, pg, p);
+        lock_give(&c->lock, pool->thread_safe);
+        return true;
+    }
+    if (b->kind == BLOCK_LARGE) {
+        if (unlikely(pool->debug))
+            memset(p, POISON_FREED, large_usable(b->pg));
+        large_free(pool, b->pg);
+        return true;
+    }
+    huge_free(pool, b->h);
+    return true;
+}
+
+static mpool_noinline void free_slow(mpool_t *pool, void *p)
+{
+    if (!p)
+        return;
+    struct block b = block_find(p);
+    if (b.kind == BLOCK_NONE || (pool && b.pool != pool) || !block_is_start(&b, p) ||
+        !free_block(&b, p, b.pool->debug))
+        fail_invalid_pointer(pool ? pool : b.pool, "mpool_free", p);
+}
+
+/* A fast pool's free outside its hot region: the chunk map proves p is in a
+ * region before the region is read. */
+static mpool_noinline void free_other_region(mpool_t *pool, void *p)
+{
+    struct region *r = region_of(p);
+    if (chunk_kind(p) == CHUNK_REGION && r->fast_owner == pool) {
+        struct page *pg = page_head(region_page_of(r, p));
+        if (pg->kind == PAGE_SLAB && p != pg->free) {
+            slab_push_locked(pool, pg, p);
+            return;
+        }
+    }
+    free_slow(pool, p);
+}
+
+void mpool_free(mpool_t *pool, void *p)
+{
+    struct region *r = region_of(p);
+    if (likely(pool != NULL && r == pool->hot_region)) {
+        struct page *pg = page_head(region_page_of(r, p));
+        if (likely(pg->kind == PAGE_SLAB && p != pg->free)) {
+            slab_push_locked(pool, pg, p);
+            return;
+        }
+    }
+    free_other_region(pool, p);
+}
+
+bool mpool_safe_free(mpool_t *pool, void *p)
+{
+    struct block b;
+    if (!p || !block_lookup_live(pool, p, &b) || !free_block(&b, p, true)) {
+        fail_invalid_pointer(pool ? pool : b.pool, "mpool_safe_free", p);
+        return false;
+    }
+    return true;
+}
+
+/* ---- Resizing ----------------------------------------------------------- */
+
+/* The usable size a fresh allocation of size bytes would get from a slab, or
+ * 0 if it would not come from a slab. */
+static size_t slab_usable_for(const struct mpool *pool, size_t size)
+{
+    size_t req = size < pool->min_block ? pool->min_block : size;
+    size_t rounded = align_up(req, pool->align);
+    if (size > pool->max_block || pool->align > PAGE_SIZE || rounded > SLAB_MAX)
+        return 0;
+    return sizeclass_size(sizeclass_of(rounded));
+}
+
+static bool is_huge_size(const struct mpool *pool, size_t size)
+{
+    size_t req = size < pool->min_block ? pool->min_block : size;
+    return size > pool->max_block || req > BUDDY_MAX_RUN;
+}
+
+void *mpool_realloc(mpool_t *pool, void *p, size_t size)
+{
+    if (!p)
+        return alloc_any(pool ? pool : mpool_default(), size, 0, "mpool_realloc", NULL);
+    struct block b = block_find(p);
+    bool ok = b.kind != BLOCK_NONE && (!pool || b.pool == pool) && block_is_start(&b, p);
+    if (ok && b.pool->debug)
+        ok = block_lookup_live(pool, p, &b);
+    else if (ok && b.kind == BLOCK_SLAB)
+        ok = slab_not_last_freed(b.pool, b.pg, p);
+    if (!ok) {
+        fail_invalid_pointer(pool ? pool : b.pool, "mpool_realloc", p);
+        return NULL;
+    }
+    pool = b.pool;
+    if (size == 0) {
+        free_block(&b, p, false);
+        return NULL;
+    }
+    if (unlikely(size > MAX_REQUEST)) {
+        error_raise(&pool->policy, MPOOL_ERR_OUT_OF_MEMORY, 0,
+                    "mpool_realloc(%p, size=%zu): no system can serve this size", p, size);
+        return NULL;
+    }
+    size_t usable = block_usable(&b);
+    switch (b.kind) {
+    case BLOCK_SLAB: {
+        size_t want = slab_usable_for(pool, size);
+        if (size <= usable && want && usable <= 2 * want)
+            return p;
+        break;
+    }
+    case BLOCK_LARGE:
+        if (size <= usable && !slab_usable_for(pool, size) && !is_huge_size(pool, size)) {
+            large_shrink(pool, b.pg, size);
+            return p;
+        }
+        break;
+    case BLOCK_HUGE:
+        if (is_huge_size(pool, size)) {
+            enum buddy_status st;
+            void *q = huge_resize(pool, b.h, size, &st);
+            if (!q)
+                fail_status(pool, "mpool_realloc", size, st);
+            return q;
+        }
+        break;
+    default:
+        break;
+    }
+    void *q = alloc_any(pool, size, 0, "mpool_realloc", NULL);
+    if (!q)
+        return NULL;
+    memcpy(q, p, size < usable ? size : usable);
+    free_block(&b, p, false);
+    return q;
+}
+
+/* ---- Queries ------------------------------------------------------------ */
+
+size_t mpool_usable_size(const mpool_t *pool, const void *p)
+{
+    struct block b;
+    if (!p || !block_lookup_live(pool, p, &b))
+        return 0;
+    return block_usable(&b);
+}
+
+bool mpool_owns(const mpool_t *pool, const void *p)
+{
+    struct block b;
+    return p && block_lookup_live(pool, p, &b);
+}

@@ -1,0 +1,445 @@
+/*
+ * buddy.c - a binary buddy allocator of pages (after Knuth, TAOCP 2.5, and
+ * SQLite's memsys5), spread over the regions of one pool.
+ *
+ * Rules and encoding
+ *   - A run of order k is 2^k pages whose first page index (counted from the
+ *     region base, which is 4 MiB aligned) is a multiple of 2^k; its buddy is
+ *     the run at index ^ 2^k.  Orders go up to 9 (2 MiB, half a region).
+ *   - A free run is described by its head descriptor: kind PAGE_FREE, `order`,
+ *     back 0, linked on free[order]; flag PG_DIRTY if its pages may be
+ *     resident.  A head absorbed by a merge gets order 0xFF, so it can never
+ *     pass for a free buddy.
+ *   - Freeing merges a run with its buddy while the buddy is a free run of the
+ *     same order inside the same region, so two free buddies never coexist.
+ *   - A request for n pages takes a run of order ceil(log2 n) (or the
+ *     alignment's order, if larger) and gives the unused tail back at once as
+ *     the aligned power-of-two pieces it decomposes into: a 65 KiB block holds
+ *     17 pages of address space, not 32.  Freeing n pages frees the same
+ *     decomposition, and the pieces merge back.
+ *   - Regions may be shorter than 4 MiB: their data pages are decomposed into
+ *     the largest aligned runs that fit.
+ *
+ * Invariants (buddy_check_locked verifies them)
+ *   Every data page belongs to exactly one run (free, slab or large block);
+ *   every free run is on the list of its order exactly once; free_pages and
+ *   dirty_pages equal the sums over the lists.
+ *
+ * Bounds
+ *   Allocation and free are O(log n) in the region size: at most 9 splits or
+ *   merges, plus the tail pieces (at most 9).  As for every buddy system,
+ *   Robson's bound applies: with requests rounded to powers of two, memory
+ *   needed is at most M * (1 + log2(n)/2) for live size M and largest request n;
+ *   tail trimming only reduces the rounding loss.
+ *
+ * Returning memory
+ *   Freed runs are dirty.  When dirty pages pass purge_threshold (1/8 of the
+ *   pool, at least 1 MiB), every dirty free run is decommitted (prim_decommit),
+ *   so resident memory falls after a peak without paying a system call on
+ *   every free.  buddy_trim does the same on request.
+ */
+#include "buddy.h"
+
+#include <string.h>
+
+#include "prim.h"
+
+#define PURGE_MIN_PAGES 256 /* 1 MiB */
+#define ORDER_ABSORBED 0xFF
+
+static size_t run_pages(unsigned order) { return (size_t)1 << order; }
+
+static void list_push(struct page **head, struct page *pg)
+{
+    pg->prev = NULL;
+    pg->next = *head;
+    if (*head)
+        (*head)->prev = pg;
+    *head = pg;
+}
+
+static void list_remove(struct page **head, struct page *pg)
+{
+    if (pg->prev)
+        pg->prev->next = pg->next;
+    else
+        *head = pg->next;
+    if (pg->next)
+        pg->next->prev = pg->prev;
+    pg->next = pg->prev = NULL;
+}
+
+/* Puts a run on its free list, without merging. */
+static void buddy_insert_locked(struct buddy *b, struct page *pg, unsigned order, bool dirty)
+{
+    pg->kind = PAGE_FREE;
+    pg->order = (uint8_t)order;
+    pg->back = 0;
+    pg->flags = dirty ? PG_DIRTY : 0;
+    list_push(&b->free[order], pg);
+    b->free_pages += run_pages(order);
+    if (dirty)
+        b->dirty_pages += run_pages(order);
+}
+
+static void buddy_unlink_locked(struct buddy *b, struct page *pg)
+{
+    list_remove(&b->free[pg->order], pg);
+    b->free_pages -= run_pages(pg->order);
+    if (pg->flags & PG_DIRTY)
+        b->dirty_pages -= run_pages(pg->order);
+}
+
+/* Frees one aligned run of the given order, merging it with free buddies. */
+static void buddy_release_locked(struct buddy *b, struct page *pg, unsigned order, bool dirty)
+{
+    struct region *r = page_region(pg);
+    size_t idx = page_index(r, pg);
+    while (order < BUDDY_MAX_ORDER) {
+        size_t bi = idx ^ run_pages(order);
+        if (bi < r->meta_pages || bi + run_pages(order) > r->npages)
+            break;
+        struct page *bud = &r->pages[bi];
+        if (bud->kind != PAGE_FREE || bud->order != order || bud->back != 0)
+            break;
+        buddy_unlink_locked(b, bud);
+        dirty |= (bud->flags & PG_DIRTY) != 0;
+        struct page *absorbed = bi > idx ? bud : &r->pages[idx];
+        absorbed->order = ORDER_ABSORBED;
+        absorbed->kind = PAGE_FREE;
+        idx &= ~run_pages(order);
+        order++;
+    }
+    buddy_insert_locked(b, &r->pages[idx], order, dirty);
+}
+
+/* Frees pages [idx, idx + n) of r as the aligned runs they decompose into. */
+static void buddy_release_range_locked(struct buddy *b, struct region *r, size_t idx, size_t n,
+                                       bool dirty, bool merge)
+{
+    while (n) {
+        unsigned order = idx ? (unsigned)__builtin_ctzll(idx) : BUDDY_MAX_ORDER;
+        if (order > BUDDY_MAX_ORDER)
+            order = BUDDY_MAX_ORDER;
+        while (run_pages(order) > n)
+            order--;
+        if (merge)
+            buddy_release_locked(b, &r->pages[idx], order, dirty);
+        else
+            buddy_insert_locked(b, &r->pages[idx], order, dirty);
+        idx += run_pages(order);
+        n -= run_pages(order);
+    }
+}
+
+void buddy_init(struct buddy *b, struct mpool *pool, struct budget *budget, double growth_factor)
+{
+    memset(b, 0, sizeof *b);
+    lock_init(&b->lock);
+    b->pool = pool;
+    b->budget = budget;
+    b->growth_factor = growth_factor;
+    b->purge_threshold = PURGE_MIN_PAGES;
+}
+
+static void buddy_update_threshold(struct buddy *b)
+{
+    size_t eighth = (b->region_bytes >> PAGE_SHIFT) / 8;
+    b->purge_threshold = eighth > PURGE_MIN_PAGES ? eighth : PURGE_MIN_PAGES;
+}
+
+/* Maps one region of npages pages and adopts its data pages. */
+static enum buddy_status buddy_add_region_locked(struct buddy *b, size_t npages)
+{
+    size_t bytes = npages << PAGE_SHIFT;
+    if (!budget_take(b->budget, bytes))
+        return BUDDY_FULL;
+    struct region *r = region_create(b->pool, b->fast_owner, npages);
+    if (!r) {
+        budget_give(b->budget, bytes);
+        return BUDDY_NOMEM;
+    }
+    r->next = b->regions;
+    if (b->regions)
+        b->regions->prev = r;
+    b->regions = r;
+    b->region_bytes += bytes;
+    buddy_release_range_locked(b, r, r->meta_pages, r->npages - r->meta_pages, false, false);
+    buddy_update_threshold(b);
+    return BUDDY_OK;
+}
+
+/* The smallest region (in pages) that holds an aligned run of the given order. */
+static size_t region_pages_for_order(unsigned order)
+{
+    size_t n = align_up(REGION_META_PAGES, run_pages(order)) + run_pages(order);
+    return n < REGION_MIN_PAGES ? REGION_MIN_PAGES : n;
+}
+
+/* Grows the pool so that a run of `order` can be served: by growth_factor
+ * times the current size, at least one region that fits the run, never past
+ * max_size (then only what the run needs, or BUDDY_FULL). */
+static enum buddy_status buddy_grow_locked(struct buddy *b, unsigned order)
+{
+    size_t need = region_pages_for_order(order);
+    size_t cur = b->region_bytes >> PAGE_SHIFT;
+    double want_d = (double)cur * (b->growth_factor - 1.0);
+    size_t want = want_d > (double)(SIZE_MAX >> (PAGE_SHIFT + 1)) ? SIZE_MAX >> (PAGE_SHIFT + 1)
+                                                                : (size_t)want_d;
+    if (want < need)
+        want = need;
+    if (b->budget->max) {
+        size_t held = budget_held(b->budget);
+        size_t room = held < b->budget->max ? (b->budget->max - held) >> PAGE_SHIFT : 0;
+        if (want > room)
+            want = room > need ? room : need;
+    }
+    /* The region that serves the run first, then whole regions for the rest. */
+    size_t first = want >= REGION_PAGES ? REGION_PAGES : (want > need ? want : need);
+    enum buddy_status st = buddy_add_region_locked(b, first);
+    if (st != BUDDY_OK)
+        return st;
+    want -= first < want ? first : want;
+    while (want >= need) {
+        size_t n = want >= REGION_PAGES ? REGION_PAGES : want;
+        if (buddy_add_region_locked(b, n) != BUDDY_OK)
+            break; /* the request is served; growing further is optional */
+        want -= n;
+    }
+    return BUDDY_OK;
+}
+
+enum buddy_status buddy_reserve(struct buddy *b, size_t bytes)
+{
+    size_t pages = align_up(bytes, PAGE_SIZE) >> PAGE_SHIFT;
+    while (pages) {
+        size_t n = pages >= REGION_PAGES ? REGION_PAGES : pages;
+        if (n < REGION_MIN_PAGES)
+            n = REGION_MIN_PAGES;
+        enum buddy_status st = buddy_add_region_locked(b, n);
+        if (st != BUDDY_OK)
+            return st;
+        pages -= n < pages ? n : pages;
+    }
+    return BUDDY_OK;
+}
+
+struct page *buddy_alloc_locked(struct buddy *b, size_t npages, unsigned align_order, bool *dirty,
+                                enum buddy_status *status)
+{
+    mpool_assert(npages >= 1 && npages <= run_pages(BUDDY_MAX_ORDER), "buddy_alloc: 1..512 pages");
+    unsigned order = ceil_log2(npages);
+    if (order < align_order)
+        order = align_order;
+    mpool_assert(order <= BUDDY_MAX_ORDER, "buddy_alloc: order too large");
+    unsigned j = order;
+    while (j < BUDDY_ORDERS && !b->free[j])
+        j++;
+    if (j == BUDDY_ORDERS) {
+        enum buddy_status st = buddy_grow_locked(b, order);
+        if (st != BUDDY_OK) {
+            *status = st;
+            return NULL;
+        }
+        j = order;
+        while (j < BUDDY_ORDERS && !b->free[j])
+            j++;
+        mpool_assert(j < BUDDY_ORDERS, "buddy_alloc: growth gave no run");
+    }
+    struct page *pg = b->free[j];
+    bool was_dirty = (pg->flags & PG_DIRTY) != 0;
+    buddy_unlink_locked(b, pg);
+    struct region *r = page_region(pg);
+    size_t idx = page_index(r, pg);
+    while (j > order) { /* split: keep the lower half, free the upper */
+        j--;
+        buddy_insert_locked(b, &r->pages[idx + run_pages(j)], j, was_dirty);
+    }
+    if (npages < run_pages(order))
+        buddy_release_range_locked(b, r, idx + npages, run_pages(order) - npages, was_dirty, false);
+    for (size_t i = 1; i < npages; i++)
+        page_set_back(pg, i);
+    pg->back = 0;
+    pg->kind = PAGE_LARGE;
+    pg->flags = 0;
+    pg->order = 0;
+    pg->npages = (uint32_t)npages;
+    pg->next = pg->prev = NULL;
+    *dirty = was_dirty;
+    *status = BUDDY_OK;
+    return pg;
+}
+
+struct page *buddy_alloc(struct buddy *b, size_t npages, unsigned align_order, bool ts, bool *dirty,
+                         enum buddy_status *status)
+{
+    lock_take(&b->lock, ts);
+    struct page *pg = buddy_alloc_locked(b, npages, align_order, dirty, status);
+    lock_give(&b->lock, ts);
+    return pg;
+}
+
+/* Decommits every dirty free run. */
+static size_t buddy_purge_locked(struct buddy *b)
+{
+    size_t released = 0;
+    for (unsigned o = 0; o < BUDDY_ORDERS; o++) {
+        for (struct page *pg = b->free[o]; pg; pg = pg->next) {
+            if (!(pg->flags & PG_DIRTY))
+                continue;
+            if (prim_decommit(page_start(pg), run_pages(o) << PAGE_SHIFT)) {
+                pg->flags &= (uint8_t)~PG_DIRTY;
+                b->dirty_pages -= run_pages(o);
+                released += run_pages(o) << PAGE_SHIFT;
+            }
+        }
+    }
+    return released;
+}
+
+static void buddy_free_tail_locked(struct buddy *b, struct page *head, size_t from, size_t n)
+{
+    struct region *r = page_region(head);
+    size_t idx = page_index(r, head);
+    buddy_release_range_locked(b, r, idx + from, n, true, true);
+    if (b->dirty_pages > b->purge_threshold)
+        buddy_purge_locked(b);
+}
+
+void buddy_free_locked(struct buddy *b, struct page *head)
+{
+    buddy_free_tail_locked(b, head, 0, head->npages);
+}
+
+void buddy_free(struct buddy *b, struct page *head, bool ts)
+{
+    lock_take(&b->lock, ts);
+    buddy_free_locked(b, head);
+    lock_give(&b->lock, ts);
+}
+
+void buddy_shrink_locked(struct buddy *b, struct page *head, size_t npages)
+{
+    mpool_assert(npages >= 1 && npages <= head->npages, "buddy_shrink: keeps 1..npages pages");
+    size_t old = head->npages;
+    if (npages == old)
+        return;
+    head->npages = (uint32_t)npages;
+    buddy_free_tail_locked(b, head, npages, old - npages);
+}
+
+size_t buddy_trim(struct buddy *b, bool ts)
+{
+    lock_take(&b->lock, ts);
+    size_t released = buddy_purge_locked(b);
+    lock_give(&b->lock, ts);
+    return released;
+}
+
+void buddy_reset(struct buddy *b)
+{
+    memset(b->free, 0, sizeof b->free);
+    b->free_pages = b->dirty_pages = 0;
+    for (struct region *r = b->regions; r; r = r->next) {
+        size_t data = r->npages - r->meta_pages;
+        prim_decommit(region_base(r) + ((size_t)r->meta_pages << PAGE_SHIFT), data << PAGE_SHIFT);
+        for (size_t i = r->meta_pages; i < r->npages; i++) {
+            r->pages[i].kind = PAGE_FREE;
+            r->pages[i].order = ORDER_ABSORBED;
+            r->pages[i].back = 0;
+        }
+        buddy_release_range_locked(b, r, r->meta_pages, data, false, false);
+    }
+}
+
+void buddy_destroy(struct buddy *b)
+{
+    struct region *r = b->regions;
+    while (r) {
+        struct region *next = r->next;
+        size_t bytes = (size_t)r->npages << PAGE_SHIFT;
+        region_destroy(r);
+        budget_give(b->budget, bytes);
+        r = next;
+    }
+    b->regions = NULL;
+    b->region_bytes = 0;
+    lock_fini(&b->lock);
+}
+
+void buddy_each_run_locked(const struct buddy *b, void (*fn)(const struct page *head, void *arg),
+                           void *arg)
+{
+    for (const struct region *r = b->regions; r; r = r->next) {
+        size_t i = r->meta_pages;
+        while (i < r->npages) {
+            const struct page *pg = &r->pages[i];
+            size_t n = 1;
+            if (pg->kind == PAGE_FREE && pg->order < BUDDY_ORDERS) {
+                n = run_pages(pg->order);
+            } else if (pg->kind == PAGE_SLAB || pg->kind == PAGE_LARGE) {
+                n = pg->npages ? pg->npages : 1;
+                fn(pg, arg);
+            }
+            i += n;
+        }
+    }
+}
+
+size_t buddy_check_locked(const struct buddy *b)
+{
+    size_t problems = 0, listed = 0, dirty = 0, walked_free = 0, bytes = 0;
+    for (unsigned o = 0; o < BUDDY_ORDERS; o++) {
+        const struct page *prev = NULL;
+        for (const struct page *pg = b->free[o]; pg; pg = pg->next) {
+            const struct region *r = page_region(pg);
+            size_t idx = page_index(r, pg);
+            if (pg->kind != PAGE_FREE || pg->order != o || pg->back != 0 || pg->prev != prev ||
+                (idx & (run_pages(o) - 1)) != 0 || idx < r->meta_pages ||
+                idx + run_pages(o) > r->npages)
+                problems++;
+            listed += run_pages(o);
+            if (pg->flags & PG_DIRTY)
+                dirty += run_pages(o);
+            prev = pg;
+            if (listed > b->region_bytes >> PAGE_SHIFT) { /* a cycle */
+                problems++;
+                break;
+            }
+        }
+    }
+    for (const struct region *r = b->regions; r; r = r->next) {
+        bytes += (size_t)r->npages << PAGE_SHIFT;
+        if (r->magic != REGION_MAGIC || chunk_kind(r) != CHUNK_REGION)
+            problems++;
+        size_t i = r->meta_pages;
+        while (i < r->npages) {
+            const struct page *pg = &r->pages[i];
+            size_t n = 1;
+            if (pg->kind == PAGE_FREE && pg->order < BUDDY_ORDERS) {
+                n = run_pages(pg->order);
+                walked_free += n;
+                if (pg->back != 0 || (i & (n - 1)) != 0 || i + n > r->npages)
+                    problems++;
+            } else if (pg->kind == PAGE_SLAB || pg->kind == PAGE_LARGE) {
+                n = pg->npages;
+                if (n == 0 || i + n > r->npages || pg->back != 0) {
+                    problems++;
+                    n = 1;
+                }
+                for (size_t k = 1; k < n; k++)
+                    if (pg[k].back != k * sizeof(struct page))
+                        problems++;
+            } else {
+                problems++; /* a data page that belongs to no run */
+            }
+            i += n;
+        }
+        if (i != r->npages)
+            problems++;
+    }
+    if (listed != b->free_pages || walked_free != b->free_pages || dirty != b->dirty_pages ||
+        bytes != b->region_bytes)
+        problems++;
+    return problems;
+}

@@ -1,0 +1,76 @@
+/*
+ * buddy.h - the page allocator of a pool: power-of-two runs of 4 KiB pages
+ * inside the pool's regions, split and merged buddy-style (rules in buddy.c).
+ * It feeds slabs and serves large blocks with page granularity, grows the
+ * pool by adding regions, and returns free runs to the system.
+ *
+ * Locking: one lock per pool (`lock`).  Functions ending in _locked expect the
+ * caller to hold it when the pool is thread safe; the others take it.
+ */
+#ifndef MPOOL_BUDDY_H
+#define MPOOL_BUDDY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "lock.h"
+#include "region.h"
+
+struct buddy {
+    mpool_lock_t lock;
+    struct page *free[BUDDY_ORDERS]; /* free runs of each order (doubly linked) */
+    struct region *regions;          /* every region of the pool */
+    struct mpool *pool;              /* owner written into new regions */
+    struct mpool *fast_owner;        /* written into new regions (region.h) */
+    struct budget *budget;           /* shared with the huge blocks */
+    double growth_factor;
+    size_t region_bytes;             /* bytes mapped as regions */
+    size_t free_pages;               /* pages in free runs */
+    size_t dirty_pages;              /* pages in free runs that may still be resident */
+    size_t purge_threshold;          /* dirty pages that trigger returning them */
+};
+
+/* Why an allocation failed. */
+enum buddy_status { BUDDY_OK = 0, BUDDY_FULL, BUDDY_NOMEM };
+
+void buddy_init(struct buddy *b, struct mpool *pool, struct budget *budget,
+                double growth_factor) mpool_internal;
+
+/* Maps regions holding at least `bytes` (whole pages); false if refused. */
+enum buddy_status buddy_reserve(struct buddy *b, size_t bytes) mpool_internal;
+
+/* A run of exactly npages pages (1..512) whose first page is aligned to
+ * 2^align_order pages; the head descriptor has kind PAGE_LARGE, npages set and
+ * every page's back set.  *dirty tells if the pages may hold old data (false:
+ * they read as zeros).  Grows the pool if needed.  NULL with *status set. */
+struct page *buddy_alloc(struct buddy *b, size_t npages, unsigned align_order, bool ts,
+                         bool *dirty, enum buddy_status *status) mpool_internal;
+struct page *buddy_alloc_locked(struct buddy *b, size_t npages, unsigned align_order,
+                                bool *dirty, enum buddy_status *status) mpool_internal;
+
+/* Returns the run headed by `head` (head->npages pages) to the free runs. */
+void buddy_free(struct buddy *b, struct page *head, bool ts) mpool_internal;
+void buddy_free_locked(struct buddy *b, struct page *head) mpool_internal;
+
+/* Keeps the first npages pages of the run and frees the rest. */
+void buddy_shrink_locked(struct buddy *b, struct page *head, size_t npages) mpool_internal;
+
+/* Decommits every free run that may be resident; returns the bytes released. */
+size_t buddy_trim(struct buddy *b, bool ts) mpool_internal;
+
+/* Every data page becomes free and decommitted; the regions are kept.  No
+ * other thread may use the pool. */
+void buddy_reset(struct buddy *b) mpool_internal;
+
+/* Unmaps every region. */
+void buddy_destroy(struct buddy *b) mpool_internal;
+
+/* Calls fn on the head of every allocated run (slab or large block), region
+ * by region in address order.  Caller holds the lock. */
+void buddy_each_run_locked(const struct buddy *b, void (*fn)(const struct page *head, void *arg),
+                           void *arg) mpool_internal;
+
+/* Number of broken invariants (see buddy.c).  Caller holds the lock. */
+size_t buddy_check_locked(const struct buddy *b) mpool_internal;
+
+#endif /* MPOOL_BUDDY_H */

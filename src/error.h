@@ -1,0 +1,24 @@
+/*
+ * error.h - how a failed call is reported: the thread's last error, errno,
+ * and the pool's policy (return quietly, log one line, or log and abort).
+ */
+#ifndef MPOOL_ERROR_H
+#define MPOOL_ERROR_H
+
+#include "common.h"
+#include "mpool.h"
+
+struct error_policy {
+    mpool_on_error_t on_error;
+    mpool_logger_fn logger; /* NULL: one line on stderr */
+    void *logger_arg;
+};
+
+/* Records err for this thread, sets errno (ENOMEM for out of memory and pool
+ * full, EINVAL otherwise, unless errno_value is non-zero), then follows the
+ * policy with a message formatted like printf ("mpool_free: ..."). */
+mpool_noinline void error_raise(const struct error_policy *policy, mpool_error_t err, int errno_value,
+                                const char *fmt, ...)
+    __attribute__((format(printf, 4, 5))) mpool_internal;
+
+#endif /* MPOOL_ERROR_H */

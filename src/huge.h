@@ -1,0 +1,58 @@
+/*
+ * huge.h - huge blocks: requests above max_block_size (or above what a page
+ * run can hold, 2 MiB) are mapped directly from the system, one mapping each.
+ *
+ * Layout: the block starts at a 4 MiB boundary (or its requested alignment,
+ * if larger) and its header fills the page just below it:
+ *
+ *   | struct huge ... (one page) | block (usable bytes, whole pages) ... |
+ *   ^ mapping start              ^ chunk base, marked CHUNK_HUGE
+ *
+ * so a pointer finds its header with the chunk map and one subtraction, and
+ * only the exact block start passes.  Blocks are listed in their pool (so
+ * statistics, reset and destroy cover them); resizing moves pages with
+ * mremap instead of copying.
+ */
+#ifndef MPOOL_HUGE_H
+#define MPOOL_HUGE_H
+
+#include "pool.h"
+
+#define HUGE_MAGIC 0x6d706f6f6c484731ULL /* "mpoolHG1" */
+
+struct huge {
+    uint64_t magic;
+    struct mpool *pool;
+    struct huge *next, *prev;
+    size_t usable;     /* bytes from the block start to the end of the mapping */
+    size_t align;      /* alignment of the block start (>= 4 MiB) */
+};
+
+/* The header of the huge block starting exactly at p, or NULL. */
+static inline struct huge *huge_of(const void *p)
+{
+    if (chunk_kind(p) != CHUNK_HUGE || ((uintptr_t)p & (REGION_SIZE - 1)) != 0)
+        return NULL;
+    struct huge *h = (struct huge *)((uintptr_t)p - PAGE_SIZE);
+    return h->magic == HUGE_MAGIC ? h : NULL;
+}
+
+static inline void *huge_block(const struct huge *h) { return (char *)h + PAGE_SIZE; }
+
+/* A huge block of at least size bytes aligned to align; NULL with *status. */
+void *huge_alloc(struct mpool *pool, size_t size, size_t align, enum buddy_status *status) mpool_internal;
+
+/* Unmaps a huge block. */
+void huge_free(struct mpool *pool, struct huge *h) mpool_internal;
+
+/* Resizes a huge block in place or by moving its pages; NULL (block
+ * unchanged) with *status on failure. */
+void *huge_resize(struct mpool *pool, struct huge *h, size_t size, enum buddy_status *status) mpool_internal;
+
+/* Unmaps every huge block of the pool. */
+void huge_release_all(struct mpool *pool) mpool_internal;
+
+/* Number of broken invariants in the pool's list.  Caller holds huge.lock. */
+size_t huge_check_locked(const struct mpool *pool) mpool_internal;
+
+#endif /* MPOOL_HUGE_H */

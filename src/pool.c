@@ -1,0 +1,269 @@
+/*
+ * pool.c - pools as objects: configuration, creation, destruction, reset,
+ * the default pool, thread-safety switch, trimming and usage.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "huge.h"
+#include "pool.h"
+#include "prim.h"
+#include "slab.h"
+
+#define MAX_CONFIG_ALIGNMENT ((size_t)1 << 30)
+
+mpool_config_t mpool_config_default(void)
+{
+    mpool_config_t c;
+    memset(&c, 0, sizeof c);
+    c.initial_size = (size_t)1 << 20;
+    c.max_size = 0;
+    c.growth_factor = 2.0;
+    c.min_block_size = 16;
+    c.max_block_size = (size_t)1 << 20;
+    c.alignment = 16;
+    c.thread_safe = true;
+    c.enable_statistics = true;
+    c.enable_debug = false;
+    c.on_error = MPOOL_ON_ERROR_RETURN;
+    c.logger = NULL;
+    c.logger_arg = NULL;
+    return c;
+}
+
+/* The reason a configuration is refused, or NULL if it is good. */
+static const char *config_problem(const mpool_config_t *c)
+{
+    if (!(c->growth_factor >= 1.0) || isinf(c->growth_factor))
+        return "growth_factor must be a finite number >= 1.0";
+    if (!is_pow2(c->alignment) || c->alignment > MAX_CONFIG_ALIGNMENT)
+        return "alignment must be a power of two up to 1 GiB";
+    if (c->min_block_size < sizeof(void *))
+        return "min_block_size must be at least sizeof(void *)";
+    if (c->min_block_size > c->max_block_size)
+        return "min_block_size must not exceed max_block_size";
+    if (c->max_size && c->initial_size > c->max_size)
+        return "initial_size must not exceed max_size";
+    if ((unsigned)c->on_error > MPOOL_ON_ERROR_ABORT)
+        return "on_error must be RETURN, LOG or ABORT";
+    return NULL;
+}
+
+/* Turns the lock-free inline paths on or off to match thread_safe and debug. */
+static void pool_set_fast(struct mpool *pool)
+{
+    pool->fast = !pool->thread_safe && !pool->debug;
+    if (pool->fast)
+        memcpy(pool->fast_class, pool->small_class, sizeof pool->fast_class);
+    else
+        memset(pool->fast_class, CLASS_NONE, sizeof pool->fast_class);
+    pool->buddy.fast_owner = pool->fast ? pool : &mpool_no_fast_owner;
+    pool->hot_region = NO_REGION;
+    for (struct region *r = pool->buddy.regions; r; r = r->next)
+        r->fast_owner = pool->buddy.fast_owner;
+}
+
+/* Fills a zeroed pool from a valid configuration and reserves initial_size. */
+static enum buddy_status pool_init(struct mpool *pool, const mpool_config_t *cfg)
+{
+    pool->config = *cfg;
+    pool->magic = POOL_MAGIC;
+    pool->thread_safe = cfg->thread_safe;
+    pool->debug = cfg->enable_debug;
+    pool->align = cfg->alignment < 8 ? 8 : cfg->alignment;
+    pool->min_block = cfg->min_block_size;
+    pool->max_block = cfg->max_block_size;
+    pool->policy.on_error = cfg->on_error;
+    pool->policy.logger = cfg->logger;
+    pool->policy.logger_arg = cfg->logger_arg;
+    pool->budget.held = 0;
+    pool->budget.max = cfg->max_size;
+    buddy_init(&pool->buddy, pool, &pool->budget, cfg->growth_factor);
+    lock_init(&pool->huge.lock);
+    for (unsigned i = 0; i < CLASS_COUNT; i++) {
+        struct sclass *c = &pool->cls[i];
+        c->block_size = (uint32_t)sizeclass_size(i);
+        c->slab_pages = (uint32_t)sizeclass_slab_pages(c->block_size);
+        lock_init(&c->lock);
+    }
+    slab_reset_classes(pool);
+    for (size_t i = 0; i <= SMALL_MAX / 8; i++) {
+        size_t size = i * 8;
+        size_t req = size < pool->min_block ? pool->min_block : size;
+        size_t rounded = align_up(req, pool->align);
+        bool slab = size <= pool->max_block && pool->align <= PAGE_SIZE && rounded <= SLAB_MAX;
+        pool->small_class[i] = slab ? (uint8_t)sizeclass_of(rounded) : CLASS_NONE;
+    }
+    pool_set_fast(pool);
+    if (!cfg->initial_size)
+        return BUDDY_OK;
+    enum buddy_status st = buddy_reserve(&pool->buddy, cfg->initial_size);
+    return st == BUDDY_FULL ? BUDDY_OK : st; /* rounding past max_size: grow on demand */
+}
+
+static void pool_release_memory(struct mpool *pool)
+{
+    huge_release_all(pool);
+    buddy_destroy(&pool->buddy);
+    lock_fini(&pool->huge.lock);
+    for (unsigned i = 0; i < CLASS_COUNT; i++)
+        lock_fini(&pool->cls[i].lock);
+}
+
+static size_t pool_struct_size(void) { return align_up(sizeof(struct mpool), PAGE_SIZE); }
+
+mpool_t *mpool_create(const mpool_config_t *config)
+{
+    mpool_config_t cfg = config ? *config : mpool_config_default();
+    struct error_policy policy = {cfg.on_error, cfg.logger, cfg.logger_arg};
+    if ((unsigned)policy.on_error > MPOOL_ON_ERROR_ABORT)
+        policy.on_error = MPOOL_ON_ERROR_RETURN;
+    const char *problem = config_problem(&cfg);
+    if (problem) {
+        error_raise(&policy, MPOOL_ERR_INVALID_ARGUMENT, 0, "mpool_create: invalid configuration: %s",
+                    problem);
+        return NULL;
+    }
+    struct mpool *pool = prim_map(pool_struct_size(), PAGE_SIZE, 0);
+    if (!pool) {
+        error_raise(&policy, MPOOL_ERR_OUT_OF_MEMORY, 0, "mpool_create: out of memory for the pool");
+        return NULL;
+    }
+    enum buddy_status st = pool_init(pool, &cfg);
+    if (st != BUDDY_OK) {
+        pool_release_memory(pool);
+        prim_unmap(pool, pool_struct_size());
+        error_raise(&policy, MPOOL_ERR_OUT_OF_MEMORY, 0,
+                    "mpool_create(initial_size=%zu): out of memory", cfg.initial_size);
+        return NULL;
+    }
+    return pool;
+}
+
+void mpool_destroy(mpool_t *pool)
+{
+    if (!pool)
+        return;
+    if (pool->is_default) {
+        error_raise(&pool->policy, MPOOL_ERR_INVALID_ARGUMENT, 0,
+                    "mpool_destroy(%p): the default pool cannot be destroyed", (void *)pool);
+        return;
+    }
+    pool->magic = 0;
+    pool_release_memory(pool);
+    prim_unmap(pool, pool_struct_size());
+}
+
+/* Takes every lock of the pool, in the documented order. */
+static void pool_lock_all(struct mpool *pool)
+{
+    for (unsigned i = 0; i < CLASS_COUNT; i++)
+        lock_take(&pool->cls[i].lock, pool->thread_safe);
+    lock_take(&pool->buddy.lock, pool->thread_safe);
+    lock_take(&pool->huge.lock, pool->thread_safe);
+}
+
+static void pool_unlock_all(struct mpool *pool)
+{
+    lock_give(&pool->huge.lock, pool->thread_safe);
+    lock_give(&pool->buddy.lock, pool->thread_safe);
+    for (unsigned i = CLASS_COUNT; i-- > 0;)
+        lock_give(&pool->cls[i].lock, pool->thread_safe);
+}
+
+void mpool_reset(mpool_t *pool)
+{
+    if (!pool)
+        pool = mpool_default();
+    pool_lock_all(pool);
+    huge_release_all(pool);
+    slab_reset_classes(pool);
+    buddy_reset(&pool->buddy);
+    pool->large_used = 0;
+    pool->large_count = 0;
+    pool_unlock_all(pool);
+}
+
+size_t mpool_trim(mpool_t *pool)
+{
+    if (!pool)
+        pool = mpool_default();
+    return buddy_trim(&pool->buddy, pool->thread_safe);
+}
+
+/* ---- The default pool --------------------------------------------------- */
+
+static struct mpool default_pool;
+static pthread_once_t default_once = PTHREAD_ONCE_INIT;
+static bool default_ready; /* atomic */
+
+static void default_init(void)
+{
+    mpool_config_t cfg = mpool_config_default();
+    cfg.initial_size = 0; /* grow on first use */
+    pool_init(&default_pool, &cfg);
+    default_pool.is_default = true;
+    __atomic_store_n(&default_ready, true, __ATOMIC_RELEASE);
+}
+
+mpool_t *mpool_default(void)
+{
+    if (likely(__atomic_load_n(&default_ready, __ATOMIC_ACQUIRE)))
+        return &default_pool;
+    pthread_once(&default_once, default_init);
+    return &default_pool;
+}
+
+/* ---- Threads and usage -------------------------------------------------- */
+
+void mpool_set_thread_safe(mpool_t *pool, bool on)
+{
+    if (!pool)
+        pool = mpool_default();
+    pool->thread_safe = on;
+    pool_set_fast(pool);
+}
+
+bool mpool_is_thread_safe(const mpool_t *pool)
+{
+    if (!pool)
+        pool = mpool_default();
+    return pool->thread_safe;
+}
+
+static void add_slab_bytes(const struct page *head, void *arg)
+{
+    if (head->kind == PAGE_SLAB)
+        *(size_t *)arg += slab_live(head) * head->block_size;
+}
+
+/* Bytes in live slab blocks: a walk over the runs (no counter on the fast paths). */
+static size_t pool_slab_bytes_locked(const struct mpool *pool)
+{
+    size_t bytes = 0;
+    buddy_each_run_locked(&pool->buddy, add_slab_bytes, &bytes);
+    return bytes;
+}
+
+mpool_usage_t mpool_get_usage(const mpool_t *cpool)
+{
+    struct mpool *pool = (struct mpool *)(cpool ? cpool : mpool_default());
+    mpool_usage_t u = {0, 0, 0, 0.0};
+    for (unsigned i = 0; i < CLASS_COUNT; i++)
+        lock_take(&pool->cls[i].lock, pool->thread_safe);
+    lock_take(&pool->buddy.lock, pool->thread_safe);
+    u.used += pool_slab_bytes_locked(pool) + pool->large_used;
+    lock_give(&pool->buddy.lock, pool->thread_safe);
+    for (unsigned i = CLASS_COUNT; i-- > 0;)
+        lock_give(&pool->cls[i].lock, pool->thread_safe);
+    lock_take(&pool->huge.lock, pool->thread_safe);
+    u.used += pool->huge.usable;
+    lock_give(&pool->huge.lock, pool->thread_safe);
+    u.total = budget_held(&pool->budget);
+    if (u.used > u.total) /* a racing grow; never report more used than held */
+        u.total = u.used;
+    u.free = u.total - u.used;
+    u.usage_percent = u.total ? 100.0 * (double)u.used / (double)u.total : 0.0;
+    return u;
+}

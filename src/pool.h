@@ -1,0 +1,73 @@
+/*
+ * pool.h - the pool object: its configuration, its size classes, its page
+ * allocator and its list of huge blocks.  The top of the library (alloc.c,
+ * pool.c, check.c) works on it; the layers below only see their own parts.
+ *
+ * Locks of a thread-safe pool, and the only order in which they nest:
+ *   class lock (one per size class)  ->  page lock (buddy.lock)
+ *   huge lock (huge.lock) nests with no other.
+ */
+#ifndef MPOOL_POOL_H
+#define MPOOL_POOL_H
+
+#include "buddy.h"
+#include "error.h"
+#include "lock.h"
+#include "mpool.h"
+#include "region.h"
+#include "sizeclass.h"
+
+/* One size class of a pool (its current slab is pool->current[class]). */
+struct sclass {
+    struct page *partial;  /* other slabs with free blocks (PG_LISTED) */
+    uint32_t block_size;
+    uint32_t slab_pages;
+    mpool_lock_t lock;
+} __attribute__((aligned(64)));
+
+struct huge; /* huge.h */
+
+struct huge_list {
+    mpool_lock_t lock;
+    struct huge *head;
+    size_t count;          /* live huge blocks */
+    size_t usable;         /* their usable bytes */
+};
+
+#define NO_REGION ((struct region *)(uintptr_t)1) /* matches no pointer's region */
+#define POOL_MAGIC 0x6d706f6f6c504c31ULL /* "mpoolPL1" */
+
+struct mpool {
+    /* Read by every allocation.  current[c] is the slab class c allocates from;
+     * it is never NULL (an empty shared sentinel stands in, and always does for
+     * CLASS_NONE), so the fast path tests only the free-list head. */
+    struct page *current[CLASS_COUNT + 1];
+    struct region *hot_region; /* fast pools: region of the newest current slab (else NO_REGION) */
+    uint8_t fast_class[SMALL_MAX / 8 + 1];  /* small_class if `fast`, else all CLASS_NONE */
+    uint8_t small_class[SMALL_MAX / 8 + 1]; /* (size + 7) / 8 -> class, or CLASS_NONE */
+    bool fast;             /* neither thread safe nor in debug mode: lock-free inline paths */
+    bool thread_safe;
+    bool debug;
+    bool is_default;
+    size_t max_block;      /* requests above are huge blocks */
+    size_t slab_limit;     /* requests up to this (after rounding) use slabs */
+    size_t align;          /* every block's alignment: max(config.alignment, 8) */
+    size_t min_block;      /* requests below are served as this */
+    uint64_t magic;
+
+    struct sclass cls[CLASS_COUNT];
+    struct buddy buddy;
+    size_t large_used;     /* bytes in large blocks (page runs); under buddy.lock */
+    size_t large_count;
+    struct huge_list huge;
+    struct budget budget;
+    struct error_policy policy;
+    mpool_config_t config;
+};
+
+/* The shared sentinel standing for "no current slab", and the fast_owner of
+ * regions whose pool is not fast (it is no pool, so no caller matches it). */
+extern struct page mpool_empty_slab mpool_internal;
+extern struct mpool mpool_no_fast_owner mpool_internal;
+
+#endif /* MPOOL_POOL_H */

@@ -1,0 +1,89 @@
+/*
+ * prim/unix.c - the operating-system contract of prim.h on Linux and other
+ * POSIX systems: anonymous private mappings, madvise(MADV_DONTNEED) to
+ * decommit, and on Linux mremap to resize huge blocks without copying.
+ *
+ * Aligned mappings are made by mapping size + align bytes and unmapping the
+ * misaligned head and the unused tail, so no address space is wasted.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* mremap */
+#endif
+#include "prim.h"
+
+#include <stdint.h>
+#include <sys/mman.h>
+
+#include "common.h"
+
+/* A range of address space (size + align), then trimmed to the aligned part. */
+static void *map_trimmed(size_t size, size_t align, size_t offset, int prot)
+{
+    if (size > SIZE_MAX - align)
+        return NULL;
+    size_t span = size + align;
+    char *raw = mmap(NULL, span, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (raw == MAP_FAILED)
+        return NULL;
+    uintptr_t want = (((uintptr_t)raw + offset + align - 1) & ~(uintptr_t)(align - 1)) - offset;
+    if (want < (uintptr_t)raw)
+        want += align;
+    char *base = (char *)want;
+    size_t head = (size_t)(base - raw);
+    size_t tail = span - head - size;
+    if (head)
+        munmap(raw, head);
+    if (tail)
+        munmap(base + size, tail);
+    return base;
+}
+
+void *prim_map(size_t size, size_t align, size_t offset)
+{
+    mpool_assert(is_pow2(align) && align >= PAGE_SIZE, "prim_map: alignment is a power of two >= page");
+    mpool_assert(size % PAGE_SIZE == 0 && offset % PAGE_SIZE == 0, "prim_map: whole pages");
+    if (align == PAGE_SIZE) {
+        void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        return p == MAP_FAILED ? NULL : p;
+    }
+    void *p = map_trimmed(size, align, offset, PROT_READ | PROT_WRITE);
+    return p;
+}
+
+void prim_unmap(void *addr, size_t size)
+{
+    if (size)
+        munmap(addr, size);
+}
+
+bool prim_decommit(void *addr, size_t size)
+{
+    return size == 0 || madvise(addr, size, MADV_DONTNEED) == 0;
+}
+
+void *prim_remap(void *addr, size_t old_size, size_t new_size, size_t align, size_t offset)
+{
+#ifdef MREMAP_FIXED
+    if (new_size <= old_size) {
+        if (new_size < old_size)
+            munmap((char *)addr + new_size, old_size - new_size);
+        return addr;
+    }
+    void *p = mremap(addr, old_size, new_size, 0);
+    if (p != MAP_FAILED)
+        return p;
+    /* Reserve an aligned range, then move the pages into it. */
+    void *dest = map_trimmed(new_size, align, offset, PROT_NONE);
+    if (!dest)
+        return NULL;
+    p = mremap(addr, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, dest);
+    if (p == MAP_FAILED) {
+        munmap(dest, new_size);
+        return NULL;
+    }
+    return p;
+#else
+    (void)addr; (void)old_size; (void)new_size; (void)align; (void)offset;
+    return NULL; /* the caller copies instead */
+#endif
+}

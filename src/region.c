@@ -1,0 +1,35 @@
+/*
+ * region.c - mapping and unmapping regions (layout in region.h).
+ */
+#include "region.h"
+
+#include <string.h>
+
+#include "prim.h"
+
+_Static_assert(REGION_META_PAGES == 17, "the header and 1024 descriptors fill 17 pages");
+_Static_assert(REGION_MIN_PAGES > REGION_META_PAGES, "the smallest region has data pages");
+
+struct region *region_create(struct mpool *pool, struct mpool *fast_owner, size_t npages)
+{
+    mpool_assert(npages >= REGION_MIN_PAGES && npages <= REGION_PAGES, "region_create: 32..1024 pages");
+    size_t meta = REGION_META_PAGES;
+    struct region *r = prim_map(npages << PAGE_SHIFT, REGION_SIZE, 0);
+    if (!r)
+        return NULL;
+    /* The mapping is zero-filled: every descriptor starts as PAGE_META (0). */
+    r->magic = REGION_MAGIC;
+    r->pool = pool;
+    r->fast_owner = fast_owner;
+    r->npages = (uint32_t)npages;
+    r->meta_pages = (uint32_t)meta;
+    r->next = r->prev = NULL;
+    chunk_mark(r, CHUNK_REGION);
+    return r;
+}
+
+void region_destroy(struct region *r)
+{
+    chunk_mark(r, CHUNK_NONE);
+    prim_unmap(r, (size_t)r->npages << PAGE_SHIFT);
+}

@@ -1,0 +1,20 @@
+/*
+ * sizeclass.c - slab geometry of the size classes (the classes themselves
+ * are pure arithmetic, in sizeclass.h).
+ */
+#include "sizeclass.h"
+
+_Static_assert(CLASS_COUNT == 16 + 8 * 8, "8-byte classes, then 8 per doubling from 128 B to 32 KiB");
+
+size_t sizeclass_slab_pages(size_t block_size)
+{
+    size_t min_bytes = block_size * 8 > 4 * PAGE_SIZE ? block_size * 8 : 4 * PAGE_SIZE;
+    size_t pages = align_up(min_bytes, PAGE_SIZE) >> PAGE_SHIFT;
+    /* Lengthen the slab until the unusable tail is at most 1/16 of it. */
+    for (size_t p = pages; p <= pages * 2; p++) {
+        size_t bytes = p << PAGE_SHIFT;
+        if ((bytes % block_size) * 16 <= bytes && bytes / block_size <= UINT16_MAX)
+            return p;
+    }
+    return pages;
+}

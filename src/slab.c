@@ -1,0 +1,175 @@
+/*
+ * slab.c - the slow paths of slabs (layout and fast paths in slab.h).
+ *
+ * Rules
+ *   - A class allocates from its current slab until the slab's free list is
+ *     empty, then takes a slab from its partial list, or a new run of
+ *     slab_pages pages from the page allocator.  A full slab is on no list.
+ *   - A free into a full slab puts it on the partial list; a free that leaves a
+ *     slab empty returns it to the page allocator, unless it is current.
+ *   - A new slab threads its free list through all its blocks in address
+ *     order, so blocks are handed out front to back.
+ *
+ * Invariants (slab_check_one, slab_check_locked)
+ *   live + length(free list) == capacity, where live is used minus the
+ *   current slab's extra reference; every free-list entry is a block start
+ *   inside the slab; the partial list holds only non-current slabs with free
+ *   blocks.
+ */
+#include "slab.h"
+
+#include <string.h>
+
+struct page mpool_empty_slab; /* free == NULL: the fast path falls through */
+struct mpool mpool_no_fast_owner;
+
+static void partial_push(struct sclass *c, struct page *pg)
+{
+    pg->flags |= PG_LISTED;
+    pg->prev = NULL;
+    pg->next = c->partial;
+    if (c->partial)
+        c->partial->prev = pg;
+    c->partial = pg;
+}
+
+static void partial_remove(struct sclass *c, struct page *pg)
+{
+    if (pg->prev)
+        pg->prev->next = pg->next;
+    else
+        c->partial = pg->next;
+    if (pg->next)
+        pg->next->prev = pg->prev;
+    pg->next = pg->prev = NULL;
+    pg->flags &= (uint8_t)~PG_LISTED;
+}
+
+/* Turns a fresh page run into a slab of class c with every block free. */
+static void slab_format(struct sclass *c, unsigned cls, struct page *pg)
+{
+    size_t bsize = c->block_size;
+    size_t cap = ((size_t)pg->npages << PAGE_SHIFT) / bsize;
+    char *start = page_start(pg);
+    for (size_t i = 0; i + 1 < cap; i++)
+        *(void **)(start + i * bsize) = start + (i + 1) * bsize;
+    *(void **)(start + (cap - 1) * bsize) = NULL;
+    pg->kind = PAGE_SLAB;
+    pg->cls = (uint8_t)cls;
+    pg->block_size = (uint32_t)bsize;
+    pg->capacity = (uint32_t)cap;
+    pg->used = 0;
+    pg->flags = 0;
+    pg->free = start;
+}
+
+void *slab_refill_locked(struct mpool *pool, unsigned cls, enum buddy_status *status)
+{
+    struct sclass *c = &pool->cls[cls];
+    struct page *old = pool->current[cls];
+    pool->current[cls] = &mpool_empty_slab;
+    if (old != &mpool_empty_slab) { /* retire it: drop the current reference */
+        old->flags &= (uint8_t)~PG_CURRENT;
+        old->used--;
+        if (old->used == 0 || old->free)
+            slab_after_free_locked(pool, old);
+    }
+    if (cls == CLASS_NONE)
+        return NULL;
+    struct page *pg = c->partial;
+    if (pg) {
+        partial_remove(c, pg);
+    } else {
+        bool dirty;
+        pg = buddy_alloc(&pool->buddy, c->slab_pages, 0, pool->thread_safe, &dirty, status);
+        if (!pg)
+            return NULL;
+        slab_format(c, cls, pg);
+    }
+    pg->flags |= PG_CURRENT;
+    pg->used++; /* the current reference */
+    pool->current[cls] = pg;
+    if (pool->fast)
+        pool->hot_region = page_region(pg);
+    void *block = pg->free;
+    pg->free = *(void **)block;
+    pg->used++;
+    return block;
+}
+
+void slab_after_free_locked(struct mpool *pool, struct page *pg)
+{
+    struct sclass *c = &pool->cls[pg->cls];
+    if (pg->used == 0 && !(pg->flags & PG_CURRENT)) {
+        if (pg->flags & PG_LISTED)
+            partial_remove(c, pg);
+        pg->flags = 0;
+        pg->free = NULL;
+        buddy_free(&pool->buddy, pg, pool->thread_safe);
+    } else if (!(pg->flags & (PG_LISTED | PG_CURRENT))) {
+        partial_push(c, pg);
+    }
+}
+
+bool slab_block_is_live_locked(const struct page *pg, const void *p)
+{
+    const char *start = page_start(pg);
+    size_t off = (size_t)((const char *)p - start);
+    if (off % pg->block_size != 0 || off / pg->block_size >= pg->capacity)
+        return false;
+    size_t steps = 0;
+    for (const void *f = pg->free; f && steps <= pg->capacity; f = *(void *const *)f, steps++)
+        if (f == p)
+            return false;
+    return true;
+}
+
+void slab_reset_classes(struct mpool *pool)
+{
+    for (unsigned i = 0; i <= CLASS_COUNT; i++)
+        pool->current[i] = &mpool_empty_slab;
+    for (unsigned i = 0; i < CLASS_COUNT; i++)
+        pool->cls[i].partial = NULL;
+}
+
+size_t slab_check_locked(const struct mpool *pool, unsigned cls)
+{
+    size_t problems = 0;
+    const struct sclass *c = &pool->cls[cls];
+    const struct page *cur = pool->current[cls];
+    if (cur != &mpool_empty_slab &&
+        (cur->kind != PAGE_SLAB || cur->cls != cls || !(cur->flags & PG_CURRENT)))
+        problems++;
+    const struct page *prev = NULL;
+    size_t n = 0;
+    for (const struct page *pg = c->partial; pg; pg = pg->next) {
+        if (pg->kind != PAGE_SLAB || pg->cls != cls || !(pg->flags & PG_LISTED) ||
+            (pg->flags & PG_CURRENT) || pg->prev != prev || !pg->free)
+            problems++;
+        prev = pg;
+        if (++n > (pool->buddy.region_bytes >> PAGE_SHIFT)) { /* a cycle */
+            problems++;
+            break;
+        }
+    }
+    return problems;
+}
+
+size_t slab_check_one(const struct page *pg)
+{
+    size_t problems = 0, nfree = 0;
+    const char *start = page_start(pg);
+    size_t bytes = (size_t)pg->npages << PAGE_SHIFT;
+    if (pg->block_size == 0 || pg->capacity != bytes / pg->block_size || slab_live(pg) > pg->capacity)
+        return 1;
+    for (const char *f = pg->free; f; f = *(char *const *)f) {
+        if (f < start || f >= start + (size_t)pg->capacity * pg->block_size ||
+            (size_t)(f - start) % pg->block_size != 0 || ++nfree > pg->capacity) {
+            problems++;
+            break;
+        }
+    }
+    if (!problems && nfree + slab_live(pg) != pg->capacity)
+        problems++;
+    return problems;
+}

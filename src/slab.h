@@ -1,0 +1,70 @@
+/*
+ * slab.h - slabs: a buddy run cut into equal blocks of one size class, with
+ * its own free list threaded through the free blocks (no block header).
+ *
+ * The inline pop is the allocation path; everything else (taking a new slab,
+ * listing a slab that was full, returning an empty one) is in slab.c.  All
+ * functions here need the class lock when the pool is thread safe (_locked).
+ *
+ * While a slab is its class's current slab, its `used` count holds one extra
+ * reference, so a free never sees the current slab become empty and the
+ * free fast path has only two rare cases: the slab was full, or it is now
+ * empty (and not current).
+ */
+#ifndef MPOOL_SLAB_H
+#define MPOOL_SLAB_H
+
+#include "pool.h"
+
+/* Takes a block when the current slab has none left; NULL with *status set
+ * if the page allocator cannot give a new slab. */
+void *slab_refill_locked(struct mpool *pool, unsigned cls,
+                         enum buddy_status *status) mpool_internal mpool_noinline;
+
+/* Called after a push when the slab was full or is now empty. */
+void slab_after_free_locked(struct mpool *pool, struct page *pg) mpool_internal mpool_noinline;
+
+/* True if p is the start of a block of slab pg that is not on its free list. */
+bool slab_block_is_live_locked(const struct page *pg, const void *p) mpool_internal;
+
+/* Live blocks of the slab (its used count without the current reference). */
+static inline size_t slab_live(const struct page *pg)
+{
+    return (size_t)pg->used - ((pg->flags & PG_CURRENT) ? 1 : 0);
+}
+
+/* Forgets every slab of every class (the page allocator is reset after). */
+void slab_reset_classes(struct mpool *pool) mpool_internal;
+
+/* Number of broken invariants of one slab (free list and counts). */
+size_t slab_check_one(const struct page *pg) mpool_internal;
+
+/* Number of broken invariants of class cls's current slab and partial list. */
+size_t slab_check_locked(const struct mpool *pool, unsigned cls) mpool_internal;
+
+static inline void *slab_pop_locked(struct mpool *pool, unsigned cls, enum buddy_status *status)
+{
+    struct page *pg = pool->current[cls];
+    void *block = pg->free;
+    if (unlikely(!block))
+        return slab_refill_locked(pool, cls, status);
+    pg->free = *(void **)block;
+    pg->used++;
+    return block;
+}
+
+/* Pushes block p of slab pg (the caller checked p is not the head). */
+static inline void slab_push_locked(struct mpool *pool, struct page *pg, void *p)
+{
+    void *head = pg->free;
+    *(void **)p = head;
+    pg->free = p;
+    if (unlikely(head == NULL)) {
+        pg->used--;
+        slab_after_free_locked(pool, pg);
+    } else if (unlikely(--pg->used == 0)) {
+        slab_after_free_locked(pool, pg);
+    }
+}
+
+#endif /* MPOOL_SLAB_H */
