@@ -103,7 +103,8 @@ MPOOL_API void mpool_reset(mpool_t *pool);
 /* The process-wide pool used when a call is given a NULL pool.  Never destroyed. */
 MPOOL_API mpool_t *mpool_default(void);
 
-/* Returns pages that no block uses to the system; returns the bytes released. */
+/* Returns memory that no block uses to the system: free pages are decommitted
+ * and regions without blocks unmapped.  Returns the bytes released. */
 MPOOL_API size_t mpool_trim(mpool_t *pool);
 
 /* ---- Blocks ------------------------------------------------------------ */

@@ -19,6 +19,7 @@
  * and debug pools are exact (a slab block is also looked for on the free list).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "huge.h"
@@ -124,15 +125,18 @@ static mpool_noinline void fail_invalid_pointer(const struct mpool *pool, const 
                 "%s(%p): invalid pointer (foreign, interior, already freed or of another pool)", who, p);
 }
 
-static mpool_noinline void fail_status(const struct mpool *pool, const char *who, size_t size,
-                                       enum buddy_status st)
+/* Reports a failed allocation of size bytes; old is the block being resized (or NULL). */
+static mpool_noinline void fail_status(const struct mpool *pool, const char *who, const void *old,
+                                       size_t size, enum buddy_status st)
 {
+    char ptr[40] = "";
+    if (old)
+        snprintf(ptr, sizeof ptr, "%p, ", old);
     if (st == BUDDY_FULL)
-        error_raise(&pool->policy, MPOOL_ERR_POOL_FULL, 0,
-                    "%s(size=%zu): pool full (max_size %zu bytes reached)", who, size, pool->config.max_size);
+        error_raise(&pool->policy, MPOOL_ERR_POOL_FULL, 0, "%s(%ssize=%zu): pool full (max_size %zu bytes reached)",
+                    who, ptr, size, pool->config.max_size);
     else
-        error_raise(&pool->policy, MPOOL_ERR_OUT_OF_MEMORY, 0,
-                    "%s(size=%zu): out of memory", who, size);
+        error_raise(&pool->policy, MPOOL_ERR_OUT_OF_MEMORY, 0, "%s(%ssize=%zu): out of memory", who, ptr, size);
 }
 
 /* ---- Allocation --------------------------------------------------------- */
@@ -146,37 +150,44 @@ static void *slab_alloc(struct mpool *pool, unsigned cls, enum buddy_status *st)
     return p;
 }
 
+/* One attempt at a block of size bytes (req after min_block) aligned to align,
+ * routed as described at the top of this file. */
+static void *alloc_route(struct mpool *pool, size_t size, size_t req, size_t align, bool *fresh,
+                         enum buddy_status *st)
+{
+    *fresh = false;
+    if (size <= pool->max_block) {
+        size_t rounded = align_up(req, align);
+        if (align <= PAGE_SIZE && rounded <= SLAB_MAX)
+            return slab_alloc(pool, sizeclass_of(rounded), st);
+        if (req <= BUDDY_MAX_RUN && align <= BUDDY_MAX_RUN)
+            return large_alloc(pool, req, align, fresh, st);
+    }
+    *fresh = true;
+    return huge_alloc(pool, req, align, st);
+}
+
 /* Serves any request; align is a power of two (0: the pool's alignment).
- * *zeroed (optional) tells if the block is known to read as zeros. */
-static void *alloc_any(struct mpool *pool, size_t size, size_t align, const char *who, bool *zeroed)
+ * *zeroed (optional) tells if the block is known to read as zeros.  When
+ * max_size stands in the way, the empty slabs that classes keep are given
+ * back and the request is tried once more. */
+static void *alloc_any(struct mpool *pool, size_t size, size_t align, const char *who,
+                       const void *old, bool *zeroed)
 {
     if (unlikely(size > MAX_REQUEST)) {
-        error_raise(&pool->policy, MPOOL_ERR_OUT_OF_MEMORY, 0,
-                    "%s(size=%zu): no system can serve this size", who, size);
+        fail_status(pool, who, old, size, BUDDY_NOMEM);
         return NULL;
     }
     if (align < pool->align)
         align = pool->align;
     size_t req = size < pool->min_block ? pool->min_block : size;
     enum buddy_status st = BUDDY_OK;
-    void *p = NULL;
-    bool fresh = false;
-    if (size <= pool->max_block) {
-        size_t rounded = align_up(req, align);
-        if (align <= PAGE_SIZE && rounded <= SLAB_MAX) {
-            p = slab_alloc(pool, sizeclass_of(rounded), &st);
-            goto done;
-        }
-        if (req <= BUDDY_MAX_RUN && align <= BUDDY_MAX_RUN) {
-            p = large_alloc(pool, req, align, &fresh, &st);
-            goto done;
-        }
-    }
-    p = huge_alloc(pool, req, align, &st);
-    fresh = true;
-done:
+    bool fresh;
+    void *p = alloc_route(pool, size, req, align, &fresh, &st);
+    if (unlikely(!p) && st == BUDDY_FULL && slab_flush_empty(pool))
+        p = alloc_route(pool, size, req, align, &fresh, &st);
     if (unlikely(!p)) {
-        fail_status(pool, who, size, st);
+        fail_status(pool, who, old, size, st);
         return NULL;
     }
     if (zeroed)
@@ -190,15 +201,14 @@ static mpool_noinline void *alloc_slow(mpool_t *pool, size_t size)
 {
     if (!pool)
         pool = mpool_default();
-    if (size <= SMALL_MAX && pool->small_class[(size + 7) >> 3] != CLASS_NONE && !pool->debug) {
+    unsigned cls = size <= SMALL_MAX ? pool->small_class[(size + 7) >> 3] : CLASS_NONE;
+    if (cls != CLASS_NONE && !pool->debug) {
         enum buddy_status st;
-        void *p = slab_alloc(pool, pool->small_class[(size + 7) >> 3], &st);
+        void *p = slab_alloc(pool, cls, &st);
         if (likely(p))
             return p;
-        fail_status(pool, "mpool_alloc", size, st);
-        return NULL;
     }
-    return alloc_any(pool, size, 0, "mpool_alloc", NULL);
+    return alloc_any(pool, size, 0, "mpool_alloc", NULL, NULL);
 }
 
 void *mpool_alloc(mpool_t *pool, size_t size)
@@ -231,7 +241,7 @@ void *mpool_alloc_aligned(mpool_t *pool, size_t size, size_t alignment)
                     size, alignment);
         return NULL;
     }
-    return alloc_any(pool, size, alignment, "mpool_alloc_aligned", NULL);
+    return alloc_any(pool, size, alignment, "mpool_alloc_aligned", NULL, NULL);
 }
 
 void *mpool_calloc(mpool_t *pool, size_t count, size_t size)
@@ -245,7 +255,7 @@ void *mpool_calloc(mpool_t *pool, size_t count, size_t size)
         return NULL;
     }
     bool zeroed = false;
-    void *p = alloc_any(pool, total, 0, "mpool_calloc", &zeroed);
+    void *p = alloc_any(pool, total, 0, "mpool_calloc", NULL, &zeroed);
     if (p && !zeroed)
         memset(p, 0, total);
     return p;
@@ -354,7 +364,7 @@ static bool is_huge_size(const struct mpool *pool, size_t size)
 void *mpool_realloc(mpool_t *pool, void *p, size_t size)
 {
     if (!p)
-        return alloc_any(pool ? pool : mpool_default(), size, 0, "mpool_realloc", NULL);
+        return alloc_any(pool ? pool : mpool_default(), size, 0, "mpool_realloc", NULL, NULL);
     struct block b = block_find(p);
     bool ok = b.kind != BLOCK_NONE && (!pool || b.pool == pool) && block_is_start(&b, p);
     if (ok && b.pool->debug)
@@ -371,8 +381,7 @@ void *mpool_realloc(mpool_t *pool, void *p, size_t size)
         return NULL;
     }
     if (unlikely(size > MAX_REQUEST)) {
-        error_raise(&pool->policy, MPOOL_ERR_OUT_OF_MEMORY, 0,
-                    "mpool_realloc(%p, size=%zu): no system can serve this size", p, size);
+        fail_status(pool, "mpool_realloc", p, size, BUDDY_NOMEM);
         return NULL;
     }
     size_t usable = block_usable(&b);
@@ -394,14 +403,14 @@ void *mpool_realloc(mpool_t *pool, void *p, size_t size)
             enum buddy_status st;
             void *q = huge_resize(pool, b.h, size, &st);
             if (!q)
-                fail_status(pool, "mpool_realloc", size, st);
+                fail_status(pool, "mpool_realloc", p, size, st);
             return q;
         }
         break;
     default:
         break;
     }
-    void *q = alloc_any(pool, size, 0, "mpool_realloc", NULL);
+    void *q = alloc_any(pool, size, 0, "mpool_realloc", p, NULL);
     if (!q)
         return NULL;
     memcpy(q, p, size < usable ? size : usable);

@@ -78,6 +78,7 @@ static void buddy_insert_locked(struct buddy *b, struct page *pg, unsigned order
     pg->flags = dirty ? PG_DIRTY : 0;
     list_push(&b->free[order], pg);
     b->free_pages += run_pages(order);
+    page_region(pg)->free_pages += (uint32_t)run_pages(order);
     if (dirty)
         b->dirty_pages += run_pages(order);
 }
@@ -86,6 +87,7 @@ static void buddy_unlink_locked(struct buddy *b, struct page *pg)
 {
     list_remove(&b->free[pg->order], pg);
     b->free_pages -= run_pages(pg->order);
+    page_region(pg)->free_pages -= (uint32_t)run_pages(pg->order);
     if (pg->flags & PG_DIRTY)
         b->dirty_pages -= run_pages(pg->order);
 }
@@ -169,6 +171,46 @@ static enum buddy_status buddy_add_region_locked(struct buddy *b, size_t npages)
     return BUDDY_OK;
 }
 
+/* Unmaps a region none of whose data pages is allocated. */
+static void buddy_remove_region_locked(struct buddy *b, struct region *r)
+{
+    for (size_t i = r->meta_pages; i < r->npages;) {
+        struct page *pg = &r->pages[i];
+        mpool_assert_internal(pg->kind == PAGE_FREE && pg->order < BUDDY_ORDERS, "an empty region holds only free runs");
+        i += run_pages(pg->order);
+        buddy_unlink_locked(b, pg);
+    }
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        b->regions = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    if (b->hot_region && *b->hot_region == r)
+        *b->hot_region = NO_REGION;
+    size_t bytes = (size_t)r->npages << PAGE_SHIFT;
+    b->region_bytes -= bytes;
+    region_destroy(r);
+    budget_give(b->budget, bytes);
+    buddy_update_threshold(b);
+}
+
+/* Unmaps every region with no allocated page; returns the bytes unmapped. */
+static size_t buddy_release_empty_locked(struct buddy *b)
+{
+    size_t released = 0;
+    struct region *r = b->regions;
+    while (r) {
+        struct region *next = r->next;
+        if (r->free_pages == r->npages - r->meta_pages) {
+            released += (size_t)r->npages << PAGE_SHIFT;
+            buddy_remove_region_locked(b, r);
+        }
+        r = next;
+    }
+    return released;
+}
+
 /* The smallest region (in pages) that holds an aligned run of the given order. */
 static size_t region_pages_for_order(unsigned order)
 {
@@ -237,6 +279,8 @@ struct page *buddy_alloc_locked(struct buddy *b, size_t npages, unsigned align_o
         j++;
     if (j == BUDDY_ORDERS) {
         enum buddy_status st = buddy_grow_locked(b, order);
+        if (st == BUDDY_FULL && buddy_release_empty_locked(b)) /* make room under max_size */
+            st = buddy_grow_locked(b, order);
         if (st != BUDDY_OK) {
             *status = st;
             return NULL;
@@ -331,7 +375,8 @@ void buddy_shrink_locked(struct buddy *b, struct page *head, size_t npages)
 size_t buddy_trim(struct buddy *b, bool ts)
 {
     lock_take(&b->lock, ts);
-    size_t released = buddy_purge_locked(b);
+    size_t released = buddy_release_empty_locked(b);
+    released += buddy_purge_locked(b);
     lock_give(&b->lock, ts);
     return released;
 }
@@ -342,6 +387,7 @@ void buddy_reset(struct buddy *b)
     b->free_pages = b->dirty_pages = 0;
     for (struct region *r = b->regions; r; r = r->next) {
         size_t data = r->npages - r->meta_pages;
+        r->free_pages = 0;
         prim_decommit(region_base(r) + ((size_t)r->meta_pages << PAGE_SHIFT), data << PAGE_SHIFT);
         for (size_t i = r->meta_pages; i < r->npages; i++) {
             r->pages[i].kind = PAGE_FREE;
@@ -412,13 +458,14 @@ size_t buddy_check_locked(const struct buddy *b)
         bytes += (size_t)r->npages << PAGE_SHIFT;
         if (r->magic != REGION_MAGIC || chunk_kind(r) != CHUNK_REGION)
             problems++;
-        size_t i = r->meta_pages;
+        size_t i = r->meta_pages, region_free = 0;
         while (i < r->npages) {
             const struct page *pg = &r->pages[i];
             size_t n = 1;
             if (pg->kind == PAGE_FREE && pg->order < BUDDY_ORDERS) {
                 n = run_pages(pg->order);
                 walked_free += n;
+                region_free += n;
                 if (pg->back != 0 || (i & (n - 1)) != 0 || i + n > r->npages)
                     problems++;
             } else if (pg->kind == PAGE_SLAB || pg->kind == PAGE_LARGE) {
@@ -435,7 +482,7 @@ size_t buddy_check_locked(const struct buddy *b)
             }
             i += n;
         }
-        if (i != r->npages)
+        if (i != r->npages || region_free != r->free_pages)
             problems++;
     }
     if (listed != b->free_pages || walked_free != b->free_pages || dirty != b->dirty_pages ||

@@ -22,6 +22,7 @@ struct buddy {
     struct region *regions;          /* every region of the pool */
     struct mpool *pool;              /* owner written into new regions */
     struct mpool *fast_owner;        /* written into new regions (region.h) */
+    struct region **hot_region;      /* a cached region pointer, reset when that region goes */
     struct budget *budget;           /* shared with the huge blocks */
     double growth_factor;
     size_t region_bytes;             /* bytes mapped as regions */
@@ -55,7 +56,8 @@ void buddy_free_locked(struct buddy *b, struct page *head) mpool_internal;
 /* Keeps the first npages pages of the run and frees the rest. */
 void buddy_shrink_locked(struct buddy *b, struct page *head, size_t npages) mpool_internal;
 
-/* Decommits every free run that may be resident; returns the bytes released. */
+/* Decommits every free run that may be resident and unmaps every region with
+ * no allocated page; returns the bytes released. */
 size_t buddy_trim(struct buddy *b, bool ts) mpool_internal;
 
 /* Every data page becomes free and decommitted; the regions are kept.  No

@@ -80,6 +80,7 @@ static enum buddy_status pool_init(struct mpool *pool, const mpool_config_t *cfg
     pool->budget.held = 0;
     pool->budget.max = cfg->max_size;
     buddy_init(&pool->buddy, pool, &pool->budget, cfg->growth_factor);
+    pool->buddy.hot_region = &pool->hot_region;
     lock_init(&pool->huge.lock);
     for (unsigned i = 0; i < CLASS_COUNT; i++) {
         struct sclass *c = &pool->cls[i];
@@ -189,6 +190,7 @@ size_t mpool_trim(mpool_t *pool)
 {
     if (!pool)
         pool = mpool_default();
+    slab_flush_empty(pool);
     return buddy_trim(&pool->buddy, pool->thread_safe);
 }
 

@@ -34,7 +34,6 @@ struct huge_list {
     size_t usable;         /* their usable bytes */
 };
 
-#define NO_REGION ((struct region *)(uintptr_t)1) /* matches no pointer's region */
 #define POOL_MAGIC 0x6d706f6f6c504c31ULL /* "mpoolPL1" */
 
 struct mpool {

@@ -90,6 +90,7 @@ struct page {
 };
 _Static_assert(sizeof(struct page) == 64, "a page descriptor is 64 bytes");
 
+#define NO_REGION ((struct region *)(uintptr_t)1) /* a region pointer that matches no address */
 #define REGION_MAGIC 0x6d706f6f6c524731ULL /* "mpoolRG1" */
 
 struct region {
@@ -100,7 +101,8 @@ struct region {
     uint32_t meta_pages;      /* pages holding this header and the descriptors */
     struct region *next;      /* the pool's list of regions */
     struct region *prev;
-    uint64_t spare[2];        /* pads the header to one descriptor */
+    uint32_t free_pages;      /* data pages in free runs (buddy.c) */
+    uint32_t spare[3];        /* pads the header to one descriptor */
     struct page pages[];      /* one per page of the chunk (REGION_PAGES) */
 };
 _Static_assert(sizeof(struct region) == 64, "the region header is one descriptor long");

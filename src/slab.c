@@ -124,6 +124,25 @@ bool slab_block_is_live_locked(const struct page *pg, const void *p)
     return true;
 }
 
+size_t slab_flush_empty(struct mpool *pool)
+{
+    size_t flushed = 0;
+    for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
+        struct sclass *c = &pool->cls[cls];
+        lock_take(&c->lock, pool->thread_safe);
+        struct page *pg = pool->current[cls];
+        if (pg != &mpool_empty_slab && slab_live(pg) == 0) {
+            pool->current[cls] = &mpool_empty_slab;
+            pg->flags &= (uint8_t)~PG_CURRENT;
+            pg->used--;
+            slab_after_free_locked(pool, pg);
+            flushed++;
+        }
+        lock_give(&c->lock, pool->thread_safe);
+    }
+    return flushed;
+}
+
 void slab_reset_classes(struct mpool *pool)
 {
     for (unsigned i = 0; i <= CLASS_COUNT; i++)

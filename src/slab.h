@@ -33,6 +33,10 @@ static inline size_t slab_live(const struct page *pg)
     return (size_t)pg->used - ((pg->flags & PG_CURRENT) ? 1 : 0);
 }
 
+/* Returns every class's current slab that holds no live block to the page
+ * allocator (takes the class locks); returns how many were returned. */
+size_t slab_flush_empty(struct mpool *pool) mpool_internal;
+
 /* Forgets every slab of every class (the page allocator is reset after). */
 void slab_reset_classes(struct mpool *pool) mpool_internal;
 
