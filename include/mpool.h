@@ -93,11 +93,13 @@ MPOOL_API mpool_config_t mpool_config_default(void);
 MPOOL_API mpool_t *mpool_create(const mpool_config_t *config);
 
 /* Releases every block of the pool and all its memory.  NULL does nothing;
- * the default pool cannot be destroyed (the call is reported and ignored). */
+ * the default pool cannot be destroyed (the call is reported and ignored).
+ * No other thread may use the pool during or after the call. */
 MPOOL_API void mpool_destroy(mpool_t *pool);
 
 /* Every block of the pool becomes free at once; the pool stays usable and keeps
- * its regions (their pages are returned to the system).  Huge blocks are unmapped. */
+ * its regions (their pages are returned to the system).  Huge blocks are
+ * unmapped.  No other thread may use the pool during the call. */
 MPOOL_API void mpool_reset(mpool_t *pool);
 
 /* The process-wide pool used when a call is given a NULL pool.  Never destroyed. */

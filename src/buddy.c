@@ -266,9 +266,11 @@ enum buddy_status buddy_reserve(struct buddy *b, size_t bytes)
     return BUDDY_OK;
 }
 
-struct page *buddy_alloc_locked(struct buddy *b, size_t npages, unsigned align_order, bool *dirty,
+struct page *buddy_alloc_locked(struct buddy *b, const struct run_request *req, bool *dirty,
                                 enum buddy_status *status)
 {
+    size_t npages = req->npages;
+    unsigned align_order = req->align_order;
     mpool_assert(npages >= 1 && npages <= run_pages(BUDDY_MAX_ORDER), "buddy_alloc: 1..512 pages");
     unsigned order = ceil_log2(npages);
     if (order < align_order)
@@ -304,7 +306,8 @@ struct page *buddy_alloc_locked(struct buddy *b, size_t npages, unsigned align_o
     for (size_t i = 1; i < npages; i++)
         page_set_back(pg, i);
     pg->back = 0;
-    pg->kind = PAGE_LARGE;
+    pg->kind = req->kind;
+    pg->cls = req->cls;
     pg->flags = 0;
     pg->order = 0;
     pg->npages = (uint32_t)npages;
@@ -314,11 +317,11 @@ struct page *buddy_alloc_locked(struct buddy *b, size_t npages, unsigned align_o
     return pg;
 }
 
-struct page *buddy_alloc(struct buddy *b, size_t npages, unsigned align_order, bool ts, bool *dirty,
+struct page *buddy_alloc(struct buddy *b, const struct run_request *req, bool ts, bool *dirty,
                          enum buddy_status *status)
 {
     lock_take(&b->lock, ts);
-    struct page *pg = buddy_alloc_locked(b, npages, align_order, dirty, status);
+    struct page *pg = buddy_alloc_locked(b, req, dirty, status);
     lock_give(&b->lock, ts);
     return pg;
 }

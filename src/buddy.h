@@ -40,14 +40,23 @@ void buddy_init(struct buddy *b, struct mpool *pool, struct budget *budget,
 /* Maps regions holding at least `bytes` (whole pages); false if refused. */
 enum buddy_status buddy_reserve(struct buddy *b, size_t bytes) mpool_internal;
 
-/* A run of exactly npages pages (1..512) whose first page is aligned to
- * 2^align_order pages; the head descriptor has kind PAGE_LARGE, npages set and
- * every page's back set.  *dirty tells if the pages may hold old data (false:
- * they read as zeros).  Grows the pool if needed.  NULL with *status set. */
-struct page *buddy_alloc(struct buddy *b, size_t npages, unsigned align_order, bool ts,
-                         bool *dirty, enum buddy_status *status) mpool_internal;
-struct page *buddy_alloc_locked(struct buddy *b, size_t npages, unsigned align_order,
-                                bool *dirty, enum buddy_status *status) mpool_internal;
+/* Which run is wanted: its length in pages (1..512), the alignment of its
+ * first page (2^align_order pages), and what it becomes: kind PAGE_SLAB with a
+ * class, or PAGE_LARGE.  These head fields (kind, cls, npages, back) are
+ * written only under the page lock, so mpool_check may read them under it. */
+struct run_request {
+    size_t npages;
+    unsigned align_order;
+    uint8_t kind;
+    uint8_t cls;
+};
+
+/* A run as requested, grown into if needed.  *dirty tells if its pages may
+ * hold old data (false: they read as zeros).  NULL with *status set. */
+struct page *buddy_alloc(struct buddy *b, const struct run_request *req, bool ts, bool *dirty,
+                         enum buddy_status *status) mpool_internal;
+struct page *buddy_alloc_locked(struct buddy *b, const struct run_request *req, bool *dirty,
+                                enum buddy_status *status) mpool_internal;
 
 /* Returns the run headed by `head` (head->npages pages) to the free runs. */
 void buddy_free(struct buddy *b, struct page *head, bool ts) mpool_internal;

@@ -11,7 +11,8 @@ void *large_alloc(struct mpool *pool, size_t size, size_t align, bool *zeroed,
     unsigned align_order = align > PAGE_SIZE ? floor_log2(align) - PAGE_SHIFT : 0;
     bool dirty;
     lock_take(&pool->buddy.lock, pool->thread_safe);
-    struct page *head = buddy_alloc_locked(&pool->buddy, npages, align_order, &dirty, status);
+    struct run_request req = {npages, align_order, PAGE_LARGE, 0};
+    struct page *head = buddy_alloc_locked(&pool->buddy, &req, &dirty, status);
     if (head) {
         pool->large_used += npages << PAGE_SHIFT;
         pool->large_count++;

@@ -156,34 +156,16 @@ void mpool_destroy(mpool_t *pool)
     prim_unmap(pool, pool_struct_size());
 }
 
-/* Takes every lock of the pool, in the documented order. */
-static void pool_lock_all(struct mpool *pool)
-{
-    for (unsigned i = 0; i < CLASS_COUNT; i++)
-        lock_take(&pool->cls[i].lock, pool->thread_safe);
-    lock_take(&pool->buddy.lock, pool->thread_safe);
-    lock_take(&pool->huge.lock, pool->thread_safe);
-}
-
-static void pool_unlock_all(struct mpool *pool)
-{
-    lock_give(&pool->huge.lock, pool->thread_safe);
-    lock_give(&pool->buddy.lock, pool->thread_safe);
-    for (unsigned i = CLASS_COUNT; i-- > 0;)
-        lock_give(&pool->cls[i].lock, pool->thread_safe);
-}
-
 void mpool_reset(mpool_t *pool)
 {
     if (!pool)
         pool = mpool_default();
-    pool_lock_all(pool);
+    /* No other thread may use the pool now (its blocks are going), so no locks. */
     huge_release_all(pool);
     slab_reset_classes(pool);
     buddy_reset(&pool->buddy);
     pool->large_used = 0;
     pool->large_count = 0;
-    pool_unlock_all(pool);
 }
 
 size_t mpool_trim(mpool_t *pool)
@@ -234,31 +216,18 @@ bool mpool_is_thread_safe(const mpool_t *pool)
     return pool->thread_safe;
 }
 
-static void add_slab_bytes(const struct page *head, void *arg)
-{
-    if (head->kind == PAGE_SLAB)
-        *(size_t *)arg += slab_live(head) * head->block_size;
-}
-
-/* Bytes in live slab blocks: a walk over the runs (no counter on the fast paths). */
-static size_t pool_slab_bytes_locked(const struct mpool *pool)
-{
-    size_t bytes = 0;
-    buddy_each_run_locked(&pool->buddy, add_slab_bytes, &bytes);
-    return bytes;
-}
-
 mpool_usage_t mpool_get_usage(const mpool_t *cpool)
 {
     struct mpool *pool = (struct mpool *)(cpool ? cpool : mpool_default());
     mpool_usage_t u = {0, 0, 0, 0.0};
-    for (unsigned i = 0; i < CLASS_COUNT; i++)
+    for (unsigned i = 0; i < CLASS_COUNT; i++) {
         lock_take(&pool->cls[i].lock, pool->thread_safe);
-    lock_take(&pool->buddy.lock, pool->thread_safe);
-    u.used += pool_slab_bytes_locked(pool) + pool->large_used;
-    lock_give(&pool->buddy.lock, pool->thread_safe);
-    for (unsigned i = CLASS_COUNT; i-- > 0;)
+        u.used += slab_class_bytes_locked(pool, i);
         lock_give(&pool->cls[i].lock, pool->thread_safe);
+    }
+    lock_take(&pool->buddy.lock, pool->thread_safe);
+    u.used += pool->large_used;
+    lock_give(&pool->buddy.lock, pool->thread_safe);
     lock_take(&pool->huge.lock, pool->thread_safe);
     u.used += pool->huge.usable;
     lock_give(&pool->huge.lock, pool->thread_safe);

@@ -20,6 +20,7 @@
 /* One size class of a pool (its current slab is pool->current[class]). */
 struct sclass {
     struct page *partial;  /* other slabs with free blocks (PG_LISTED) */
+    struct page *slabs;    /* every slab of the class (cnext/cprev) */
     uint32_t block_size;
     uint32_t slab_pages;
     mpool_lock_t lock;

@@ -86,7 +86,8 @@ struct page {
     uint32_t capacity;     /* SLAB: blocks in the slab */
     struct page *next;     /* FREE: buddy free list; SLAB: class partial list */
     struct page *prev;
-    uint64_t spare[2];     /* pads to 64 bytes, so a descriptor is found by shifts */
+    struct page *cnext;    /* SLAB: the class's list of all its slabs */
+    struct page *cprev;
 };
 _Static_assert(sizeof(struct page) == 64, "a page descriptor is 64 bytes");
 

@@ -45,6 +45,26 @@ static void partial_remove(struct sclass *c, struct page *pg)
     pg->flags &= (uint8_t)~PG_LISTED;
 }
 
+static void class_link(struct sclass *c, struct page *pg)
+{
+    pg->cprev = NULL;
+    pg->cnext = c->slabs;
+    if (c->slabs)
+        c->slabs->cprev = pg;
+    c->slabs = pg;
+}
+
+static void class_unlink(struct sclass *c, struct page *pg)
+{
+    if (pg->cprev)
+        pg->cprev->cnext = pg->cnext;
+    else
+        c->slabs = pg->cnext;
+    if (pg->cnext)
+        pg->cnext->cprev = pg->cprev;
+    pg->cnext = pg->cprev = NULL;
+}
+
 /* Turns a fresh page run into a slab of class c with every block free. */
 static void slab_format(struct sclass *c, unsigned cls, struct page *pg)
 {
@@ -54,13 +74,13 @@ static void slab_format(struct sclass *c, unsigned cls, struct page *pg)
     for (size_t i = 0; i + 1 < cap; i++)
         *(void **)(start + i * bsize) = start + (i + 1) * bsize;
     *(void **)(start + (cap - 1) * bsize) = NULL;
-    pg->kind = PAGE_SLAB;
-    pg->cls = (uint8_t)cls;
+    mpool_assert_internal(pg->kind == PAGE_SLAB && pg->cls == cls, "the page allocator made the run a slab");
     pg->block_size = (uint32_t)bsize;
     pg->capacity = (uint32_t)cap;
     pg->used = 0;
     pg->flags = 0;
     pg->free = start;
+    class_link(c, pg);
 }
 
 void *slab_refill_locked(struct mpool *pool, unsigned cls, enum buddy_status *status)
@@ -81,7 +101,8 @@ void *slab_refill_locked(struct mpool *pool, unsigned cls, enum buddy_status *st
         partial_remove(c, pg);
     } else {
         bool dirty;
-        pg = buddy_alloc(&pool->buddy, c->slab_pages, 0, pool->thread_safe, &dirty, status);
+        struct run_request req = {c->slab_pages, 0, PAGE_SLAB, (uint8_t)cls};
+        pg = buddy_alloc(&pool->buddy, &req, pool->thread_safe, &dirty, status);
         if (!pg)
             return NULL;
         slab_format(c, cls, pg);
@@ -103,6 +124,7 @@ void slab_after_free_locked(struct mpool *pool, struct page *pg)
     if (pg->used == 0 && !(pg->flags & PG_CURRENT)) {
         if (pg->flags & PG_LISTED)
             partial_remove(c, pg);
+        class_unlink(c, pg);
         pg->flags = 0;
         pg->free = NULL;
         buddy_free(&pool->buddy, pg, pool->thread_safe);
@@ -148,7 +170,15 @@ void slab_reset_classes(struct mpool *pool)
     for (unsigned i = 0; i <= CLASS_COUNT; i++)
         pool->current[i] = &mpool_empty_slab;
     for (unsigned i = 0; i < CLASS_COUNT; i++)
-        pool->cls[i].partial = NULL;
+        pool->cls[i].partial = pool->cls[i].slabs = NULL;
+}
+
+size_t slab_class_bytes_locked(const struct mpool *pool, unsigned cls)
+{
+    size_t blocks = 0;
+    for (const struct page *pg = pool->cls[cls].slabs; pg; pg = pg->cnext)
+        blocks += slab_live(pg);
+    return blocks * pool->cls[cls].block_size;
 }
 
 size_t slab_check_locked(const struct mpool *pool, unsigned cls)
@@ -160,13 +190,30 @@ size_t slab_check_locked(const struct mpool *pool, unsigned cls)
         (cur->kind != PAGE_SLAB || cur->cls != cls || !(cur->flags & PG_CURRENT)))
         problems++;
     const struct page *prev = NULL;
-    size_t n = 0;
+    size_t n = 0, limit = budget_held(&pool->budget) >> PAGE_SHIFT; /* more slabs than pages: a cycle */
+    bool current_seen = cur == &mpool_empty_slab;
+    for (const struct page *pg = c->slabs; pg; pg = pg->cnext) {
+        if (pg->kind != PAGE_SLAB || pg->cls != cls || pg->cprev != prev)
+            problems++;
+        else
+            problems += slab_check_one(pg);
+        current_seen |= pg == cur;
+        prev = pg;
+        if (++n > limit) { /* a cycle */
+            problems++;
+            break;
+        }
+    }
+    if (!current_seen)
+        problems++;
+    prev = NULL;
+    n = 0;
     for (const struct page *pg = c->partial; pg; pg = pg->next) {
         if (pg->kind != PAGE_SLAB || pg->cls != cls || !(pg->flags & PG_LISTED) ||
             (pg->flags & PG_CURRENT) || pg->prev != prev || !pg->free)
             problems++;
         prev = pg;
-        if (++n > (pool->buddy.region_bytes >> PAGE_SHIFT)) { /* a cycle */
+        if (++n > limit) { /* a cycle */
             problems++;
             break;
         }

@@ -37,6 +37,9 @@ static inline size_t slab_live(const struct page *pg)
  * allocator (takes the class locks); returns how many were returned. */
 size_t slab_flush_empty(struct mpool *pool) mpool_internal;
 
+/* Bytes in live blocks of class cls. */
+size_t slab_class_bytes_locked(const struct mpool *pool, unsigned cls) mpool_internal;
+
 /* Forgets every slab of every class (the page allocator is reset after). */
 void slab_reset_classes(struct mpool *pool) mpool_internal;
 
