@@ -273,7 +273,7 @@ static bool free_block(struct block *b, void *p, bool exact)
         struct page *pg = b->pg;
         struct sclass *c = &pool->cls[pg->cls];
         lock_take(&c->lock, pool->thread_safe);
-        if (pg->kind != PAGE_SLAB || p == pg->free ||
+        if (pg->kind != PAGE_SLAB || p == pg->free || slab_live(pg) == 0 ||
             (exact && !slab_block_is_live_locked(pg, p))) {
             lock_give(&c->lock, pool->thread_safe);
             return false;
@@ -306,29 +306,38 @@ static mpool_noinline void free_slow(mpool_t *pool, void *p)
 
 /* A fast pool's free outside its hot region: the chunk map proves p is in a
  * region before the region is read. */
+/* The free fast path once p is known to lie in a region of the fast pool:
+ * false if p needs the slow path.  used > 1 means the descriptor heads a slab
+ * that keeps a live block after this free (region.h, slab.h); a NULL head
+ * means the slab was full; p == head is the common double free. */
+static inline bool free_fast_in_region(struct mpool *pool, struct region *r, void *p)
+{
+    struct page *pg = page_head(region_page_of(r, p));
+    void *head = pg->free;
+    if (unlikely(pg->used <= 1 || head == NULL || p == head))
+        return false;
+    *(void **)p = head;
+    pg->free = p;
+    pg->used--;
+    (void)pool;
+    return true;
+}
+
+/* A fast pool's free outside its hot region: the chunk map proves p is in a
+ * region before the region is read. */
 static mpool_noinline void free_other_region(mpool_t *pool, void *p)
 {
     struct region *r = region_of(p);
-    if (chunk_kind(p) == CHUNK_REGION && r->fast_owner == pool) {
-        struct page *pg = page_head(region_page_of(r, p));
-        if (pg->kind == PAGE_SLAB && p != pg->free) {
-            slab_push_locked(pool, pg, p);
-            return;
-        }
-    }
+    if (chunk_kind(p) == CHUNK_REGION && r->fast_owner == pool && free_fast_in_region(pool, r, p))
+        return;
     free_slow(pool, p);
 }
 
 void mpool_free(mpool_t *pool, void *p)
 {
     struct region *r = region_of(p);
-    if (likely(pool != NULL && r == pool->hot_region)) {
-        struct page *pg = page_head(region_page_of(r, p));
-        if (likely(pg->kind == PAGE_SLAB && p != pg->free)) {
-            slab_push_locked(pool, pg, p);
-            return;
-        }
-    }
+    if (likely(pool != NULL && r == pool->hot_region && free_fast_in_region(pool, r, p)))
+        return;
     free_other_region(pool, p);
 }
 

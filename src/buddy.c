@@ -308,6 +308,7 @@ struct page *buddy_alloc_locked(struct buddy *b, const struct run_request *req, 
     pg->back = 0;
     pg->kind = req->kind;
     pg->cls = req->cls;
+    pg->used = 0;
     pg->flags = 0;
     pg->order = 0;
     pg->npages = (uint32_t)npages;
@@ -348,6 +349,8 @@ static void buddy_free_tail_locked(struct buddy *b, struct page *head, size_t fr
 {
     struct region *r = page_region(head);
     size_t idx = page_index(r, head);
+    for (size_t k = from; k < from + n; k++) /* a stale back must never reach a live run */
+        head[k].back = 0;
     buddy_release_range_locked(b, r, idx + from, n, true, true);
     if (b->dirty_pages > b->purge_threshold)
         buddy_purge_locked(b);
@@ -396,6 +399,7 @@ void buddy_reset(struct buddy *b)
             r->pages[i].kind = PAGE_FREE;
             r->pages[i].order = ORDER_ABSORBED;
             r->pages[i].back = 0;
+            r->pages[i].used = 0;
         }
         buddy_release_range_locked(b, r, r->meta_pages, data, false, false);
     }

@@ -18,9 +18,9 @@
  * run's first page (the head); only the head's other fields describe the run.
  * So the descriptor of the run holding pointer p is
  *   page = &region->pages[(p - base) >> 12];  head = (char *)page - page->back.
- * Descriptors of pages that are not the head of an allocated run may hold a
- * stale `back`; a lookup is trusted only if the head it reaches is allocated
- * and spans the page (region_run_of checks this).
+ * Pages of free runs have back 0, so a lookup from any page reaches either
+ * the head of the allocated run holding it or a descriptor of a free run.
+ * A descriptor's `used` is non-zero only at the head of a live slab.
  */
 #ifndef MPOOL_REGION_H
 #define MPOOL_REGION_H

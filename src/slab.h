@@ -60,7 +60,9 @@ static inline void *slab_pop_locked(struct mpool *pool, unsigned cls, enum buddy
     return block;
 }
 
-/* Pushes block p of slab pg (the caller checked p is not the head). */
+/* Pushes block p of slab pg.  The caller checked that p is not the free-list
+ * head and that the slab has a live block (used > 1 on the fast path, which
+ * also proves the descriptor is a slab head: see region.h). */
 static inline void slab_push_locked(struct mpool *pool, struct page *pg, void *p)
 {
     void *head = pg->free;
