@@ -343,7 +343,7 @@ void mpool_free(mpool_t *pool, void *p)
 
 bool mpool_safe_free(mpool_t *pool, void *p)
 {
-    struct block b;
+    struct block b = {BLOCK_NONE, NULL, NULL, NULL};
     if (!p || !block_lookup_live(pool, p, &b) || !free_block(&b, p, true)) {
         fail_invalid_pointer(pool ? pool : b.pool, "mpool_safe_free", p);
         return false;

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# install-deps.sh - make sure the tools that build, test and lint mpool are here.
+#
+#   scripts/install-deps.sh            check; install what is missing (Debian/Ubuntu)
+#   scripts/install-deps.sh --dry-run  check; print the install command, change nothing
+#
+# Checks: cmake, make, a C and a C++ compiler, pkg-config, Criterion
+# (criterion/criterion.h, package libcriterion-dev), cppcheck, clang-tidy,
+# valgrind, and the sanitizer runtimes of the C compiler ($CC, default cc).
+# Missing packages are installed with apt-get as root, or through sudo when it
+# works without a password; `apt-get update` runs only after a failed install.
+# Otherwise the exact command is printed and the script exits 1.
+#
+# Exit: 0 all present (or installed, or --dry-run), 1 missing and not installed,
+# 2 bad usage.  MPOOL_DEPS_PRETEND_MISSING="pkg ..." treats those packages as
+# missing (to exercise the install path).
+set -euo pipefail
+
+dry_run=0
+for arg in "$@"; do
+    case "$arg" in
+        -n|--dry-run) dry_run=1 ;;
+        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "install-deps: unknown argument: $arg (try --help)" >&2; exit 2 ;;
+    esac
+done
+
+missing=()
+pretend=" ${MPOOL_DEPS_PRETEND_MISSING:-} "
+
+need() { # need PACKAGE: record a missing package once
+    case " ${missing[*]:-} " in *" $1 "*) ;; *) missing+=("$1") ;; esac
+}
+pretended() { [[ "$pretend" == *" $1 "* ]]; }
+have() { command -v "$1" > /dev/null 2>&1; }
+check_cmd() { # check_cmd COMMAND PACKAGE
+    if pretended "$2" || ! have "$1"; then need "$2"; fi
+}
+
+check_cmd cmake cmake
+check_cmd make make
+check_cmd pkg-config pkg-config
+check_cmd cppcheck cppcheck
+check_cmd clang-tidy clang-tidy
+check_cmd valgrind valgrind
+
+cc_cmd="${CC:-cc}"
+if pretended gcc || ! have "${cc_cmd%% *}"; then
+    case "$(basename "${cc_cmd%% *}")" in
+        clang*) need clang ;;
+        *) need gcc ;;
+    esac
+fi
+cxx_cmd="${CXX:-c++}"
+if pretended g++ || ! have "${cxx_cmd%% *}"; then
+    case "$(basename "${cxx_cmd%% *}")" in
+        clang*) need clang ;;
+        *) need g++ ;;
+    esac
+fi
+
+criterion_found=0
+if ! pretended libcriterion-dev; then
+    if have pkg-config && pkg-config --exists criterion 2> /dev/null; then
+        criterion_found=1
+    else
+        for dir in /usr/include /usr/local/include; do
+            if [[ -f "$dir/criterion/criterion.h" ]]; then criterion_found=1; fi
+        done
+    fi
+fi
+[[ $criterion_found == 1 ]] || need libcriterion-dev
+
+# Sanitizer runtimes: gcc brings its own (libasan/libubsan/libtsan come with
+# libgcc-*-dev); Debian's clang needs libclang-rt-dev.  One tiny link each.
+if have "${cc_cmd%% *}"; then
+    tmp="$(mktemp -d)"
+    trap 'rm -rf "$tmp"' EXIT
+    printf 'int main(void) { return 0; }\n' > "$tmp/t.c"
+    for san in address,undefined thread; do
+        if pretended "sanitizer-$san" || \
+           ! $cc_cmd -fsanitize="$san" "$tmp/t.c" -o "$tmp/t" > /dev/null 2>&1; then
+            case "$($cc_cmd --version 2> /dev/null | head -n 1)" in
+                *clang*) need libclang-rt-dev ;;
+                *) echo "install-deps: $cc_cmd cannot link -fsanitize=$san" \
+                        "(install the libasan/libubsan/libtsan matching your gcc)" >&2
+                   need gcc ;;
+            esac
+        fi
+    done
+fi
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+    echo "install-deps: all dependencies present"
+    exit 0
+fi
+
+install_cmd=(apt-get install -y --no-install-recommends "${missing[@]}")
+echo "install-deps: missing: ${missing[*]}"
+
+if [[ $dry_run == 1 ]]; then
+    echo "install-deps: would run: ${install_cmd[*]}"
+    exit 0
+fi
+
+if [[ $(id -u) == 0 ]]; then
+    sudo_cmd=()
+elif have sudo && sudo -n true 2> /dev/null; then
+    sudo_cmd=(sudo)
+else
+    echo "install-deps: not root and no password-less sudo; run:" >&2
+    echo "  sudo ${install_cmd[*]}" >&2
+    exit 1
+fi
+if ! have apt-get; then
+    echo "install-deps: apt-get not found; install these packages by hand: ${missing[*]}" >&2
+    exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+echo "install-deps: ${sudo_cmd[*]:+${sudo_cmd[*]} }${install_cmd[*]}"
+if ! "${sudo_cmd[@]}" "${install_cmd[@]}"; then
+    echo "install-deps: install failed; refreshing the package lists and retrying"
+    "${sudo_cmd[@]}" apt-get update
+    if ! "${sudo_cmd[@]}" "${install_cmd[@]}"; then
+        echo "install-deps: could not install: ${missing[*]}" >&2
+        exit 1
+    fi
+fi
+echo "install-deps: installed: ${missing[*]}"

@@ -1,0 +1,5 @@
+/* criterion/logging.h - part of the mpool Criterion shim: see criterion/criterion.h. */
+#ifndef MPOOL_CRITERION_SHIM_LOGGING_H
+#define MPOOL_CRITERION_SHIM_LOGGING_H
+#include "criterion.h"
+#endif

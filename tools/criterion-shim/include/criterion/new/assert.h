@@ -1,0 +1,5 @@
+/* criterion/new/assert.h - part of the mpool Criterion shim: see criterion/criterion.h. */
+#ifndef MPOOL_CRITERION_SHIM_NEW_ASSERT_H
+#define MPOOL_CRITERION_SHIM_NEW_ASSERT_H
+#include "../criterion.h"
+#endif
