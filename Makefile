@@ -113,7 +113,12 @@ demo: build
 # Instructions per 16 B (and 128 B, 1 KiB) alloc+free pair on a pool that is
 # not thread safe, counted by callgrind.
 fastpath: build
+	@echo "==> calls into libmpool.a"
 	scripts/instr-per-pair.sh $(BUILD)/bench/mpool_pair 16 128 1024
+	@echo "==> libmpool.a linked with -flto (fast paths inlined into the caller)"
+	$(CONFIGURE) build-lto -DMPOOL_LTO=ON -DBUILD_TESTING=OFF -DMPOOL_BUILD_EXAMPLES=OFF > /dev/null
+	$(CMAKE) --build build-lto -j$(JOBS) --target mpool_pair > /dev/null
+	scripts/instr-per-pair.sh build-lto/bench/mpool_pair 16 128 1024
 
 lint: cppcheck clang-tidy
 
