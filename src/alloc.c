@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "huge.h"
 #include "large.h"
 #include "pool.h"
@@ -441,4 +442,10 @@ bool mpool_owns(const mpool_t *pool, const void *p)
 {
     struct block b;
     return p && block_lookup_live(pool, p, &b);
+}
+
+size_t alloc_usable_size_fast(const void *p)
+{
+    struct block b = block_find(p);
+    return b.kind != BLOCK_NONE && block_is_start(&b, p) ? block_usable(&b) : 0;
 }

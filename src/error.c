@@ -14,16 +14,21 @@
 #include <string.h>
 #include <unistd.h>
 
-static _Thread_local mpool_error_t last_error = MPOOL_OK;
+/* initial-exec: the variable lives in the static TLS block, so touching it
+ * never calls into the dynamic loader (which could allocate, from inside
+ * malloc). */
+static _Thread_local mpool_error_t last_error __attribute__((tls_model("initial-exec"))) = MPOOL_OK;
 
-static void write_line(const char *text)
+void error_write_line(int fd, const char *text)
 {
     char line[600];
     int n = snprintf(line, sizeof line, "mpool: %s\n", text);
     if (n < 0)
         return;
     size_t len = (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
-    ssize_t w = write(STDERR_FILENO, line, len);
+    if (len == sizeof line - 1)
+        line[len - 1] = '\n';
+    ssize_t w = write(fd < 0 ? STDERR_FILENO : fd, line, len);
     (void)w;
 }
 
@@ -34,7 +39,10 @@ void error_raise(const struct error_policy *policy, mpool_error_t err, int errno
     errno = errno_value ? errno_value
                         : (err == MPOOL_ERR_OUT_OF_MEMORY || err == MPOOL_ERR_POOL_FULL) ? ENOMEM
                                                                                          : EINVAL;
-    if (!policy || policy->on_error == MPOOL_ON_ERROR_RETURN)
+    mpool_on_error_t action = !policy                          ? MPOOL_ON_ERROR_RETURN
+                              : err == MPOOL_ERR_INVALID_POINTER ? policy->on_error
+                                                                 : policy->on_failure;
+    if (action == MPOOL_ON_ERROR_RETURN)
         return;
     int saved = errno;
     char msg[512];
@@ -45,8 +53,8 @@ void error_raise(const struct error_policy *policy, mpool_error_t err, int errno
     if (policy->logger)
         policy->logger(err, msg, policy->logger_arg);
     else
-        write_line(msg);
-    if (policy->on_error == MPOOL_ON_ERROR_ABORT)
+        error_write_line(-1, msg);
+    if (action == MPOOL_ON_ERROR_ABORT)
         abort();
     errno = saved;
 }
@@ -79,6 +87,6 @@ void mpool_assert_fail(const char *file, int line, const char *expr, const char 
 {
     char text[512];
     snprintf(text, sizeof text, "internal check failed at %s:%d: %s (%s)", file, line, msg, expr);
-    write_line(text);
+    error_write_line(-1, text);
     abort();
 }

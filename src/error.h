@@ -9,10 +9,14 @@
 #include "mpool.h"
 
 struct error_policy {
-    mpool_on_error_t on_error;
+    mpool_on_error_t on_error;   /* misuse: invalid pointers */
+    mpool_on_error_t on_failure; /* every other failure (out of memory, pool full, bad arguments) */
     mpool_logger_fn logger; /* NULL: one line on stderr */
     void *logger_arg;
 };
+
+/* Writes "mpool: <text>\n" to fd (stderr if fd < 0) with one write(2). */
+void error_write_line(int fd, const char *text) mpool_internal;
 
 /* Records err for this thread, sets errno (ENOMEM for out of memory and pool
  * full, EINVAL otherwise, unless errno_value is non-zero), then follows the

@@ -4,9 +4,11 @@
  */
 #include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "huge.h"
+#include "options.h"
 #include "pool.h"
 #include "prim.h"
 #include "slab.h"
@@ -75,6 +77,7 @@ static enum buddy_status pool_init(struct mpool *pool, const mpool_config_t *cfg
     pool->min_block = cfg->min_block_size;
     pool->max_block = cfg->max_block_size;
     pool->policy.on_error = cfg->on_error;
+    pool->policy.on_failure = cfg->on_error;
     pool->policy.logger = cfg->logger;
     pool->policy.logger_arg = cfg->logger_arg;
     pool->budget.held = 0;
@@ -117,9 +120,9 @@ static size_t pool_struct_size(void) { return align_up(sizeof(struct mpool), PAG
 mpool_t *mpool_create(const mpool_config_t *config)
 {
     mpool_config_t cfg = config ? *config : mpool_config_default();
-    struct error_policy policy = {cfg.on_error, cfg.logger, cfg.logger_arg};
+    struct error_policy policy = {cfg.on_error, cfg.on_error, cfg.logger, cfg.logger_arg};
     if ((unsigned)policy.on_error > MPOOL_ON_ERROR_ABORT)
-        policy.on_error = MPOOL_ON_ERROR_RETURN;
+        policy.on_error = policy.on_failure = MPOOL_ON_ERROR_RETURN;
     const char *problem = config_problem(&cfg);
     if (problem) {
         error_raise(&policy, MPOOL_ERR_INVALID_ARGUMENT, 0, "mpool_create: invalid configuration: %s",
@@ -179,16 +182,57 @@ size_t mpool_trim(mpool_t *pool)
 /* ---- The default pool --------------------------------------------------- */
 
 static struct mpool default_pool;
+static struct process_options default_process;
 static pthread_once_t default_once = PTHREAD_ONCE_INIT;
-static bool default_ready; /* atomic */
+static bool default_ready;      /* atomic */
+static bool fork_handlers_done; /* atomic */
 
+/* Defined only in the malloc replacement (dropin/), whose default pool
+ * aborts on invalid frees unless configured otherwise. */
+extern const bool mpool_dropin_build __attribute__((weak));
+
+/* Configures the default pool from the option table (options.h): the
+ * environment and the MPOOL_CONFIG file.  A configuration that is invalid as a
+ * whole is reported and replaced by the defaults. */
 static void default_init(void)
 {
-    mpool_config_t cfg = mpool_config_default();
-    cfg.initial_size = 0; /* grow on first use */
+    mpool_config_t cfg;
+    bool dropin = &mpool_dropin_build != NULL;
+    options_load(&cfg, &default_process, dropin);
+    const char *problem = config_problem(&cfg);
+    if (problem) {
+        char text[200];
+        snprintf(text, sizeof text, "invalid options for the default pool (%s); using the defaults", problem);
+        error_write_line(default_process.log_fd, text);
+        mpool_config_t fallback = mpool_config_default();
+        fallback.on_error = cfg.on_error;
+        fallback.logger = cfg.logger;
+        fallback.logger_arg = cfg.logger_arg;
+        cfg = fallback;
+    }
     pool_init(&default_pool, &cfg);
     default_pool.is_default = true;
+    if (dropin) /* malloc fails by returning NULL; only misuse follows on_error */
+        default_pool.policy.on_failure = MPOOL_ON_ERROR_RETURN;
     __atomic_store_n(&default_ready, true, __ATOMIC_RELEASE);
+}
+
+/* fork() in a threaded program: the child must not inherit a lock of the
+ * default pool held by a thread that does not exist in the child. */
+static void default_fork_prepare(void)
+{
+    for (unsigned i = 0; i < CLASS_COUNT; i++)
+        lock_take(&default_pool.cls[i].lock, default_pool.thread_safe);
+    lock_take(&default_pool.buddy.lock, default_pool.thread_safe);
+    lock_take(&default_pool.huge.lock, default_pool.thread_safe);
+}
+
+static void default_fork_release(void)
+{
+    lock_give(&default_pool.huge.lock, default_pool.thread_safe);
+    lock_give(&default_pool.buddy.lock, default_pool.thread_safe);
+    for (unsigned i = CLASS_COUNT; i-- > 0;)
+        lock_give(&default_pool.cls[i].lock, default_pool.thread_safe);
 }
 
 mpool_t *mpool_default(void)
@@ -196,7 +240,16 @@ mpool_t *mpool_default(void)
     if (likely(__atomic_load_n(&default_ready, __ATOMIC_ACQUIRE)))
         return &default_pool;
     pthread_once(&default_once, default_init);
+    /* After the pool is ready: registering may allocate, and then finds it. */
+    if (!__atomic_exchange_n(&fork_handlers_done, true, __ATOMIC_ACQ_REL))
+        pthread_atfork(default_fork_prepare, default_fork_release, default_fork_release);
     return &default_pool;
+}
+
+const struct process_options *pool_process_options(void)
+{
+    mpool_default();
+    return &default_process;
 }
 
 /* ---- Threads and usage -------------------------------------------------- */

@@ -65,6 +65,11 @@ struct mpool {
     mpool_config_t config;
 };
 
+struct process_options;
+
+/* The process options read with the default pool's configuration (options.h). */
+const struct process_options *pool_process_options(void) mpool_internal;
+
 /* The shared sentinel standing for "no current slab", and the fast_owner of
  * regions whose pool is not fast (it is no pool, so no caller matches it). */
 extern struct page mpool_empty_slab mpool_internal;

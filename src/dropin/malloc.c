@@ -1,0 +1,252 @@
+/*
+ * dropin/malloc.c - the malloc family served by the default pool: the
+ * replacement that libmpool-malloc.so gives any program through LD_PRELOAD
+ * or by being linked first.
+ *
+ * Rules
+ *   - Every call uses the default pool (mpool_default()), configured from the
+ *     environment and MPOOL_CONFIG (options.h).  Its first use, from the first
+ *     malloc of the process (possibly inside the dynamic loader, a library
+ *     constructor or thread-local storage set-up), initialises it without
+ *     allocating.
+ *   - POSIX and C semantics: ENOMEM on failure; posix_memalign returns EINVAL
+ *     or ENOMEM and leaves errno alone; calloc and reallocarray always check
+ *     the multiplication; realloc(p, 0) frees p and returns NULL (as glibc).
+ *   - Misuse (an invalid or double free) follows MPOOL_ON_ERROR: abort after
+ *     one line naming the pointer by default (as glibc), or log, or return.
+ *     Running out of memory only returns NULL.
+ *   - glibc's malloc_trim, malloc_stats, mallinfo and mallinfo2 answer from
+ *     the pool's own figures.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "dropin.h"
+#include "error.h"
+#include "mpool.h"
+#include "options.h"
+#include "pool.h"
+
+/* Read by pool.c (weakly): this build is the malloc replacement. */
+const bool mpool_dropin_build = true;
+
+/* C23 and glibc-internal entry points that the system headers may not declare. */
+DROPIN_API void free_sized(void *p, size_t size);
+DROPIN_API void free_aligned_sized(void *p, size_t alignment, size_t size);
+DROPIN_API void *__libc_malloc(size_t size);
+DROPIN_API void __libc_free(void *p);
+DROPIN_API void *__libc_calloc(size_t count, size_t size);
+DROPIN_API void *__libc_realloc(void *p, size_t size);
+DROPIN_API void *__libc_memalign(size_t alignment, size_t size);
+DROPIN_API void *__libc_valloc(size_t size);
+DROPIN_API void *__libc_pvalloc(size_t size);
+
+/* ---- Call counts for the report at exit (MPOOL_SHOW_STATS) -------------- */
+
+bool dropin_counting;
+atomic_size_t dropin_allocations, dropin_frees;
+
+/* ---- The malloc family -------------------------------------------------- */
+
+DROPIN_API void *malloc(size_t size)
+{
+    dropin_count(&dropin_allocations);
+    return mpool_alloc(NULL, size);
+}
+
+DROPIN_API void free(void *p)
+{
+    if (!p)
+        return;
+    dropin_count(&dropin_frees);
+    mpool_free(NULL, p);
+}
+
+DROPIN_API void *calloc(size_t count_, size_t size)
+{
+    dropin_count(&dropin_allocations);
+    return mpool_calloc(NULL, count_, size);
+}
+
+DROPIN_API void *realloc(void *p, size_t size)
+{
+    if (!p)
+        dropin_count(&dropin_allocations);
+    else if (!size)
+        dropin_count(&dropin_frees);
+    return mpool_realloc(NULL, p, size);
+}
+
+DROPIN_API void *reallocarray(void *p, size_t count_, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(count_, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return realloc(p, total);
+}
+
+/* An aligned block; alignment must already be a power of two. */
+static void *alloc_aligned(size_t alignment, size_t size)
+{
+    dropin_count(&dropin_allocations);
+    return mpool_alloc_aligned(NULL, size, alignment);
+}
+
+DROPIN_API int posix_memalign(void **out, size_t alignment, size_t size)
+{
+    if (alignment < sizeof(void *) || (alignment & (alignment - 1)) != 0)
+        return EINVAL;
+    int saved = errno;
+    void *p = alloc_aligned(alignment, size);
+    int err = p ? 0 : errno == ENOMEM ? ENOMEM : EINVAL;
+    errno = saved;
+    if (p)
+        *out = p;
+    return err;
+}
+
+DROPIN_API void *aligned_alloc(size_t alignment, size_t size)
+{
+    if (alignment == 0 || (alignment & (alignment - 1)) != 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return alloc_aligned(alignment, size);
+}
+
+/* glibc's memalign takes any alignment and rounds it up to a power of two. */
+DROPIN_API void *memalign(size_t alignment, size_t size)
+{
+    if (alignment <= sizeof(void *))
+        return malloc(size);
+    if (alignment > ((size_t)-1 >> 1) + 1) {
+        errno = EINVAL;
+        return NULL;
+    }
+    size_t a = 1;
+    while (a < alignment)
+        a <<= 1;
+    return alloc_aligned(a, size);
+}
+
+static size_t page_size(void)
+{
+    static size_t cached;
+    if (!cached)
+        cached = (size_t)sysconf(_SC_PAGESIZE);
+    return cached;
+}
+
+DROPIN_API void *valloc(size_t size)
+{
+    return alloc_aligned(page_size(), size);
+}
+
+DROPIN_API void *pvalloc(size_t size)
+{
+    size_t page = page_size();
+    if (size > (size_t)-1 - page) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t rounded = size ? (size + page - 1) & ~(page - 1) : page;
+    return alloc_aligned(page, rounded);
+}
+
+DROPIN_API size_t malloc_usable_size(void *p)
+{
+    return p ? alloc_usable_size_fast(p) : 0;
+}
+
+DROPIN_API void free_sized(void *p, size_t size)
+{
+    (void)size;
+    free(p);
+}
+
+DROPIN_API void free_aligned_sized(void *p, size_t alignment, size_t size)
+{
+    (void)alignment;
+    (void)size;
+    free(p);
+}
+
+/* ---- glibc's introspection, from the pool's own figures ----------------- */
+
+DROPIN_API int malloc_trim(size_t pad)
+{
+    (void)pad;
+    return mpool_trim(NULL) > 0;
+}
+
+DROPIN_API struct mallinfo2 mallinfo2(void)
+{
+    mpool_usage_t u = mpool_get_usage(NULL);
+    struct mallinfo2 m;
+    memset(&m, 0, sizeof m);
+    m.arena = u.total;    /* bytes held from the system */
+    m.uordblks = u.used;  /* bytes in live blocks */
+    m.fordblks = u.free;  /* bytes held but not in blocks */
+    return m;
+}
+
+static int clamp_int(size_t v) { return v > (size_t)0x7fffffff ? 0x7fffffff : (int)v; }
+
+DROPIN_API struct mallinfo mallinfo(void)
+{
+    struct mallinfo2 m2 = mallinfo2();
+    struct mallinfo m;
+    memset(&m, 0, sizeof m);
+    m.arena = clamp_int(m2.arena);
+    m.uordblks = clamp_int(m2.uordblks);
+    m.fordblks = clamp_int(m2.fordblks);
+    return m;
+}
+
+/* Writes the report of the default pool to stderr (or MPOOL_LOG_FILE). */
+static void report(const char *title)
+{
+    mpool_usage_t u = mpool_get_usage(NULL);
+    const struct process_options *proc = pool_process_options();
+    char text[300];
+    snprintf(text, sizeof text, "%s: %zu allocations, %zu frees; %zu bytes in use of %zu held (%d.%02d%%)",
+             title, atomic_load(&dropin_allocations), atomic_load(&dropin_frees), u.used, u.total,
+             (int)u.usage_percent, (int)(u.usage_percent * 100) % 100);
+    error_write_line(proc->log_fd, text);
+}
+
+DROPIN_API void malloc_stats(void)
+{
+    report("malloc_stats");
+}
+
+/* ---- glibc-internal names, for code that calls them directly ------------ */
+
+void *__libc_malloc(size_t size) { return malloc(size); }
+void __libc_free(void *p) { free(p); }
+void *__libc_calloc(size_t count_, size_t size) { return calloc(count_, size); }
+void *__libc_realloc(void *p, size_t size) { return realloc(p, size); }
+void *__libc_memalign(size_t alignment, size_t size) { return memalign(alignment, size); }
+void *__libc_valloc(size_t size) { return valloc(size); }
+void *__libc_pvalloc(size_t size) { return pvalloc(size); }
+
+/* ---- Start and exit ----------------------------------------------------- */
+
+__attribute__((constructor)) static void dropin_start(void)
+{
+    dropin_counting = pool_process_options()->show_stats;
+}
+
+__attribute__((destructor)) static void dropin_exit(void)
+{
+    if (dropin_counting)
+        report("at exit");
+}

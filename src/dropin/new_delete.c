@@ -1,0 +1,91 @@
+/*
+ * dropin/new_delete.c - every form of C++ operator new and delete, served by
+ * the default pool, written in C under their Itanium C++ ABI names so that the
+ * replacement needs no C++ runtime of its own.
+ *
+ * operator new follows the C++ rules: on failure it calls the installed
+ * std::new_handler and tries again, and throws std::bad_alloc when there is
+ * none.  The C++ runtime's functions for that (std::get_new_handler,
+ * std::__throw_bad_alloc) are weak references: a program that uses operator
+ * new has the runtime loaded; a C program never gets here.  The nothrow forms
+ * return NULL instead of calling the handler (a handler that throws could not
+ * be caught in C).  Sizes and alignments passed to delete are not needed:
+ * the pool finds every block from its address.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
+
+#include "dropin.h"
+#include "mpool.h"
+
+typedef void (*new_handler_fn)(void);
+extern new_handler_fn _ZSt15get_new_handlerv(void) __attribute__((weak));
+extern void _ZSt17__throw_bad_allocv(void) __attribute__((weak, noreturn));
+
+/* The allocation loop of operator new; align 0 means the default. */
+static void *cxx_new(size_t size, size_t align, bool nothrow)
+{
+    dropin_count(&dropin_allocations);
+    for (;;) {
+        void *p = align ? mpool_alloc_aligned(NULL, size, align) : mpool_alloc(NULL, size);
+        if (__builtin_expect(p != NULL, 1))
+            return p;
+        if (nothrow)
+            return NULL;
+        new_handler_fn handler = _ZSt15get_new_handlerv ? _ZSt15get_new_handlerv() : NULL;
+        if (!handler) {
+            if (_ZSt17__throw_bad_allocv)
+                _ZSt17__throw_bad_allocv();
+            abort(); /* no C++ runtime: cannot throw */
+        }
+        handler();
+    }
+}
+
+/* The declarations (needed by -Wmissing-prototypes) and definitions share one list. */
+#define NEW_FORMS(X)                                                                       \
+    X(_Znwm, (size_t n), n, 0, false)                                    /* new(size) */      \
+    X(_Znam, (size_t n), n, 0, false)                                    /* new[](size) */    \
+    X(_ZnwmRKSt9nothrow_t, (size_t n, const void *nt), n, 0, true)       /* new(size, nothrow) */ \
+    X(_ZnamRKSt9nothrow_t, (size_t n, const void *nt), n, 0, true)                         \
+    X(_ZnwmSt11align_val_t, (size_t n, size_t al), n, al, false)         /* new(size, align) */ \
+    X(_ZnamSt11align_val_t, (size_t n, size_t al), n, al, false)                           \
+    X(_ZnwmSt11align_val_tRKSt9nothrow_t, (size_t n, size_t al, const void *nt), n, al, true) \
+    X(_ZnamSt11align_val_tRKSt9nothrow_t, (size_t n, size_t al, const void *nt), n, al, true)
+
+#define DELETE_FORMS(X)                                                      \
+    X(_ZdlPv, (void *p))                                     /* delete(p) */    \
+    X(_ZdaPv, (void *p))                                     /* delete[](p) */  \
+    X(_ZdlPvm, (void *p, size_t n))                          /* sized */        \
+    X(_ZdaPvm, (void *p, size_t n))                                             \
+    X(_ZdlPvRKSt9nothrow_t, (void *p, const void *nt))       /* nothrow */      \
+    X(_ZdaPvRKSt9nothrow_t, (void *p, const void *nt))                          \
+    X(_ZdlPvSt11align_val_t, (void *p, size_t al))           /* aligned */      \
+    X(_ZdaPvSt11align_val_t, (void *p, size_t al))                              \
+    X(_ZdlPvmSt11align_val_t, (void *p, size_t n, size_t al)) /* sized, aligned */ \
+    X(_ZdaPvmSt11align_val_t, (void *p, size_t n, size_t al))                   \
+    X(_ZdlPvSt11align_val_tRKSt9nothrow_t, (void *p, size_t al, const void *nt)) \
+    X(_ZdaPvSt11align_val_tRKSt9nothrow_t, (void *p, size_t al, const void *nt))
+
+#define DECLARE_NEW(name, params, size, align, nothrow) DROPIN_API void *name params;
+#define DEFINE_NEW(name, params, size, align, nothrow) \
+    void *name params { return cxx_new(size, align, nothrow); }
+#define DECLARE_DELETE(name, params) DROPIN_API void name params;
+#define DEFINE_DELETE(name, params) \
+    void name params                                                                         \
+    {                                                                                        \
+        if (p) {                                                                             \
+            dropin_count(&dropin_frees);                                                     \
+            mpool_free(NULL, p);                                                             \
+        }                                                                                    \
+    }
+
+NEW_FORMS(DECLARE_NEW)
+DELETE_FORMS(DECLARE_DELETE)
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+NEW_FORMS(DEFINE_NEW)
+DELETE_FORMS(DEFINE_DELETE)
+#pragma GCC diagnostic pop

@@ -1,0 +1,367 @@
+/*
+ * options.c - the option table of the default pool and the process
+ * (options.h): parsing of the environment and of the MPOOL_CONFIG file.
+ *
+ * Value syntax
+ *   size     digits with an optional K, M, G or T suffix (powers of 1024),
+ *            optionally followed by B or iB: 512M, 64KiB, 1048576
+ *   number   a decimal such as 2 or 1.5
+ *   bool     1/0, true/false, yes/no, on/off
+ *   policy   return, log or abort
+ *   path     a file name (log_file: messages are appended to it)
+ *
+ * Nothing here allocates memory (it runs inside the first malloc of a
+ * process): no stdio streams, no strtod, no getline.
+ */
+#define _POSIX_C_SOURCE 200809L /* O_CLOEXEC, strcasecmp */
+#include "options.h"
+
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "error.h"
+
+enum option_kind { OPT_SIZE, OPT_NUMBER, OPT_BOOL, OPT_POLICY, OPT_PATH };
+
+/* Where an option's value goes. */
+enum option_target {
+    T_INITIAL_SIZE, T_MAX_SIZE, T_GROWTH_FACTOR, T_MIN_BLOCK_SIZE, T_MAX_BLOCK_SIZE, T_ALIGNMENT,
+    T_THREAD_SAFE, T_ENABLE_STATISTICS, T_ENABLE_DEBUG, T_ON_ERROR, T_LOG_FILE, T_VERBOSE,
+    T_SHOW_STATS
+};
+
+struct option_spec {
+    const char *name;      /* config-file name; the environment variable is MPOOL_<NAME> */
+    enum option_kind kind;
+    enum option_target target;
+    const char *doc;
+};
+
+/* The table.  Defaults are those of mpool_config_default() and, for the
+ * malloc replacement, on_error = abort; they are printed from the values. */
+static const struct option_spec option_table[] = {
+    {"initial_size", OPT_SIZE, T_INITIAL_SIZE, "bytes mapped when the default pool starts"},
+    {"max_size", OPT_SIZE, T_MAX_SIZE, "bytes the default pool may take from the system (0: no cap)"},
+    {"growth_factor", OPT_NUMBER, T_GROWTH_FACTOR, "growth multiplies the pool size by this (>= 1)"},
+    {"min_block_size", OPT_SIZE, T_MIN_BLOCK_SIZE, "smallest block"},
+    {"max_block_size", OPT_SIZE, T_MAX_BLOCK_SIZE, "larger blocks are mapped directly"},
+    {"alignment", OPT_SIZE, T_ALIGNMENT, "every block is aligned at least this much"},
+    {"thread_safe", OPT_BOOL, T_THREAD_SAFE, "lock the default pool (turn off only in one-thread programs)"},
+    {"enable_statistics", OPT_BOOL, T_ENABLE_STATISTICS, "keep statistics"},
+    {"enable_debug", OPT_BOOL, T_ENABLE_DEBUG, "exact checks on every free, poison freed memory"},
+    {"on_error", OPT_POLICY, T_ON_ERROR, "misuse: return (silently), log (and continue) or abort"},
+    {"log_file", OPT_PATH, T_LOG_FILE, "append messages to this file instead of stderr (the logger)"},
+    {"verbose", OPT_BOOL, T_VERBOSE, "print the options in effect at start"},
+    {"show_stats", OPT_BOOL, T_SHOW_STATS, "print a report of the default pool at exit"},
+};
+#define OPTION_COUNT (sizeof option_table / sizeof option_table[0])
+
+/* ---- Value parsers (return false on a malformed value) ------------------ */
+
+static bool parse_size(const char *s, size_t *out)
+{
+    size_t v = 0;
+    const char *p = s;
+    if (*p < '0' || *p > '9')
+        return false;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (v > (SIZE_MAX - 9) / 10)
+            return false;
+        v = v * 10 + (size_t)(*p - '0');
+    }
+    unsigned shift = 0;
+    switch (*p) {
+    case 'k': case 'K': shift = 10; p++; break;
+    case 'm': case 'M': shift = 20; p++; break;
+    case 'g': case 'G': shift = 30; p++; break;
+    case 't': case 'T': shift = 40; p++; break;
+    default: break;
+    }
+    if (shift && (*p == 'i' || *p == 'I'))
+        p++;
+    if (*p == 'b' || *p == 'B')
+        p++;
+    if (*p != '\0' || (shift && v > (SIZE_MAX >> shift)))
+        return false;
+    *out = v << shift;
+    return true;
+}
+
+static bool parse_number(const char *s, double *out)
+{
+    double v = 0, scale = 1;
+    const char *p = s;
+    bool digits = false, dot = false;
+    for (; *p; p++) {
+        if (*p >= '0' && *p <= '9') {
+            digits = true;
+            if (dot) {
+                scale /= 10;
+                v += (*p - '0') * scale;
+            } else {
+                v = v * 10 + (*p - '0');
+            }
+        } else if (*p == '.' && !dot) {
+            dot = true;
+        } else {
+            return false;
+        }
+    }
+    if (!digits || v > 1e6)
+        return false;
+    *out = v;
+    return true;
+}
+
+static bool word_is(const char *s, const char *a, const char *b, const char *c, const char *d)
+{
+    return !strcasecmp(s, a) || !strcasecmp(s, b) || !strcasecmp(s, c) || !strcasecmp(s, d);
+}
+
+static bool parse_bool(const char *s, bool *out)
+{
+    if (word_is(s, "1", "true", "yes", "on")) {
+        *out = true;
+        return true;
+    }
+    if (word_is(s, "0", "false", "no", "off")) {
+        *out = false;
+        return true;
+    }
+    return false;
+}
+
+static bool parse_policy(const char *s, mpool_on_error_t *out)
+{
+    static const char *const names[] = {"return", "log", "abort"};
+    for (unsigned i = 0; i < 3; i++) {
+        if (!strcasecmp(s, names[i])) {
+            *out = (mpool_on_error_t)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* ---- Applying ----------------------------------------------------------- */
+
+static void warn(const char *where, const char *name, const char *value, const char *why)
+{
+    char text[400];
+    snprintf(text, sizeof text, "ignoring %s%s=%s: %s; keeping the current value", where, name, value, why);
+    error_write_line(-1, text);
+}
+
+/* Sets one option from its text; false (and nothing changed) if malformed. */
+static bool option_set(const struct option_spec *o, const char *value, mpool_config_t *cfg,
+                       struct process_options *proc)
+{
+    size_t size;
+    double number;
+    bool flag;
+    mpool_on_error_t policy;
+    switch (o->kind) {
+    case OPT_SIZE:
+        if (!parse_size(value, &size))
+            return false;
+        if (o->target == T_INITIAL_SIZE) cfg->initial_size = size;
+        else if (o->target == T_MAX_SIZE) cfg->max_size = size;
+        else if (o->target == T_MIN_BLOCK_SIZE) cfg->min_block_size = size;
+        else if (o->target == T_MAX_BLOCK_SIZE) cfg->max_block_size = size;
+        else cfg->alignment = size;
+        return true;
+    case OPT_NUMBER:
+        if (!parse_number(value, &number) || number < 1.0)
+            return false;
+        cfg->growth_factor = number;
+        return true;
+    case OPT_BOOL:
+        if (!parse_bool(value, &flag))
+            return false;
+        if (o->target == T_THREAD_SAFE) cfg->thread_safe = flag;
+        else if (o->target == T_ENABLE_STATISTICS) cfg->enable_statistics = flag;
+        else if (o->target == T_ENABLE_DEBUG) cfg->enable_debug = flag;
+        else if (o->target == T_VERBOSE) proc->verbose = flag;
+        else proc->show_stats = flag;
+        return true;
+    case OPT_POLICY:
+        if (!parse_policy(value, &policy))
+            return false;
+        cfg->on_error = policy;
+        return true;
+    case OPT_PATH: {
+        int fd = open(value, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0)
+            return false;
+        if (proc->log_fd >= 0)
+            close(proc->log_fd);
+        proc->log_fd = fd;
+        return true;
+    }
+    }
+    return false;
+}
+
+/* What a value of each kind looks like, for warnings. */
+static const char *kind_syntax(enum option_kind kind)
+{
+    switch (kind) {
+    case OPT_SIZE: return "expected a size such as 4096, 64K or 512M";
+    case OPT_NUMBER: return "expected a number >= 1 such as 1.5";
+    case OPT_BOOL: return "expected 1/0, true/false, yes/no or on/off";
+    case OPT_POLICY: return "expected return, log or abort";
+    case OPT_PATH: return "cannot open the file for appending";
+    }
+    return "malformed";
+}
+
+static const struct option_spec *option_find(const char *name)
+{
+    if (!strncasecmp(name, "MPOOL_", 6))
+        name += 6;
+    for (size_t i = 0; i < OPTION_COUNT; i++)
+        if (!strcasecmp(option_table[i].name, name))
+            return &option_table[i];
+    return NULL;
+}
+
+/* Strips blanks at both ends of [s, s+n) in place; returns the new start. */
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    char *end = s + strlen(s);
+    while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+        *--end = '\0';
+    return s;
+}
+
+static char config_text[65536]; /* the config file, read once at start */
+
+static void load_file(const char *path, mpool_config_t *cfg, struct process_options *proc)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        warn("", "MPOOL_CONFIG", path, "cannot open the file");
+        return;
+    }
+    size_t len = 0;
+    ssize_t n;
+    while (len < sizeof config_text - 1 && (n = read(fd, config_text + len, sizeof config_text - 1 - len)) > 0)
+        len += (size_t)n;
+    close(fd);
+    config_text[len] = '\0';
+    char where[300];
+    snprintf(where, sizeof where, "%s: ", path);
+    for (char *line = config_text; line && *line;) {
+        char *next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = '\0';
+        char *text = trim(line);
+        line = next;
+        if (!*text)
+            continue;
+        char *eq = strchr(text, '=');
+        if (!eq) {
+            warn(where, text, "", "expected name = value");
+            continue;
+        }
+        *eq = '\0';
+        char *name = trim(text), *value = trim(eq + 1);
+        const struct option_spec *o = option_find(name);
+        if (!o)
+            warn(where, name, value, "no such option");
+        else if (!option_set(o, value, cfg, proc))
+            warn(where, name, value, kind_syntax(o->kind));
+    }
+}
+
+/* The environment variable of an option: MPOOL_ and its name in capitals. */
+static void option_env_name(const struct option_spec *o, char *var, size_t len)
+{
+    size_t k = (size_t)snprintf(var, len, "MPOOL_");
+    for (const char *c = o->name; *c && k + 1 < len; c++)
+        var[k++] = (char)(*c >= 'a' && *c <= 'z' ? *c - 'a' + 'A' : *c);
+    var[k] = '\0';
+}
+
+static void load_environment(mpool_config_t *cfg, struct process_options *proc)
+{
+    for (size_t i = 0; i < OPTION_COUNT; i++) {
+        char var[64];
+        option_env_name(&option_table[i], var, sizeof var);
+        const char *value = getenv(var);
+        if (value && !option_set(&option_table[i], value, cfg, proc))
+            warn("", var, value, kind_syntax(option_table[i].kind));
+    }
+}
+
+/* Formats an option's current value. */
+static void option_format(const struct option_spec *o, const mpool_config_t *cfg,
+                          const struct process_options *proc, char *buf, size_t len)
+{
+    switch (o->target) {
+    case T_INITIAL_SIZE: snprintf(buf, len, "%zu", cfg->initial_size); break;
+    case T_MAX_SIZE: snprintf(buf, len, "%zu", cfg->max_size); break;
+    case T_GROWTH_FACTOR: {
+        unsigned long hundredths = (unsigned long)(cfg->growth_factor * 100 + 0.5);
+        snprintf(buf, len, "%lu.%02lu", hundredths / 100, hundredths % 100);
+        break;
+    }
+    case T_MIN_BLOCK_SIZE: snprintf(buf, len, "%zu", cfg->min_block_size); break;
+    case T_MAX_BLOCK_SIZE: snprintf(buf, len, "%zu", cfg->max_block_size); break;
+    case T_ALIGNMENT: snprintf(buf, len, "%zu", cfg->alignment); break;
+    case T_THREAD_SAFE: snprintf(buf, len, "%d", cfg->thread_safe); break;
+    case T_ENABLE_STATISTICS: snprintf(buf, len, "%d", cfg->enable_statistics); break;
+    case T_ENABLE_DEBUG: snprintf(buf, len, "%d", cfg->enable_debug); break;
+    case T_ON_ERROR:
+        snprintf(buf, len, "%s", cfg->on_error == MPOOL_ON_ERROR_ABORT ? "abort"
+                                 : cfg->on_error == MPOOL_ON_ERROR_LOG ? "log" : "return");
+        break;
+    case T_LOG_FILE: snprintf(buf, len, "%s", proc->log_fd >= 0 ? "(open)" : "(stderr)"); break;
+    case T_VERBOSE: snprintf(buf, len, "%d", proc->verbose); break;
+    case T_SHOW_STATS: snprintf(buf, len, "%d", proc->show_stats); break;
+    }
+}
+
+void options_fd_logger(mpool_error_t err, const char *message, void *arg)
+{
+    (void)err;
+    error_write_line((int)(intptr_t)arg, message);
+}
+
+void options_load(mpool_config_t *cfg, struct process_options *proc, bool dropin)
+{
+    *cfg = mpool_config_default();
+    if (dropin)
+        cfg->on_error = MPOOL_ON_ERROR_ABORT;
+    proc->verbose = proc->show_stats = false;
+    proc->log_fd = -1;
+    const char *file = getenv("MPOOL_CONFIG");
+    if (file && *file)
+        load_file(file, cfg, proc);
+    load_environment(cfg, proc);
+    if (proc->log_fd >= 0) {
+        cfg->logger = options_fd_logger;
+        cfg->logger_arg = (void *)(intptr_t)proc->log_fd;
+    }
+    if (proc->verbose) {
+        error_write_line(proc->log_fd, dropin ? "options of the default pool (malloc replacement):"
+                                              : "options of the default pool:");
+        for (size_t i = 0; i < OPTION_COUNT; i++) {
+            char var[64], value[64], text[300];
+            option_env_name(&option_table[i], var, sizeof var);
+            option_format(&option_table[i], cfg, proc, value, sizeof value);
+            snprintf(text, sizeof text, "  %-24s = %-12s %s", var, value, option_table[i].doc);
+            error_write_line(proc->log_fd, text);
+        }
+    }
+}
