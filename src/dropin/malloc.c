@@ -20,6 +20,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -211,16 +212,19 @@ DROPIN_API struct mallinfo mallinfo(void)
     return m;
 }
 
+static int report_fd = -1; /* stderr as it was at start (programs may close fd 2 before exit) */
+
 /* Writes the report of the default pool to stderr (or MPOOL_LOG_FILE). */
 static void report(const char *title)
 {
     mpool_usage_t u = mpool_get_usage(NULL);
     const struct process_options *proc = pool_process_options();
+    int fd = proc->log_fd >= 0 ? proc->log_fd : report_fd;
     char text[300];
     snprintf(text, sizeof text, "%s: %zu allocations, %zu frees; %zu bytes in use of %zu held (%d.%02d%%)",
              title, atomic_load(&dropin_allocations), atomic_load(&dropin_frees), u.used, u.total,
              (int)u.usage_percent, (int)(u.usage_percent * 100) % 100);
-    error_write_line(proc->log_fd, text);
+    error_write_line(fd, text);
 }
 
 DROPIN_API void malloc_stats(void)
@@ -243,6 +247,8 @@ void *__libc_pvalloc(size_t size) { return pvalloc(size); }
 __attribute__((constructor)) static void dropin_start(void)
 {
     dropin_counting = pool_process_options()->show_stats;
+    if (dropin_counting)
+        report_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
 }
 
 __attribute__((destructor)) static void dropin_exit(void)
