@@ -40,7 +40,7 @@ extern "C" {
 
 /* ---- Types ------------------------------------------------------------- */
 
-typedef struct mpool mpool_t; /* opaque */
+typedef struct mpool_pool mpool_t; /* opaque */
 
 typedef enum {
     MPOOL_OK = 0,

@@ -36,7 +36,7 @@ enum block_kind { BLOCK_NONE = 0, BLOCK_SLAB, BLOCK_LARGE, BLOCK_HUGE };
 
 struct block {
     enum block_kind kind;
-    struct mpool *pool;
+    struct mpool_pool *pool;
     struct page *pg;  /* SLAB, LARGE: head of the run */
     struct huge *h;   /* HUGE */
 };
@@ -70,8 +70,7 @@ static struct block block_find(const void *p)
 static bool block_is_start(const struct block *b, const void *p)
 {
     if (b->kind == BLOCK_SLAB) {
-        size_t off = (size_t)((const char *)p - (const char *)page_start(b->pg));
-        return off % b->pg->block_size == 0 && off / b->pg->block_size < b->pg->capacity;
+        return slab_offset_is_block(b->pg, (uint64_t)((const char *)p - (const char *)page_start(b->pg)));
     }
     if (b->kind == BLOCK_LARGE)
         return p == page_start(b->pg);
@@ -93,14 +92,14 @@ static size_t block_usable(const struct block *b)
 }
 
 /* Exact: p starts a live block of pool (any pool if NULL), found in *b. */
-static bool block_lookup_live(const struct mpool *pool, const void *p, struct block *b)
+static bool block_lookup_live(const struct mpool_pool *pool, const void *p, struct block *b)
 {
     *b = block_find(p);
     if (b->kind == BLOCK_NONE || (pool && b->pool != pool) || !block_is_start(b, p))
         return false;
     if (b->kind != BLOCK_SLAB)
         return true;
-    struct mpool *owner = b->pool;
+    struct mpool_pool *owner = b->pool;
     struct sclass *c = &owner->cls[b->pg->cls];
     lock_take(&c->lock, owner->thread_safe);
     bool live = b->pg->kind == PAGE_SLAB && slab_block_is_live_locked(b->pg, p);
@@ -109,7 +108,7 @@ static bool block_lookup_live(const struct mpool *pool, const void *p, struct bl
 }
 
 /* The cheap double-free check of mpool_free: p is not the block freed last. */
-static bool slab_not_last_freed(struct mpool *pool, struct page *pg, const void *p)
+static bool slab_not_last_freed(struct mpool_pool *pool, struct page *pg, const void *p)
 {
     struct sclass *c = &pool->cls[pg->cls];
     lock_take(&c->lock, pool->thread_safe);
@@ -120,14 +119,14 @@ static bool slab_not_last_freed(struct mpool *pool, struct page *pg, const void 
 
 /* ---- Reporting ---------------------------------------------------------- */
 
-static mpool_noinline void fail_invalid_pointer(const struct mpool *pool, const char *who, const void *p)
+static mpool_noinline void fail_invalid_pointer(const struct mpool_pool *pool, const char *who, const void *p)
 {
     error_raise(pool ? &pool->policy : &mpool_default()->policy, MPOOL_ERR_INVALID_POINTER, 0,
                 "%s(%p): invalid pointer (foreign, interior, already freed or of another pool)", who, p);
 }
 
 /* Reports a failed allocation of size bytes; old is the block being resized (or NULL). */
-static mpool_noinline void fail_status(const struct mpool *pool, const char *who, const void *old,
+static mpool_noinline void fail_status(const struct mpool_pool *pool, const char *who, const void *old,
                                        size_t size, enum buddy_status st)
 {
     char ptr[40] = "";
@@ -142,7 +141,7 @@ static mpool_noinline void fail_status(const struct mpool *pool, const char *who
 
 /* ---- Allocation --------------------------------------------------------- */
 
-static void *slab_alloc(struct mpool *pool, unsigned cls, enum buddy_status *st)
+static void *slab_alloc(struct mpool_pool *pool, unsigned cls, enum buddy_status *st)
 {
     struct sclass *c = &pool->cls[cls];
     lock_take(&c->lock, pool->thread_safe);
@@ -153,7 +152,7 @@ static void *slab_alloc(struct mpool *pool, unsigned cls, enum buddy_status *st)
 
 /* One attempt at a block of size bytes (req after min_block) aligned to align,
  * routed as described at the top of this file. */
-static void *alloc_route(struct mpool *pool, size_t size, size_t req, size_t align, bool *fresh,
+static void *alloc_route(struct mpool_pool *pool, size_t size, size_t req, size_t align, bool *fresh,
                          enum buddy_status *st)
 {
     *fresh = false;
@@ -168,11 +167,20 @@ static void *alloc_route(struct mpool *pool, size_t size, size_t req, size_t ali
     return huge_alloc(pool, req, align, st);
 }
 
+/* Gives back what the pool holds without using it (the empty slabs classes
+ * keep, then regions without blocks), to make room under max_size; true if
+ * anything was given back. */
+static bool make_room(struct mpool_pool *pool)
+{
+    bool flushed = slab_flush_empty(pool) > 0;
+    return buddy_release_empty(&pool->buddy, pool->thread_safe) > 0 || flushed;
+}
+
 /* Serves any request; align is a power of two (0: the pool's alignment).
  * *zeroed (optional) tells if the block is known to read as zeros.  When
- * max_size stands in the way, the empty slabs that classes keep are given
- * back and the request is tried once more. */
-static void *alloc_any(struct mpool *pool, size_t size, size_t align, const char *who,
+ * max_size stands in the way, make_room runs and the request is tried once
+ * more. */
+static void *alloc_any(struct mpool_pool *pool, size_t size, size_t align, const char *who,
                        const void *old, bool *zeroed)
 {
     if (unlikely(size > MAX_REQUEST)) {
@@ -185,7 +193,7 @@ static void *alloc_any(struct mpool *pool, size_t size, size_t align, const char
     enum buddy_status st = BUDDY_OK;
     bool fresh;
     void *p = alloc_route(pool, size, req, align, &fresh, &st);
-    if (unlikely(!p) && st == BUDDY_FULL && slab_flush_empty(pool))
+    if (unlikely(!p) && st == BUDDY_FULL && make_room(pool))
         p = alloc_route(pool, size, req, align, &fresh, &st);
     if (unlikely(!p)) {
         fail_status(pool, who, old, size, st);
@@ -269,7 +277,7 @@ void *mpool_calloc(mpool_t *pool, size_t count, size_t size)
  * not a block that may be freed. */
 static bool free_block(struct block *b, void *p, bool exact)
 {
-    struct mpool *pool = b->pool;
+    struct mpool_pool *pool = b->pool;
     if (b->kind == BLOCK_SLAB) {
         struct page *pg = b->pg;
         struct sclass *c = &pool->cls[pg->cls];
@@ -310,12 +318,16 @@ static mpool_noinline void free_slow(mpool_t *pool, void *p)
 /* The free fast path once p is known to lie in a region of the fast pool:
  * false if p needs the slow path.  used > 1 means the descriptor heads a slab
  * that keeps a live block after this free (region.h, slab.h); a NULL head
- * means the slab was full; p == head is the common double free. */
-static inline bool free_fast_in_region(struct mpool *pool, struct region *r, void *p)
+ * means the slab was full; p == head is the common double free; and p must be
+ * where a block starts (an interior pointer would corrupt the free list). */
+static inline bool free_fast_in_region(struct mpool_pool *pool, struct region *r, void *p)
 {
-    struct page *pg = page_head(region_page_of(r, p));
+    struct page *page = region_page_of(r, p);
+    uint64_t back = page->back;
+    struct page *pg = page_head(page);
     void *head = pg->free;
-    if (unlikely(pg->used <= 1 || head == NULL || p == head))
+    uint64_t off = ((uintptr_t)p & (PAGE_SIZE - 1)) + (back << (PAGE_SHIFT - 6)); /* from the slab start */
+    if (unlikely(pg->used <= 1 || head == NULL || p == head || !slab_offset_is_block(pg, off)))
         return false;
     *(void **)p = head;
     pg->free = p;
@@ -356,7 +368,7 @@ bool mpool_safe_free(mpool_t *pool, void *p)
 
 /* The usable size a fresh allocation of size bytes would get from a slab, or
  * 0 if it would not come from a slab. */
-static size_t slab_usable_for(const struct mpool *pool, size_t size)
+static size_t slab_usable_for(const struct mpool_pool *pool, size_t size)
 {
     size_t req = size < pool->min_block ? pool->min_block : size;
     size_t rounded = align_up(req, pool->align);
@@ -365,7 +377,7 @@ static size_t slab_usable_for(const struct mpool *pool, size_t size)
     return sizeclass_size(sizeclass_of(rounded));
 }
 
-static bool is_huge_size(const struct mpool *pool, size_t size)
+static bool is_huge_size(const struct mpool_pool *pool, size_t size)
 {
     size_t req = size < pool->min_block ? pool->min_block : size;
     return size > pool->max_block || req > BUDDY_MAX_RUN;

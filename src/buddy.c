@@ -7,8 +7,8 @@
  *     region base, which is 4 MiB aligned) is a multiple of 2^k; its buddy is
  *     the run at index ^ 2^k.  Orders go up to 9 (2 MiB, half a region).
  *   - A free run is described by its head descriptor: kind PAGE_FREE, `order`,
- *     back 0, linked on free[order]; flag PG_DIRTY if its pages may be
- *     resident.  A head absorbed by a merge gets order 0xFF, so it can never
+ *     back 0, linked on free[order]; `dirty` counts (from above) its pages
+ *     that may be resident.  A head absorbed by a merge gets order 0xFF, so it can never
  *     pass for a free buddy.
  *   - Freeing merges a run with its buddy while the buddy is a free run of the
  *     same order inside the same region, so two free buddies never coexist.
@@ -69,18 +69,19 @@ static void list_remove(struct page **head, struct page *pg)
     pg->next = pg->prev = NULL;
 }
 
-/* Puts a run on its free list, without merging. */
-static void buddy_insert_locked(struct buddy *b, struct page *pg, unsigned order, bool dirty)
+/* Puts a run on its free list, without merging; dirty: pages that may be
+ * resident (at most the run's length is kept). */
+static void buddy_insert_locked(struct buddy *b, struct page *pg, unsigned order, size_t dirty)
 {
     pg->kind = PAGE_FREE;
     pg->order = (uint8_t)order;
     pg->back = 0;
-    pg->flags = dirty ? PG_DIRTY : 0;
+    pg->flags = 0;
+    pg->dirty = dirty < run_pages(order) ? dirty : run_pages(order);
     list_push(&b->free[order], pg);
     b->free_pages += run_pages(order);
     page_region(pg)->free_pages += (uint32_t)run_pages(order);
-    if (dirty)
-        b->dirty_pages += run_pages(order);
+    b->dirty_pages += pg->dirty;
 }
 
 static void buddy_unlink_locked(struct buddy *b, struct page *pg)
@@ -88,12 +89,11 @@ static void buddy_unlink_locked(struct buddy *b, struct page *pg)
     list_remove(&b->free[pg->order], pg);
     b->free_pages -= run_pages(pg->order);
     page_region(pg)->free_pages -= (uint32_t)run_pages(pg->order);
-    if (pg->flags & PG_DIRTY)
-        b->dirty_pages -= run_pages(pg->order);
+    b->dirty_pages -= pg->dirty;
 }
 
 /* Frees one aligned run of the given order, merging it with free buddies. */
-static void buddy_release_locked(struct buddy *b, struct page *pg, unsigned order, bool dirty)
+static void buddy_release_locked(struct buddy *b, struct page *pg, unsigned order, size_t dirty)
 {
     struct region *r = page_region(pg);
     size_t idx = page_index(r, pg);
@@ -105,7 +105,7 @@ static void buddy_release_locked(struct buddy *b, struct page *pg, unsigned orde
         if (bud->kind != PAGE_FREE || bud->order != order || bud->back != 0)
             break;
         buddy_unlink_locked(b, bud);
-        dirty |= (bud->flags & PG_DIRTY) != 0;
+        dirty += bud->dirty;
         struct page *absorbed = bi > idx ? bud : &r->pages[idx];
         absorbed->order = ORDER_ABSORBED;
         absorbed->kind = PAGE_FREE;
@@ -115,9 +115,10 @@ static void buddy_release_locked(struct buddy *b, struct page *pg, unsigned orde
     buddy_insert_locked(b, &r->pages[idx], order, dirty);
 }
 
-/* Frees pages [idx, idx + n) of r as the aligned runs they decompose into. */
+/* Frees pages [idx, idx + n) of r as the aligned runs they decompose into;
+ * each run counts at most `dirty` pages that may be resident. */
 static void buddy_release_range_locked(struct buddy *b, struct region *r, size_t idx, size_t n,
-                                       bool dirty, bool merge)
+                                       size_t dirty, bool merge)
 {
     while (n) {
         unsigned order = idx ? (unsigned)__builtin_ctzll(idx) : BUDDY_MAX_ORDER;
@@ -125,16 +126,17 @@ static void buddy_release_range_locked(struct buddy *b, struct region *r, size_t
             order = BUDDY_MAX_ORDER;
         while (run_pages(order) > n)
             order--;
+        size_t piece_dirty = dirty < run_pages(order) ? dirty : run_pages(order);
         if (merge)
-            buddy_release_locked(b, &r->pages[idx], order, dirty);
+            buddy_release_locked(b, &r->pages[idx], order, piece_dirty);
         else
-            buddy_insert_locked(b, &r->pages[idx], order, dirty);
+            buddy_insert_locked(b, &r->pages[idx], order, piece_dirty);
         idx += run_pages(order);
         n -= run_pages(order);
     }
 }
 
-void buddy_init(struct buddy *b, struct mpool *pool, struct budget *budget, double growth_factor)
+void buddy_init(struct buddy *b, struct mpool_pool *pool, struct budget *budget, double growth_factor)
 {
     memset(b, 0, sizeof *b);
     lock_init(&b->lock);
@@ -166,7 +168,7 @@ static enum buddy_status buddy_add_region_locked(struct buddy *b, size_t npages)
         b->regions->prev = r;
     b->regions = r;
     b->region_bytes += bytes;
-    buddy_release_range_locked(b, r, r->meta_pages, r->npages - r->meta_pages, false, false);
+    buddy_release_range_locked(b, r, r->meta_pages, r->npages - r->meta_pages, 0, false);
     buddy_update_threshold(b);
     return BUDDY_OK;
 }
@@ -293,7 +295,7 @@ struct page *buddy_alloc_locked(struct buddy *b, const struct run_request *req, 
         mpool_assert(j < BUDDY_ORDERS, "buddy_alloc: growth gave no run");
     }
     struct page *pg = b->free[j];
-    bool was_dirty = (pg->flags & PG_DIRTY) != 0;
+    size_t was_dirty = pg->dirty; /* its halves and tail pieces may each hold all of it */
     buddy_unlink_locked(b, pg);
     struct region *r = page_region(pg);
     size_t idx = page_index(r, pg);
@@ -313,7 +315,8 @@ struct page *buddy_alloc_locked(struct buddy *b, const struct run_request *req, 
     pg->order = 0;
     pg->npages = (uint32_t)npages;
     pg->next = pg->prev = NULL;
-    *dirty = was_dirty;
+    pg->dirty = 0;
+    *dirty = was_dirty != 0;
     *status = BUDDY_OK;
     return pg;
 }
@@ -333,12 +336,12 @@ static size_t buddy_purge_locked(struct buddy *b)
     size_t released = 0;
     for (unsigned o = 0; o < BUDDY_ORDERS; o++) {
         for (struct page *pg = b->free[o]; pg; pg = pg->next) {
-            if (!(pg->flags & PG_DIRTY))
+            if (!pg->dirty)
                 continue;
             if (prim_decommit(page_start(pg), run_pages(o) << PAGE_SHIFT)) {
-                pg->flags &= (uint8_t)~PG_DIRTY;
-                b->dirty_pages -= run_pages(o);
-                released += run_pages(o) << PAGE_SHIFT;
+                b->dirty_pages -= pg->dirty;
+                released += pg->dirty << PAGE_SHIFT;
+                pg->dirty = 0;
             }
         }
     }
@@ -351,7 +354,7 @@ static void buddy_free_tail_locked(struct buddy *b, struct page *head, size_t fr
     size_t idx = page_index(r, head);
     for (size_t k = from; k < from + n; k++) /* a stale back must never reach a live run */
         head[k].back = 0;
-    buddy_release_range_locked(b, r, idx + from, n, true, true);
+    buddy_release_range_locked(b, r, idx + from, n, SIZE_MAX, true);
     if (b->dirty_pages > b->purge_threshold)
         buddy_purge_locked(b);
 }
@@ -378,6 +381,14 @@ void buddy_shrink_locked(struct buddy *b, struct page *head, size_t npages)
     buddy_free_tail_locked(b, head, npages, old - npages);
 }
 
+size_t buddy_release_empty(struct buddy *b, bool ts)
+{
+    lock_take(&b->lock, ts);
+    size_t released = buddy_release_empty_locked(b);
+    lock_give(&b->lock, ts);
+    return released;
+}
+
 size_t buddy_trim(struct buddy *b, bool ts)
 {
     lock_take(&b->lock, ts);
@@ -401,7 +412,7 @@ void buddy_reset(struct buddy *b)
             r->pages[i].back = 0;
             r->pages[i].used = 0;
         }
-        buddy_release_range_locked(b, r, r->meta_pages, data, false, false);
+        buddy_release_range_locked(b, r, r->meta_pages, data, 0, false);
     }
 }
 
@@ -452,8 +463,9 @@ size_t buddy_check_locked(const struct buddy *b)
                 idx + run_pages(o) > r->npages)
                 problems++;
             listed += run_pages(o);
-            if (pg->flags & PG_DIRTY)
-                dirty += run_pages(o);
+            if (pg->dirty > run_pages(o))
+                problems++;
+            dirty += pg->dirty;
             prev = pg;
             if (listed > b->region_bytes >> PAGE_SHIFT) { /* a cycle */
                 problems++;

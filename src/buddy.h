@@ -20,8 +20,8 @@ struct buddy {
     mpool_lock_t lock;
     struct page *free[BUDDY_ORDERS]; /* free runs of each order (doubly linked) */
     struct region *regions;          /* every region of the pool */
-    struct mpool *pool;              /* owner written into new regions */
-    struct mpool *fast_owner;        /* written into new regions (region.h) */
+    struct mpool_pool *pool;              /* owner written into new regions */
+    struct mpool_pool *fast_owner;        /* written into new regions (region.h) */
     struct region **hot_region;      /* a cached region pointer, reset when that region goes */
     struct budget *budget;           /* shared with the huge blocks */
     double growth_factor;
@@ -34,7 +34,7 @@ struct buddy {
 /* Why an allocation failed. */
 enum buddy_status { BUDDY_OK = 0, BUDDY_FULL, BUDDY_NOMEM };
 
-void buddy_init(struct buddy *b, struct mpool *pool, struct budget *budget,
+void buddy_init(struct buddy *b, struct mpool_pool *pool, struct budget *budget,
                 double growth_factor) mpool_internal;
 
 /* Maps regions holding at least `bytes` (whole pages); false if refused. */
@@ -68,6 +68,9 @@ void buddy_shrink_locked(struct buddy *b, struct page *head, size_t npages) mpoo
 /* Decommits every free run that may be resident and unmaps every region with
  * no allocated page; returns the bytes released. */
 size_t buddy_trim(struct buddy *b, bool ts) mpool_internal;
+
+/* Unmaps every region with no allocated page; returns the bytes unmapped. */
+size_t buddy_release_empty(struct buddy *b, bool ts) mpool_internal;
 
 /* Every data page becomes free and decommitted; the regions are kept.  No
  * other thread may use the pool. */

@@ -39,7 +39,7 @@ static size_t class_list_length(const struct sclass *c)
 
 size_t mpool_check(const mpool_t *cpool)
 {
-    struct mpool *pool = (struct mpool *)(cpool ? cpool : mpool_default());
+    struct mpool_pool *pool = (struct mpool_pool *)(cpool ? cpool : mpool_default());
     if (pool->magic != POOL_MAGIC)
         return 1;
     bool ts = pool->thread_safe;

@@ -26,7 +26,7 @@ static void huge_unlink_locked(struct huge_list *l, struct huge *h)
         h->next->prev = h->prev;
 }
 
-void *huge_alloc(struct mpool *pool, size_t size, size_t align, enum buddy_status *status)
+void *huge_alloc(struct mpool_pool *pool, size_t size, size_t align, enum buddy_status *status)
 {
     if (size > SIZE_MAX / 2 || align > SIZE_MAX / 4) {
         *status = BUDDY_NOMEM;
@@ -61,7 +61,7 @@ void *huge_alloc(struct mpool *pool, size_t size, size_t align, enum buddy_statu
 }
 
 /* Unmaps without touching the list. */
-static void huge_unmap(struct mpool *pool, struct huge *h)
+static void huge_unmap(struct mpool_pool *pool, struct huge *h)
 {
     size_t map = huge_map_size(h->usable);
     chunk_mark(huge_block(h), CHUNK_NONE);
@@ -70,7 +70,7 @@ static void huge_unmap(struct mpool *pool, struct huge *h)
     budget_give(&pool->budget, map);
 }
 
-void huge_free(struct mpool *pool, struct huge *h)
+void huge_free(struct mpool_pool *pool, struct huge *h)
 {
     lock_take(&pool->huge.lock, pool->thread_safe);
     huge_unlink_locked(&pool->huge, h);
@@ -80,7 +80,7 @@ void huge_free(struct mpool *pool, struct huge *h)
     lock_give(&pool->huge.lock, pool->thread_safe);
 }
 
-void *huge_resize(struct mpool *pool, struct huge *h, size_t size, enum buddy_status *status)
+void *huge_resize(struct mpool_pool *pool, struct huge *h, size_t size, enum buddy_status *status)
 {
     if (size > SIZE_MAX / 2) {
         *status = BUDDY_NOMEM;
@@ -121,7 +121,7 @@ void *huge_resize(struct mpool *pool, struct huge *h, size_t size, enum buddy_st
     return huge_block(nh);
 }
 
-void huge_release_all(struct mpool *pool)
+void huge_release_all(struct mpool_pool *pool)
 {
     struct huge *h = pool->huge.head;
     while (h) {
@@ -134,7 +134,7 @@ void huge_release_all(struct mpool *pool)
     pool->huge.usable = 0;
 }
 
-size_t huge_check_locked(const struct mpool *pool)
+size_t huge_check_locked(const struct mpool_pool *pool)
 {
     size_t problems = 0, n = 0, usable = 0;
     const struct huge *prev = NULL;

@@ -22,7 +22,7 @@
 
 struct huge {
     uint64_t magic;
-    struct mpool *pool;
+    struct mpool_pool *pool;
     struct huge *next, *prev;
     size_t usable;     /* bytes from the block start to the end of the mapping */
     size_t align;      /* alignment of the block start (>= 4 MiB) */
@@ -40,19 +40,19 @@ static inline struct huge *huge_of(const void *p)
 static inline void *huge_block(const struct huge *h) { return (char *)h + PAGE_SIZE; }
 
 /* A huge block of at least size bytes aligned to align; NULL with *status. */
-void *huge_alloc(struct mpool *pool, size_t size, size_t align, enum buddy_status *status) mpool_internal;
+void *huge_alloc(struct mpool_pool *pool, size_t size, size_t align, enum buddy_status *status) mpool_internal;
 
 /* Unmaps a huge block. */
-void huge_free(struct mpool *pool, struct huge *h) mpool_internal;
+void huge_free(struct mpool_pool *pool, struct huge *h) mpool_internal;
 
 /* Resizes a huge block in place or by moving its pages; NULL (block
  * unchanged) with *status on failure. */
-void *huge_resize(struct mpool *pool, struct huge *h, size_t size, enum buddy_status *status) mpool_internal;
+void *huge_resize(struct mpool_pool *pool, struct huge *h, size_t size, enum buddy_status *status) mpool_internal;
 
 /* Unmaps every huge block of the pool. */
-void huge_release_all(struct mpool *pool) mpool_internal;
+void huge_release_all(struct mpool_pool *pool) mpool_internal;
 
 /* Number of broken invariants in the pool's list.  Caller holds huge.lock. */
-size_t huge_check_locked(const struct mpool *pool) mpool_internal;
+size_t huge_check_locked(const struct mpool_pool *pool) mpool_internal;
 
 #endif /* MPOOL_HUGE_H */

@@ -4,7 +4,7 @@
  */
 #include "large.h"
 
-void *large_alloc(struct mpool *pool, size_t size, size_t align, bool *zeroed,
+void *large_alloc(struct mpool_pool *pool, size_t size, size_t align, bool *zeroed,
                   enum buddy_status *status)
 {
     size_t npages = align_up(size ? size : 1, PAGE_SIZE) >> PAGE_SHIFT;
@@ -24,7 +24,7 @@ void *large_alloc(struct mpool *pool, size_t size, size_t align, bool *zeroed,
     return page_start(head);
 }
 
-void large_free(struct mpool *pool, struct page *head)
+void large_free(struct mpool_pool *pool, struct page *head)
 {
     lock_take(&pool->buddy.lock, pool->thread_safe);
     pool->large_used -= large_usable(head);
@@ -33,7 +33,7 @@ void large_free(struct mpool *pool, struct page *head)
     lock_give(&pool->buddy.lock, pool->thread_safe);
 }
 
-void large_shrink(struct mpool *pool, struct page *head, size_t size)
+void large_shrink(struct mpool_pool *pool, struct page *head, size_t size)
 {
     size_t npages = align_up(size ? size : 1, PAGE_SIZE) >> PAGE_SHIFT;
     if (npages >= head->npages)

@@ -10,13 +10,13 @@
 
 /* A block of whole pages holding size bytes, aligned to align (<= 2 MiB).
  * *zeroed tells if its pages read as zeros.  NULL with *status on failure. */
-void *large_alloc(struct mpool *pool, size_t size, size_t align, bool *zeroed,
+void *large_alloc(struct mpool_pool *pool, size_t size, size_t align, bool *zeroed,
                   enum buddy_status *status) mpool_internal;
 
-void large_free(struct mpool *pool, struct page *head) mpool_internal;
+void large_free(struct mpool_pool *pool, struct page *head) mpool_internal;
 
 /* Shrinks the block in place to hold size bytes. */
-void large_shrink(struct mpool *pool, struct page *head, size_t size) mpool_internal;
+void large_shrink(struct mpool_pool *pool, struct page *head, size_t size) mpool_internal;
 
 static inline size_t large_usable(const struct page *head) { return (size_t)head->npages << PAGE_SHIFT; }
 

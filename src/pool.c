@@ -53,7 +53,7 @@ static const char *config_problem(const mpool_config_t *c)
 }
 
 /* Turns the lock-free inline paths on or off to match thread_safe and debug. */
-static void pool_set_fast(struct mpool *pool)
+static void pool_set_fast(struct mpool_pool *pool)
 {
     pool->fast = !pool->thread_safe && !pool->debug;
     if (pool->fast)
@@ -67,7 +67,7 @@ static void pool_set_fast(struct mpool *pool)
 }
 
 /* Fills a zeroed pool from a valid configuration and reserves initial_size. */
-static enum buddy_status pool_init(struct mpool *pool, const mpool_config_t *cfg)
+static enum buddy_status pool_init(struct mpool_pool *pool, const mpool_config_t *cfg)
 {
     pool->config = *cfg;
     pool->magic = POOL_MAGIC;
@@ -106,7 +106,7 @@ static enum buddy_status pool_init(struct mpool *pool, const mpool_config_t *cfg
     return st == BUDDY_FULL ? BUDDY_OK : st; /* rounding past max_size: grow on demand */
 }
 
-static void pool_release_memory(struct mpool *pool)
+static void pool_release_memory(struct mpool_pool *pool)
 {
     huge_release_all(pool);
     buddy_destroy(&pool->buddy);
@@ -115,7 +115,7 @@ static void pool_release_memory(struct mpool *pool)
         lock_fini(&pool->cls[i].lock);
 }
 
-static size_t pool_struct_size(void) { return align_up(sizeof(struct mpool), PAGE_SIZE); }
+static size_t pool_struct_size(void) { return align_up(sizeof(struct mpool_pool), PAGE_SIZE); }
 
 mpool_t *mpool_create(const mpool_config_t *config)
 {
@@ -129,7 +129,7 @@ mpool_t *mpool_create(const mpool_config_t *config)
                     problem);
         return NULL;
     }
-    struct mpool *pool = prim_map(pool_struct_size(), PAGE_SIZE, 0);
+    struct mpool_pool *pool = prim_map(pool_struct_size(), PAGE_SIZE, 0);
     if (!pool) {
         error_raise(&policy, MPOOL_ERR_OUT_OF_MEMORY, 0, "mpool_create: out of memory for the pool");
         return NULL;
@@ -181,7 +181,7 @@ size_t mpool_trim(mpool_t *pool)
 
 /* ---- The default pool --------------------------------------------------- */
 
-static struct mpool default_pool;
+static struct mpool_pool default_pool;
 static struct process_options default_process;
 static pthread_once_t default_once = PTHREAD_ONCE_INIT;
 static bool default_ready;      /* atomic */
@@ -271,7 +271,7 @@ bool mpool_is_thread_safe(const mpool_t *pool)
 
 mpool_usage_t mpool_get_usage(const mpool_t *cpool)
 {
-    struct mpool *pool = (struct mpool *)(cpool ? cpool : mpool_default());
+    struct mpool_pool *pool = (struct mpool_pool *)(cpool ? cpool : mpool_default());
     mpool_usage_t u = {0, 0, 0, 0.0};
     for (unsigned i = 0; i < CLASS_COUNT; i++) {
         lock_take(&pool->cls[i].lock, pool->thread_safe);

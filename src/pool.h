@@ -37,7 +37,7 @@ struct huge_list {
 
 #define POOL_MAGIC 0x6d706f6f6c504c31ULL /* "mpoolPL1" */
 
-struct mpool {
+struct mpool_pool {
     /* Read by every allocation.  current[c] is the slab class c allocates from;
      * it is never NULL (an empty shared sentinel stands in, and always does for
      * CLASS_NONE), so the fast path tests only the free-list head. */
@@ -73,6 +73,6 @@ const struct process_options *pool_process_options(void) mpool_internal;
 /* The shared sentinel standing for "no current slab", and the fast_owner of
  * regions whose pool is not fast (it is no pool, so no caller matches it). */
 extern struct page mpool_empty_slab mpool_internal;
-extern struct mpool mpool_no_fast_owner mpool_internal;
+extern struct mpool_pool mpool_no_fast_owner mpool_internal;
 
 #endif /* MPOOL_POOL_H */

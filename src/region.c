@@ -10,7 +10,7 @@
 _Static_assert(REGION_META_PAGES == 17, "the header and 1024 descriptors fill 17 pages");
 _Static_assert(REGION_MIN_PAGES > REGION_META_PAGES, "the smallest region has data pages");
 
-struct region *region_create(struct mpool *pool, struct mpool *fast_owner, size_t npages)
+struct region *region_create(struct mpool_pool *pool, struct mpool_pool *fast_owner, size_t npages)
 {
     mpool_assert(npages >= REGION_MIN_PAGES && npages <= REGION_PAGES, "region_create: 32..1024 pages");
     size_t meta = REGION_META_PAGES;

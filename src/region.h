@@ -30,7 +30,7 @@
 #include "chunkmap.h"
 #include "common.h"
 
-struct mpool;
+struct mpool_pool;
 
 /*
  * The bytes a pool holds from the system (regions and huge blocks), against
@@ -68,22 +68,25 @@ static inline size_t budget_held(const struct budget *b)
 enum { PAGE_META = 0, PAGE_FREE, PAGE_SLAB, PAGE_LARGE };
 
 enum {
-    PG_DIRTY = 1,   /* FREE run: may hold data (not decommitted since last use) */
     PG_LISTED = 2,  /* SLAB: on its class's partial list */
     PG_CURRENT = 4, /* SLAB: the slab its class allocates from */
 };
 
 struct page {
     void *free;            /* SLAB: first free block (NULL when full) */
-    uint32_t used;         /* SLAB: live blocks (+1 while current, see slab.h) */
-    uint32_t back;         /* bytes back to the head's descriptor (0 on the head) */
+    uint16_t used;         /* SLAB: live blocks (+1 while current, see slab.h) */
+    uint16_t back;         /* bytes back to the head's descriptor (0 on the head) */
     uint8_t kind;          /* PAGE_* */
     uint8_t order;         /* FREE: buddy order of the run */
     uint8_t cls;           /* SLAB: size class */
     uint8_t flags;         /* PG_* */
-    uint32_t npages;       /* head: pages in the run */
-    uint32_t block_size;   /* SLAB: bytes per block */
-    uint32_t capacity;     /* SLAB: blocks in the slab */
+    uint16_t npages;       /* head: pages in the run */
+    uint16_t block_size;   /* SLAB: bytes per block */
+    uint32_t limit;        /* SLAB: capacity * block_size; blocks start below it */
+    union {
+        uint64_t recip;    /* SLAB: UINT64_MAX / block_size + 1 (slab_is_block_start) */
+        uint64_t dirty;    /* FREE: pages of the run that may be resident (buddy.c) */
+    };
     struct page *next;     /* FREE: buddy free list; SLAB: class partial list */
     struct page *prev;
     struct page *cnext;    /* SLAB: the class's list of all its slabs */
@@ -96,8 +99,8 @@ _Static_assert(sizeof(struct page) == 64, "a page descriptor is 64 bytes");
 
 struct region {
     uint64_t magic;
-    struct mpool *pool;       /* owner */
-    struct mpool *fast_owner; /* the owner if its lock-free fast paths apply, else a sentinel */
+    struct mpool_pool *pool;       /* owner */
+    struct mpool_pool *fast_owner; /* the owner if its lock-free fast paths apply, else a sentinel */
     uint32_t npages;          /* pages mapped, meta pages included */
     uint32_t meta_pages;      /* pages holding this header and the descriptors */
     struct region *next;      /* the pool's list of regions */
@@ -117,7 +120,7 @@ _Static_assert(sizeof(struct region) == 64, "the region header is one descriptor
 
 /* Maps a region of npages pages (meta pages included) for pool; every data
  * page is PAGE_META until the buddy allocator adopts it.  NULL if refused. */
-struct region *region_create(struct mpool *pool, struct mpool *fast_owner, size_t npages) mpool_internal;
+struct region *region_create(struct mpool_pool *pool, struct mpool_pool *fast_owner, size_t npages) mpool_internal;
 
 /* Unmaps the region and clears its chunk mark. */
 void region_destroy(struct region *r) mpool_internal;
@@ -172,8 +175,11 @@ static inline struct page *page_head(struct page *pg)
 /* Marks page k of the run headed by head as part of it. */
 static inline void page_set_back(struct page *head, size_t k)
 {
-    head[k].back = (uint32_t)(k * sizeof(struct page));
+    head[k].back = (uint16_t)(k * sizeof(struct page));
 }
+
+_Static_assert(SLAB_MAX <= UINT16_MAX, "a block size fits 16 bits");
+_Static_assert(((REGION_PAGES / 2 - 1) * 64) <= UINT16_MAX, "back of the last page of a 2 MiB run fits 16 bits");
 
 _Static_assert(sizeof(struct page) == 1 << 6, "region_page_of shifts by 6");
 

@@ -21,7 +21,7 @@
 #include <string.h>
 
 struct page mpool_empty_slab; /* free == NULL: the fast path falls through */
-struct mpool mpool_no_fast_owner;
+struct mpool_pool mpool_no_fast_owner;
 
 static void partial_push(struct sclass *c, struct page *pg)
 {
@@ -75,15 +75,16 @@ static void slab_format(struct sclass *c, unsigned cls, struct page *pg)
         *(void **)(start + i * bsize) = start + (i + 1) * bsize;
     *(void **)(start + (cap - 1) * bsize) = NULL;
     mpool_assert_internal(pg->kind == PAGE_SLAB && pg->cls == cls, "the page allocator made the run a slab");
-    pg->block_size = (uint32_t)bsize;
-    pg->capacity = (uint32_t)cap;
+    pg->block_size = (uint16_t)bsize;
+    pg->limit = (uint32_t)(cap * bsize);
+    pg->recip = UINT64_MAX / bsize + 1;
     pg->used = 0;
     pg->flags = 0;
     pg->free = start;
     class_link(c, pg);
 }
 
-void *slab_refill_locked(struct mpool *pool, unsigned cls, enum buddy_status *status)
+void *slab_refill_locked(struct mpool_pool *pool, unsigned cls, enum buddy_status *status)
 {
     struct sclass *c = &pool->cls[cls];
     struct page *old = pool->current[cls];
@@ -118,7 +119,7 @@ void *slab_refill_locked(struct mpool *pool, unsigned cls, enum buddy_status *st
     return block;
 }
 
-void slab_after_free_locked(struct mpool *pool, struct page *pg)
+void slab_after_free_locked(struct mpool_pool *pool, struct page *pg)
 {
     struct sclass *c = &pool->cls[pg->cls];
     if (pg->used == 0 && !(pg->flags & PG_CURRENT)) {
@@ -136,17 +137,16 @@ void slab_after_free_locked(struct mpool *pool, struct page *pg)
 bool slab_block_is_live_locked(const struct page *pg, const void *p)
 {
     const char *start = page_start(pg);
-    size_t off = (size_t)((const char *)p - start);
-    if (off % pg->block_size != 0 || off / pg->block_size >= pg->capacity)
+    if (!slab_offset_is_block(pg, (uint64_t)((const char *)p - start)))
         return false;
-    size_t steps = 0;
-    for (const void *f = pg->free; f && steps <= pg->capacity; f = *(void *const *)f, steps++)
+    size_t steps = 0, capacity = slab_capacity(pg);
+    for (const void *f = pg->free; f && steps <= capacity; f = *(void *const *)f, steps++)
         if (f == p)
             return false;
     return true;
 }
 
-size_t slab_flush_empty(struct mpool *pool)
+size_t slab_flush_empty(struct mpool_pool *pool)
 {
     size_t flushed = 0;
     for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
@@ -165,7 +165,7 @@ size_t slab_flush_empty(struct mpool *pool)
     return flushed;
 }
 
-void slab_reset_classes(struct mpool *pool)
+void slab_reset_classes(struct mpool_pool *pool)
 {
     for (unsigned i = 0; i <= CLASS_COUNT; i++)
         pool->current[i] = &mpool_empty_slab;
@@ -173,7 +173,7 @@ void slab_reset_classes(struct mpool *pool)
         pool->cls[i].partial = pool->cls[i].slabs = NULL;
 }
 
-size_t slab_class_bytes_locked(const struct mpool *pool, unsigned cls)
+size_t slab_class_bytes_locked(const struct mpool_pool *pool, unsigned cls)
 {
     size_t blocks = 0;
     for (const struct page *pg = pool->cls[cls].slabs; pg; pg = pg->cnext)
@@ -181,7 +181,7 @@ size_t slab_class_bytes_locked(const struct mpool *pool, unsigned cls)
     return blocks * pool->cls[cls].block_size;
 }
 
-size_t slab_check_locked(const struct mpool *pool, unsigned cls)
+size_t slab_check_locked(const struct mpool_pool *pool, unsigned cls)
 {
     size_t problems = 0;
     const struct sclass *c = &pool->cls[cls];
@@ -226,16 +226,18 @@ size_t slab_check_one(const struct page *pg)
     size_t problems = 0, nfree = 0;
     const char *start = page_start(pg);
     size_t bytes = (size_t)pg->npages << PAGE_SHIFT;
-    if (pg->block_size == 0 || pg->capacity != bytes / pg->block_size || slab_live(pg) > pg->capacity)
+    if (pg->block_size == 0 || pg->limit != bytes / pg->block_size * pg->block_size ||
+        pg->recip != UINT64_MAX / pg->block_size + 1 || slab_live(pg) > slab_capacity(pg))
         return 1;
+    size_t capacity = slab_capacity(pg);
     for (const char *f = pg->free; f; f = *(char *const *)f) {
-        if (f < start || f >= start + (size_t)pg->capacity * pg->block_size ||
-            (size_t)(f - start) % pg->block_size != 0 || ++nfree > pg->capacity) {
+        if (f < start || f >= start + pg->limit || (size_t)(f - start) % pg->block_size != 0 ||
+            ++nfree > capacity) {
             problems++;
             break;
         }
     }
-    if (!problems && nfree + slab_live(pg) != pg->capacity)
+    if (!problems && nfree + slab_live(pg) != capacity)
         problems++;
     return problems;
 }

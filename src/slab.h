@@ -18,14 +18,26 @@
 
 /* Takes a block when the current slab has none left; NULL with *status set
  * if the page allocator cannot give a new slab. */
-void *slab_refill_locked(struct mpool *pool, unsigned cls,
+void *slab_refill_locked(struct mpool_pool *pool, unsigned cls,
                          enum buddy_status *status) mpool_internal mpool_noinline;
 
 /* Called after a push when the slab was full or is now empty. */
-void slab_after_free_locked(struct mpool *pool, struct page *pg) mpool_internal mpool_noinline;
+void slab_after_free_locked(struct mpool_pool *pool, struct page *pg) mpool_internal mpool_noinline;
 
 /* True if p is the start of a block of slab pg that is not on its free list. */
 bool slab_block_is_live_locked(const struct page *pg, const void *p) mpool_internal;
+
+/* Blocks in the slab. */
+static inline size_t slab_capacity(const struct page *pg) { return pg->limit / pg->block_size; }
+
+/* True if byte offset off of the slab headed by pg is where a block starts:
+ * off < limit, and block_size divides off, tested with one multiplication by
+ * recip = UINT64_MAX / block_size + 1 (exact for every off below 2^32:
+ * Lemire, Kaser and Kurz, "Faster remainder by direct computation", 2019). */
+static inline bool slab_offset_is_block(const struct page *pg, uint64_t off)
+{
+    return off < pg->limit && off * pg->recip < pg->recip;
+}
 
 /* Live blocks of the slab (its used count without the current reference). */
 static inline size_t slab_live(const struct page *pg)
@@ -35,21 +47,21 @@ static inline size_t slab_live(const struct page *pg)
 
 /* Returns every class's current slab that holds no live block to the page
  * allocator (takes the class locks); returns how many were returned. */
-size_t slab_flush_empty(struct mpool *pool) mpool_internal;
+size_t slab_flush_empty(struct mpool_pool *pool) mpool_internal;
 
 /* Bytes in live blocks of class cls. */
-size_t slab_class_bytes_locked(const struct mpool *pool, unsigned cls) mpool_internal;
+size_t slab_class_bytes_locked(const struct mpool_pool *pool, unsigned cls) mpool_internal;
 
 /* Forgets every slab of every class (the page allocator is reset after). */
-void slab_reset_classes(struct mpool *pool) mpool_internal;
+void slab_reset_classes(struct mpool_pool *pool) mpool_internal;
 
 /* Number of broken invariants of one slab (free list and counts). */
 size_t slab_check_one(const struct page *pg) mpool_internal;
 
 /* Number of broken invariants of class cls's current slab and partial list. */
-size_t slab_check_locked(const struct mpool *pool, unsigned cls) mpool_internal;
+size_t slab_check_locked(const struct mpool_pool *pool, unsigned cls) mpool_internal;
 
-static inline void *slab_pop_locked(struct mpool *pool, unsigned cls, enum buddy_status *status)
+static inline void *slab_pop_locked(struct mpool_pool *pool, unsigned cls, enum buddy_status *status)
 {
     struct page *pg = pool->current[cls];
     void *block = pg->free;
@@ -63,7 +75,7 @@ static inline void *slab_pop_locked(struct mpool *pool, unsigned cls, enum buddy
 /* Pushes block p of slab pg.  The caller checked that p is not the free-list
  * head and that the slab has a live block (used > 1 on the fast path, which
  * also proves the descriptor is a slab head: see region.h). */
-static inline void slab_push_locked(struct mpool *pool, struct page *pg, void *p)
+static inline void slab_push_locked(struct mpool_pool *pool, struct page *pg, void *p)
 {
     void *head = pg->free;
     *(void **)p = head;

@@ -68,7 +68,7 @@ static size_t free_list_length(const struct page *pg)
     size_t n = 0;
     for (const void *f = pg->free; f; f = *(void *const *)f) {
         n++;
-        cr_assert_leq(n, pg->capacity, "free list longer than the slab");
+        cr_assert_leq(n, slab_capacity(pg), "free list longer than the slab");
     }
     return n;
 }
@@ -90,8 +90,8 @@ static void assert_slab_geometry(const mpool_t *pool, const struct page *pg, uns
                  pg->block_size, bsize);
     cr_assert_eq(pg->npages, pages, "class %u (%zu B): slab of %u pages, sizeclass_slab_pages %zu",
                  cls, bsize, pg->npages, pages);
-    cr_assert_eq(pg->capacity, (pages << PAGE_SHIFT) / bsize,
-                 "class %u: capacity %u, expected %zu", cls, pg->capacity,
+    cr_assert_eq(slab_capacity(pg), (pages << PAGE_SHIFT) / bsize,
+                 "class %u: capacity %zu, expected %zu", cls, slab_capacity(pg),
                  (pages << PAGE_SHIFT) / bsize);
     cr_assert_eq(pool->cls[cls].slab_pages, pages);
     cr_assert_eq(slab_check_one(pg), 0);
@@ -110,7 +110,7 @@ static void fill_one_slab(size_t size)
     cr_assert_eq(pool->current[cls], a, "the first block's slab is not current");
     cr_assert(a->flags & PG_CURRENT);
     cr_assert_eq(p0, (char *)page_start(a), "a new slab hands out its first block first");
-    size_t cap = a->capacity, bsize = a->block_size;
+    size_t cap = slab_capacity(a), bsize = a->block_size;
     for (size_t i = 1; i < cap; i++) {
         char *p = mpool_alloc(pool, size);
         cr_assert_not_null(p);
@@ -173,15 +173,15 @@ static void **fill_slab(mpool_t *pool, size_t size, struct page **slab, size_t *
     cr_assert_not_null(first);
     struct page *a = slab_of(first);
     cr_assert_eq(page_start(a), first, "the slab was not fresh");
-    void **blocks = malloc(a->capacity * sizeof *blocks);
+    void **blocks = malloc(slab_capacity(a) * sizeof *blocks);
     cr_assert_not_null(blocks);
     blocks[0] = first;
-    for (size_t i = 1; i < a->capacity; i++) {
+    for (size_t i = 1; i < slab_capacity(a); i++) {
         blocks[i] = mpool_alloc(pool, size);
         cr_assert_eq(slab_of(blocks[i]), a);
     }
     *slab = a;
-    *cap = a->capacity;
+    *cap = slab_capacity(a);
     return blocks;
 }
 
@@ -273,7 +273,7 @@ Test(slab, full_slab_becomes_partial_after_one_free)
     cr_assert_eq(slab_live(a), cap - 1);
     cr_assert_eq(mpool_check(pool), 0);
     /* Use up the current slab; the next block is x, from the partial slab. */
-    size_t bcap = b->capacity;
+    size_t bcap = slab_capacity(b);
     for (size_t i = 1; i < bcap; i++)
         cr_assert_eq(slab_of(mpool_alloc(pool, size)), b);
     void *y = mpool_alloc(pool, size);
@@ -337,7 +337,7 @@ Test(slab, double_free_into_full_and_lone_slabs_caught)
     mpool_free(pool, lone);
     cr_assert_eq(mpool_last_error(), MPOOL_ERR_INVALID_POINTER);
     cr_assert_eq(slab_live(s), 0);
-    cr_assert_eq(free_list_length(s), s->capacity);
+    cr_assert_eq(free_list_length(s), slab_capacity(s));
     cr_assert_eq(mpool_check(pool), 0);
     void *p1 = mpool_alloc(pool, 2000), *p2 = mpool_alloc(pool, 2000);
     cr_assert_eq(p1, lone);
@@ -394,7 +394,7 @@ Test(slab, safe_free_rejects_interior_and_tail_pointers)
         cr_assert_not(mpool_owns(pool, p + offs[i]));
         cr_assert_eq(mpool_usable_size(pool, p + offs[i]), 0);
     }
-    char *tail = (char *)page_start(s) + (size_t)s->capacity * s->block_size;
+    char *tail = (char *)page_start(s) + (size_t)slab_capacity(s) * s->block_size;
     cr_assert_lt((size_t)(tail - (char *)page_start(s)), (size_t)s->npages << PAGE_SHIFT,
                  "this class has no tail to test");
     reset_last_error(pool);

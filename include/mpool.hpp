@@ -1,0 +1,382 @@
+/*
+ * mpool.hpp - C++17 interface of the mpool memory pool library (header only).
+ *
+ *   mpool::pool             owns one pool (RAII): created by the constructor,
+ *                           destroyed by the destructor; movable, not copyable.
+ *   mpool::allocator<T>     a stateful STL allocator that serves a container
+ *                           from one pool; equal when the pools are equal.
+ *   mpool::memory_resource  a std::pmr::memory_resource over one pool, for
+ *                           std::pmr containers.
+ *   mpool::default_pool()   the process-wide default pool (never owned).
+ *
+ * Example:
+ *
+ *   mpool::pool p;                                     // a pool of its own
+ *   std::vector<int, mpool::allocator<int>> v(p);       // served by p
+ *   mpool::memory_resource res(p);
+ *   std::pmr::vector<int> w(&res);                      // served by p too
+ *
+ * The pool must outlive every container, allocator and resource that uses it.
+ *
+ * Exceptions:
+ *   - Every allocation that fails throws std::bad_alloc (whatever the reason:
+ *     out of memory, the pool's max_size reached, an alignment the pool
+ *     refuses), as containers expect; allocator<T>::allocate(n) throws
+ *     std::bad_array_new_length when n * sizeof(T) overflows.  The pool's
+ *     on_error policy still applies first (a LOG pool logs, an ABORT pool
+ *     aborts before anything is thrown).
+ *   - pool's constructors throw std::invalid_argument, whose what() holds
+ *     mpool_strerror(MPOOL_ERR_INVALID_ARGUMENT), for a configuration that
+ *     mpool_create refuses, and std::bad_alloc when memory runs out.
+ *   - Nothing else throws; freeing, observing and moving never do.
+ *
+ * Alignment: every wrapper knows the alignment its pool guarantees for every
+ * block (its "base alignment": the pool's config.alignment).  Requests up to
+ * that alignment use mpool_alloc, larger ones mpool_alloc_aligned.  A
+ * mpool::pool knows its own; allocators and resources made from a pool copy
+ * it; those made from a bare mpool_t * (and the default pool) assume
+ * default_alignment (16, the library default) unless told otherwise.
+ *
+ * Threads: the wrappers add no state of their own to share; they are as
+ * thread safe as the pool (config.thread_safe).
+ */
+#ifndef MPOOL_HPP
+#define MPOOL_HPP
+
+#include <mpool.h>
+
+#include <cstddef>
+#include <limits>
+#include <memory_resource>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+namespace mpool {
+
+/* The alignment of every block of a pool with the default configuration. */
+inline constexpr std::size_t default_alignment = 16;
+
+/* The process-wide default pool, the one the C API uses for a NULL pool.  Not
+ * owned: it is never destroyed.  Use it with allocator or memory_resource. */
+inline mpool_t *default_pool() noexcept
+{
+    return mpool_default();
+}
+
+namespace detail {
+
+/* Allocates size bytes aligned to alignment from pool, whose blocks are all
+ * aligned to base; throws std::bad_alloc on failure. */
+inline void *allocate(mpool_t *pool, std::size_t size, std::size_t alignment, std::size_t base)
+{
+    void *p = alignment > base ? mpool_alloc_aligned(pool, size, alignment)
+                               : mpool_alloc(pool, size);
+    if (p == nullptr)
+        throw std::bad_alloc();
+    return p;
+}
+
+/* The exception for a configuration mpool_create refused (or ran out of memory on). */
+[[noreturn]] inline void throw_create_failure()
+{
+    mpool_error_t err = mpool_last_error();
+    if (err == MPOOL_ERR_INVALID_ARGUMENT)
+        throw std::invalid_argument(std::string("mpool::pool: ") + mpool_strerror(err));
+    throw std::bad_alloc();
+}
+
+} // namespace detail
+
+/* ---- pool ------------------------------------------------------------------ */
+
+/* Owns one pool created with mpool_create and destroys it (and with it every
+ * block it served) in its destructor.  Movable, not copyable.  A moved-from
+ * (or released) pool owns nothing: get() is nullptr, allocate throws
+ * std::bad_alloc, usage() is all zeros, check() 0, owns() false, and
+ * deallocate, reset and the destructor do nothing.  It never falls back to
+ * the default pool. */
+class pool {
+public:
+    /* A pool with the default configuration. */
+    pool() : pool_(mpool_create(nullptr)), align_(default_alignment)
+    {
+        if (pool_ == nullptr)
+            detail::throw_create_failure();
+    }
+
+    /* A pool with configuration cfg (see mpool_config_t). */
+    explicit pool(const mpool_config_t &cfg) : pool_(mpool_create(&cfg)), align_(cfg.alignment)
+    {
+        if (pool_ == nullptr)
+            detail::throw_create_failure();
+    }
+
+    pool(const pool &) = delete;
+    pool &operator=(const pool &) = delete;
+
+    /* Takes other's pool; other then owns nothing. */
+    pool(pool &&other) noexcept : pool_(other.pool_), align_(other.align_)
+    {
+        other.pool_ = nullptr;
+    }
+
+    /* Destroys this pool, then takes other's; other then owns nothing. */
+    pool &operator=(pool &&other) noexcept
+    {
+        if (this != &other) {
+            mpool_destroy(pool_);
+            pool_ = other.pool_;
+            align_ = other.align_;
+            other.pool_ = nullptr;
+        }
+        return *this;
+    }
+
+    /* Destroys the pool (mpool_destroy): every block it served is freed. */
+    ~pool()
+    {
+        mpool_destroy(pool_);
+    }
+
+    /* A block of at least bytes bytes aligned to alignment (a power of two);
+     * throws std::bad_alloc on failure.  mpool_alloc_aligned serves it only if
+     * alignment exceeds the pool's base alignment. */
+    void *allocate(std::size_t bytes, std::size_t alignment = alignof(std::max_align_t))
+    {
+        if (pool_ == nullptr)
+            throw std::bad_alloc();
+        return detail::allocate(pool_, bytes, alignment, align_);
+    }
+
+    /* Frees a block of this pool (mpool_free); nullptr does nothing. */
+    void deallocate(void *p) noexcept
+    {
+        if (pool_ != nullptr)
+            mpool_free(pool_, p);
+    }
+
+    /* Bytes held from the system and in live blocks (mpool_get_usage). */
+    mpool_usage_t usage() const
+    {
+        if (pool_ == nullptr)
+            return mpool_usage_t{0, 0, 0, 0.0};
+        return mpool_get_usage(pool_);
+    }
+
+    /* The number of problems mpool_check finds (0: healthy). */
+    std::size_t check() const
+    {
+        return pool_ != nullptr ? mpool_check(pool_) : 0;
+    }
+
+    /* True if p is the start of a live block of this pool (mpool_owns). */
+    bool owns(const void *p) const
+    {
+        return pool_ != nullptr && mpool_owns(pool_, p);
+    }
+
+    /* Frees every block at once (mpool_reset); the pool stays usable.  Every
+     * container using the pool must be gone or must never touch its memory
+     * again.  No other thread may use the pool meanwhile. */
+    void reset()
+    {
+        if (pool_ != nullptr)
+            mpool_reset(pool_);
+    }
+
+    /* The pool owned, or nullptr; ownership stays here. */
+    mpool_t *get() const noexcept
+    {
+        return pool_;
+    }
+
+    /* Gives up ownership: returns the pool (the caller must mpool_destroy it)
+     * and owns nothing from then on. */
+    mpool_t *release() noexcept
+    {
+        mpool_t *p = pool_;
+        pool_ = nullptr;
+        return p;
+    }
+
+    /* The alignment every block of the pool has (its config.alignment). */
+    std::size_t alignment() const noexcept
+    {
+        return align_;
+    }
+
+    /* True if a pool is owned. */
+    explicit operator bool() const noexcept
+    {
+        return pool_ != nullptr;
+    }
+
+    /* Exchanges the pools of a and b. */
+    friend void swap(pool &a, pool &b) noexcept
+    {
+        std::swap(a.pool_, b.pool_);
+        std::swap(a.align_, b.align_);
+    }
+
+private:
+    mpool_t *pool_;
+    std::size_t align_;
+};
+
+/* ---- allocator ------------------------------------------------------------- */
+
+/* A stateful STL allocator serving T objects from one pool (not owned; it must
+ * outlive the allocator and every container using it).  Copies and rebound
+ * copies use the same pool; two allocators are equal iff their pools are,
+ * and only then may one free what the other allocated.  The allocator moves
+ * and swaps with the container's contents, and is copied on copy assignment,
+ * so a block is always freed into the pool that served it.  allocate throws
+ * std::bad_alloc on failure (std::bad_array_new_length if n * sizeof(T)
+ * overflows); alignof(T) above the base alignment goes to mpool_alloc_aligned. */
+template <class T>
+class allocator {
+public:
+    using value_type = T;
+    using size_type = std::size_t;
+    using difference_type = std::ptrdiff_t;
+    using propagate_on_container_copy_assignment = std::true_type;
+    using propagate_on_container_move_assignment = std::true_type;
+    using propagate_on_container_swap = std::true_type;
+    using is_always_equal = std::false_type;
+
+    /* Serves from the default pool. */
+    allocator() noexcept : pool_(mpool_default()), align_(default_alignment) {}
+
+    /* Serves from p (nullptr: the default pool, as in the C API), whose
+     * blocks are all aligned to base_alignment (its config.alignment). */
+    allocator(mpool_t *p, std::size_t base_alignment = default_alignment) noexcept
+        : pool_(p != nullptr ? p : mpool_default()), align_(base_alignment)
+    {
+    }
+
+    /* Serves from the pool p owns; throws std::invalid_argument if p owns none. */
+    allocator(const pool &p) : pool_(p.get()), align_(p.alignment())
+    {
+        if (pool_ == nullptr)
+            throw std::invalid_argument("mpool::allocator: the pool owns nothing");
+    }
+
+    /* Rebinding: an allocator of U on the same pool. */
+    template <class U>
+    allocator(const allocator<U> &other) noexcept : pool_(other.get()), align_(other.base_alignment())
+    {
+    }
+
+    /* Storage for n objects of T, uninitialised. */
+    [[nodiscard]] T *allocate(std::size_t n)
+    {
+        if (n > max_size())
+            throw std::bad_array_new_length();
+        return static_cast<T *>(detail::allocate(pool_, n * sizeof(T), alignof(T), align_));
+    }
+
+    /* Frees storage from allocate (of an equal allocator); nullptr does nothing. */
+    void deallocate(T *p, std::size_t n) noexcept
+    {
+        (void)n;
+        mpool_free(pool_, p);
+    }
+
+    /* The largest n that allocate can be asked for without overflow. */
+    std::size_t max_size() const noexcept
+    {
+        return std::numeric_limits<std::size_t>::max() / sizeof(T);
+    }
+
+    /* The pool served from (never nullptr). */
+    mpool_t *get() const noexcept
+    {
+        return pool_;
+    }
+
+    /* The alignment assumed for every block of the pool. */
+    std::size_t base_alignment() const noexcept
+    {
+        return align_;
+    }
+
+private:
+    mpool_t *pool_;
+    std::size_t align_;
+};
+
+/* Equal iff both serve from the same pool. */
+template <class T, class U>
+bool operator==(const allocator<T> &a, const allocator<U> &b) noexcept
+{
+    return a.get() == b.get();
+}
+
+template <class T, class U>
+bool operator!=(const allocator<T> &a, const allocator<U> &b) noexcept
+{
+    return a.get() != b.get();
+}
+
+/* ---- memory_resource ------------------------------------------------------- */
+
+/* A std::pmr::memory_resource serving from one pool (not owned; it must
+ * outlive the resource and everything allocated through it).  do_allocate
+ * honours any power-of-two alignment (mpool_alloc_aligned above the base
+ * alignment) and throws std::bad_alloc on failure; do_deallocate is
+ * mpool_free; two resources are equal iff both are mpool::memory_resource
+ * objects on the same pool. */
+class memory_resource : public std::pmr::memory_resource {
+public:
+    /* Serves from the default pool. */
+    memory_resource() noexcept : pool_(mpool_default()), align_(default_alignment) {}
+
+    /* Serves from p (nullptr: the default pool), whose blocks are all aligned
+     * to base_alignment (its config.alignment). */
+    explicit memory_resource(mpool_t *p, std::size_t base_alignment = default_alignment) noexcept
+        : pool_(p != nullptr ? p : mpool_default()), align_(base_alignment)
+    {
+    }
+
+    /* Serves from the pool p owns; throws std::invalid_argument if p owns none. */
+    explicit memory_resource(const pool &p) : pool_(p.get()), align_(p.alignment())
+    {
+        if (pool_ == nullptr)
+            throw std::invalid_argument("mpool::memory_resource: the pool owns nothing");
+    }
+
+    /* The pool served from (never nullptr). */
+    mpool_t *get() const noexcept
+    {
+        return pool_;
+    }
+
+private:
+    void *do_allocate(std::size_t bytes, std::size_t alignment) override
+    {
+        return detail::allocate(pool_, bytes, alignment, align_);
+    }
+
+    void do_deallocate(void *p, std::size_t bytes, std::size_t alignment) override
+    {
+        (void)bytes;
+        (void)alignment;
+        mpool_free(pool_, p);
+    }
+
+    bool do_is_equal(const std::pmr::memory_resource &other) const noexcept override
+    {
+        const auto *o = dynamic_cast<const memory_resource *>(&other);
+        return o != nullptr && o->pool_ == pool_;
+    }
+
+    mpool_t *pool_;
+    std::size_t align_;
+};
+
+} // namespace mpool
+
+#endif /* MPOOL_HPP */
