@@ -157,6 +157,21 @@ static void warn(const char *where, const char *name, const char *value, const c
     error_write_line(-1, text);
 }
 
+/* The checks of one size field on its own (those between fields come after
+ * every source is read: options_reconcile). */
+static bool size_fits(enum option_target target, size_t size)
+{
+    switch (target) {
+    case T_ALIGNMENT:
+        return size && !(size & (size - 1)) && size <= ((size_t)1 << 30);
+    case T_MIN_BLOCK_SIZE:
+    case T_MAX_BLOCK_SIZE:
+        return size >= sizeof(void *);
+    default:
+        return true;
+    }
+}
+
 /* Sets one option from its text; false (and nothing changed) if malformed. */
 static bool option_set(const struct option_spec *o, const char *value, mpool_config_t *cfg,
                        struct process_options *proc)
@@ -167,7 +182,7 @@ static bool option_set(const struct option_spec *o, const char *value, mpool_con
     mpool_on_error_t policy;
     switch (o->kind) {
     case OPT_SIZE:
-        if (!parse_size(value, &size))
+        if (!parse_size(value, &size) || !size_fits(o->target, size))
             return false;
         if (o->target == T_INITIAL_SIZE) cfg->initial_size = size;
         else if (o->target == T_MAX_SIZE) cfg->max_size = size;
@@ -211,7 +226,7 @@ static bool option_set(const struct option_spec *o, const char *value, mpool_con
 static const char *kind_syntax(enum option_kind kind)
 {
     switch (kind) {
-    case OPT_SIZE: return "expected a size such as 4096, 64K or 512M";
+    case OPT_SIZE: return "expected a size such as 4096, 64K or 512M (alignment: a power of two up to 1G; block sizes: at least 8)";
     case OPT_NUMBER: return "expected a number >= 1 such as 1.5";
     case OPT_BOOL: return "expected 1/0, true/false, yes/no or on/off";
     case OPT_POLICY: return "expected return, log or abort";
@@ -241,8 +256,33 @@ static char *trim(char *s)
     return s;
 }
 
-static char config_text[65536]; /* the config file, read once at start */
+/* Applies one line of the config file (modified in place). */
+static void load_line(const char *where, char *line, mpool_config_t *cfg, struct process_options *proc)
+{
+    char *hash = strchr(line, '#');
+    if (hash)
+        *hash = '\0';
+    char *text = trim(line);
+    if (!*text)
+        return;
+    char *eq = strchr(text, '=');
+    if (!eq) {
+        warn(where, text, "", "expected name = value");
+        return;
+    }
+    *eq = '\0';
+    char *name = trim(text), *value = trim(eq + 1);
+    const struct option_spec *o = option_find(name);
+    if (!o)
+        warn(where, name, value, "no such option");
+    else if (!option_set(o, value, cfg, proc))
+        warn(where, name, value, kind_syntax(o->kind));
+}
 
+static char config_chunk[4096]; /* a window on the config file: whole lines, read as they come */
+
+/* Reads the file named by MPOOL_CONFIG line by line, whatever its length; a
+ * line longer than the window is reported and skipped. */
 static void load_file(const char *path, mpool_config_t *cfg, struct process_options *proc)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -250,38 +290,41 @@ static void load_file(const char *path, mpool_config_t *cfg, struct process_opti
         warn("", "MPOOL_CONFIG", path, "cannot open the file");
         return;
     }
-    size_t len = 0;
-    ssize_t n;
-    while (len < sizeof config_text - 1 && (n = read(fd, config_text + len, sizeof config_text - 1 - len)) > 0)
-        len += (size_t)n;
-    close(fd);
-    config_text[len] = '\0';
     char where[300];
     snprintf(where, sizeof where, "%s: ", path);
-    for (char *line = config_text; line && *line;) {
-        char *next = strchr(line, '\n');
-        if (next)
-            *next++ = '\0';
-        char *hash = strchr(line, '#');
-        if (hash)
-            *hash = '\0';
-        char *text = trim(line);
-        line = next;
-        if (!*text)
-            continue;
-        char *eq = strchr(text, '=');
-        if (!eq) {
-            warn(where, text, "", "expected name = value");
-            continue;
+    size_t len = 0;
+    bool skipping = false; /* inside a line too long for the window */
+    for (;;) {
+        ssize_t n = read(fd, config_chunk + len, sizeof config_chunk - 1 - len);
+        bool eof = n <= 0;
+        if (!eof)
+            len += (size_t)n;
+        config_chunk[len] = '\0';
+        char *line = config_chunk;
+        char *nl;
+        while ((nl = memchr(line, '\n', len - (size_t)(line - config_chunk))) != NULL) {
+            *nl = '\0';
+            if (!skipping)
+                load_line(where, line, cfg, proc);
+            skipping = false;
+            line = nl + 1;
         }
-        *eq = '\0';
-        char *name = trim(text), *value = trim(eq + 1);
-        const struct option_spec *o = option_find(name);
-        if (!o)
-            warn(where, name, value, "no such option");
-        else if (!option_set(o, value, cfg, proc))
-            warn(where, name, value, kind_syntax(o->kind));
+        size_t rest = len - (size_t)(line - config_chunk);
+        if (eof) {
+            if (rest && !skipping)
+                load_line(where, line, cfg, proc);
+            break;
+        }
+        if (rest == sizeof config_chunk - 1) { /* no newline in a full window */
+            if (!skipping)
+                warn(where, "", "", "a line longer than 4095 bytes, skipped");
+            skipping = true;
+            rest = 0;
+        }
+        memmove(config_chunk, line, rest);
+        len = rest;
     }
+    close(fd);
 }
 
 /* The environment variable of an option: MPOOL_ and its name in capitals. */
@@ -332,6 +375,28 @@ static void option_format(const struct option_spec *o, const mpool_config_t *cfg
     }
 }
 
+/* Settles conflicts between fields, each with one warning: the block sizes
+ * return to their defaults together, initial_size is lowered to max_size. */
+static void options_reconcile(mpool_config_t *cfg)
+{
+    mpool_config_t def = mpool_config_default();
+    char text[300];
+    if (cfg->min_block_size > cfg->max_block_size) {
+        snprintf(text, sizeof text,
+                 "MPOOL_MIN_BLOCK_SIZE (%zu) exceeds MPOOL_MAX_BLOCK_SIZE (%zu); keeping the defaults of both",
+                 cfg->min_block_size, cfg->max_block_size);
+        error_write_line(-1, text);
+        cfg->min_block_size = def.min_block_size;
+        cfg->max_block_size = def.max_block_size;
+    }
+    if (cfg->max_size && cfg->initial_size > cfg->max_size) {
+        snprintf(text, sizeof text, "MPOOL_INITIAL_SIZE (%zu) exceeds MPOOL_MAX_SIZE (%zu); using %zu",
+                 cfg->initial_size, cfg->max_size, cfg->max_size);
+        error_write_line(-1, text);
+        cfg->initial_size = cfg->max_size;
+    }
+}
+
 void options_fd_logger(mpool_error_t err, const char *message, void *arg)
 {
     (void)err;
@@ -349,6 +414,7 @@ void options_load(mpool_config_t *cfg, struct process_options *proc, bool dropin
     if (file && *file)
         load_file(file, cfg, proc);
     load_environment(cfg, proc);
+    options_reconcile(cfg);
     if (proc->log_fd >= 0) {
         cfg->logger = options_fd_logger;
         cfg->logger_arg = (void *)(intptr_t)proc->log_fd;
