@@ -305,8 +305,9 @@ struct page *buddy_alloc_locked(struct buddy *b, const struct run_request *req, 
     }
     if (npages < run_pages(order))
         buddy_release_range_locked(b, r, idx + npages, run_pages(order) - npages, was_dirty, false);
-    for (size_t i = 1; i < npages; i++)
-        page_set_back(pg, i);
+    if (req->kind == PAGE_SLAB) /* blocks inside a slab find its head from any page */
+        for (size_t i = 1; i < npages; i++)
+            page_set_back(pg, i);
     pg->back = 0;
     pg->kind = req->kind;
     pg->cls = req->cls;
@@ -352,8 +353,9 @@ static void buddy_free_tail_locked(struct buddy *b, struct page *head, size_t fr
 {
     struct region *r = page_region(head);
     size_t idx = page_index(r, head);
-    for (size_t k = from; k < from + n; k++) /* a stale back must never reach a live run */
-        head[k].back = 0;
+    if (head->kind == PAGE_SLAB) /* a stale back must never reach a live run */
+        for (size_t k = from; k < from + n; k++)
+            head[k].back = 0;
     buddy_release_range_locked(b, r, idx + from, n, SIZE_MAX, true);
     if (b->dirty_pages > b->purge_threshold)
         buddy_purge_locked(b);
@@ -494,7 +496,7 @@ size_t buddy_check_locked(const struct buddy *b)
                     n = 1;
                 }
                 for (size_t k = 1; k < n; k++)
-                    if (pg[k].back != k * sizeof(struct page))
+                    if (pg[k].back != (pg->kind == PAGE_SLAB ? k * sizeof(struct page) : 0))
                         problems++;
             } else {
                 problems++; /* a data page that belongs to no run */

@@ -13,13 +13,16 @@
  *   | struct region | struct page[npages] |  data pages ...                      |
  *   |<------------ meta_pages ----------->|<-- runs of 2^k pages (buddy.h) --->|
  *
- * Every page of a run (a free run, a slab or a large block) has `back` set to
- * the distance in bytes from its descriptor back to the descriptor of the
- * run's first page (the head); only the head's other fields describe the run.
- * So the descriptor of the run holding pointer p is
+ * Every page of a slab has `back` set to the distance in bytes from its
+ * descriptor back to the descriptor of the slab's first page (the head); only
+ * the head's other fields describe the run.  So the descriptor of the slab
+ * holding pointer p is
  *   page = &region->pages[(p - base) >> 12];  head = (char *)page - page->back.
- * Pages of free runs have back 0, so a lookup from any page reaches either
- * the head of the allocated run holding it or a descriptor of a free run.
+ * Every other page has back 0: pages of free runs, and the pages after the
+ * first of a large block (whose only valid pointer is its first byte, so
+ * setting and clearing 512 descriptors per 2 MiB block would buy nothing).
+ * A lookup from any page thus reaches the head of the slab or large block it
+ * starts, or a descriptor that is not an allocated head (kind FREE or META).
  * A descriptor's `used` is non-zero only at the head of a live slab.
  */
 #ifndef MPOOL_REGION_H
