@@ -3,13 +3,21 @@
 #
 #   scripts/install-deps.sh            check; install what is missing (Debian/Ubuntu)
 #   scripts/install-deps.sh --dry-run  check; print the install command, change nothing
+#   scripts/install-deps.sh --bench    also the benchmark peers and chart tool (optional)
 #
 # Checks: cmake, make, a C and a C++ compiler, pkg-config, Criterion
 # (criterion/criterion.h, package libcriterion-dev), cppcheck, clang-tidy,
-# valgrind, and the sanitizer runtimes of the C compiler ($CC, default cc).
+# valgrind, the sanitizer runtimes of the C compiler ($CC, default cc), and
+# the real programs tests/programs/ runs under the drop-in: /usr/bin/python3
+# (python3), sqlite3, git, gcc, nm and objdump (binutils).
 # Missing packages are installed with apt-get as root, or through sudo when it
 # works without a password; `apt-get update` runs only after a failed install.
 # Otherwise the exact command is printed and the script exits 1.
+#
+# --bench (make bench): python3 is required; the peers' libraries libmimalloc2.0,
+# libjemalloc2, libtcmalloc-minimal4 and gnuplot-nox (the chart) are optional:
+# when they cannot be installed a note is printed and the benchmark skips that
+# allocator (or the chart).
 #
 # Exit: 0 all present (or installed, or --dry-run), 1 missing and not installed,
 # 2 bad usage.  MPOOL_DEPS_PRETEND_MISSING="pkg ..." treats those packages as
@@ -17,10 +25,12 @@
 set -euo pipefail
 
 dry_run=0
+bench=0
 for arg in "$@"; do
     case "$arg" in
         -n|--dry-run) dry_run=1 ;;
-        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --bench) bench=1 ;;
+        -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "install-deps: unknown argument: $arg (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -43,6 +53,15 @@ check_cmd pkg-config pkg-config
 check_cmd cppcheck cppcheck
 check_cmd clang-tidy clang-tidy
 check_cmd valgrind valgrind
+
+# Real programs of tests/programs/ (run with and without LD_PRELOAD of
+# libmpool-malloc.so).  Python must be Debian's, whatever python3 PATH finds.
+if pretended python3 || [[ ! -x /usr/bin/python3 ]]; then need python3; fi
+check_cmd sqlite3 sqlite3
+check_cmd git git
+if pretended gcc || ! have gcc; then need gcc; fi
+check_cmd nm binutils
+check_cmd objdump binutils
 
 cc_cmd="${CC:-cc}"
 if pretended gcc || ! have "${cc_cmd%% *}"; then
@@ -90,8 +109,72 @@ if have "${cc_cmd%% *}"; then
     done
 fi
 
+# Benchmarks (--bench): python3 runs bench/run.py; the rest is optional.
+optional=()
+want_optional() { # want_optional PACKAGE: record a missing optional package once
+    case " ${optional[*]:-} " in *" $1 "*) ;; *) optional+=("$1") ;; esac
+}
+have_lib() { # have_lib SONAME: the dynamic loader knows it, or it lies in a library dir
+    local dir
+    if have ldconfig && ldconfig -p 2> /dev/null | grep -q "^[[:space:]]*$1 "; then return 0; fi
+    for dir in /usr/lib/x86_64-linux-gnu /usr/lib/aarch64-linux-gnu /usr/lib64 /usr/lib; do
+        if [[ -e "$dir/$1" ]]; then return 0; fi
+    done
+    return 1
+}
+check_lib() { # check_lib SONAME PACKAGE: an optional library
+    if pretended "$2" || ! have_lib "$1"; then want_optional "$2"; fi
+}
+if [[ $bench == 1 ]]; then
+    check_cmd python3 python3
+    check_lib libmimalloc.so.2 libmimalloc2.0
+    check_lib libjemalloc.so.2 libjemalloc2
+    check_lib libtcmalloc_minimal.so.4 libtcmalloc-minimal4
+    if pretended gnuplot-nox || ! have gnuplot; then want_optional gnuplot-nox; fi
+fi
+
+# Installs the optional packages one by one (a failure is a note, not an
+# error); called after the required ones are in place.
+install_optional() {
+    [[ ${#optional[@]} -gt 0 ]] || return 0
+    echo "install-deps: optional (benchmarks) missing: ${optional[*]}"
+    if [[ $dry_run == 1 ]]; then
+        echo "install-deps: would run: apt-get install -y --no-install-recommends ${optional[*]}"
+        return 0
+    fi
+    local prefix=() pkg updated=0
+    if [[ $(id -u) != 0 ]]; then
+        if have sudo && sudo -n true 2> /dev/null; then prefix=(sudo); else
+            echo "install-deps: note: not root; the benchmarks skip what is missing" \
+                 "(sudo apt-get install ${optional[*]})" >&2
+            return 0
+        fi
+    fi
+    if ! have apt-get; then
+        echo "install-deps: note: no apt-get; the benchmarks skip: ${optional[*]}" >&2
+        return 0
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    for pkg in "${optional[@]}"; do
+        if "${prefix[@]}" apt-get install -y --no-install-recommends "$pkg" > /dev/null 2>&1; then
+            echo "install-deps: installed (optional): $pkg"
+            continue
+        fi
+        if [[ $updated == 0 ]]; then
+            updated=1
+            "${prefix[@]}" apt-get update > /dev/null 2>&1 || true
+            if "${prefix[@]}" apt-get install -y --no-install-recommends "$pkg" > /dev/null 2>&1; then
+                echo "install-deps: installed (optional): $pkg"
+                continue
+            fi
+        fi
+        echo "install-deps: note: could not install optional $pkg; the benchmarks skip it" >&2
+    done
+}
+
 if [[ ${#missing[@]} -eq 0 ]]; then
     echo "install-deps: all dependencies present"
+    install_optional
     exit 0
 fi
 
@@ -128,3 +211,4 @@ if ! "${sudo_cmd[@]}" "${install_cmd[@]}"; then
     fi
 fi
 echo "install-deps: installed: ${missing[*]}"
+install_optional
