@@ -6,13 +6,16 @@
 #   make demo               build and run every example
 #   make lint               cppcheck + clang-tidy (.clang-tidy)
 #   make fastpath           instructions per alloc+free pair (callgrind)
+#   make bench              mpool vs glibc, mimalloc, jemalloc, tcmalloc (~5 min; BENCHMARKS.md)
+#   make bench-full         the same with more threads, sizes and repetitions
 #   make install PREFIX=/some/where
 #   make clean
 #
 # Knobs: CC / CXX (compiler of a fresh build tree: CC=clang make BUILD=build-clang),
 # BUILD (plain build dir), JOBS, CMAKE_ARGS (extra -D options), CRITERION_JOBS,
 # ASAN_OPTS / UBSAN_OPTS / TSAN_OPTS, TSAN_TESTS (regex of the TSan run),
-# MPOOL_TEST_SCALE (passed through to the tests untouched).
+# MPOOL_TEST_SCALE (passed through to the tests untouched), BENCH_BUILD (Release
+# tree of the benchmarks, default build-bench), BENCH_ARGS (extra bench/run.py options).
 
 CMAKE       ?= cmake
 CTEST       ?= ctest
@@ -59,12 +62,12 @@ CONFIGURE = $(CMAKE) -S . $(COMPILER_ARGS) $(CMAKE_ARGS) -B
 LINT_SOURCES = $(wildcard src/*.c src/prim/*.c)
 
 .PHONY: all build deps test test-plain test-asan test-tsan demo fastpath lint cppcheck clang-tidy \
-        install clean help
+        install clean help bench bench-full bench-build
 
 all: build
 
 help:
-	@sed -n '2,14p' Makefile
+	@sed -n '2,17p' Makefile
 
 build:
 	$(CONFIGURE) $(BUILD)
@@ -119,6 +122,23 @@ fastpath: build
 	$(CONFIGURE) build-lto -DMPOOL_LTO=ON -DBUILD_TESTING=OFF -DMPOOL_BUILD_EXAMPLES=OFF > /dev/null
 	$(CMAKE) --build build-lto -j$(JOBS) --target mpool_pair > /dev/null
 	scripts/instr-per-pair.sh build-lto/bench/mpool_pair 16 128 1024
+
+# Benchmarks: a Release tree of their own (no tests, no examples), then
+# bench/run.py prints the tables and writes bench/results/latest.{md,json,png}.
+BENCH_BUILD ?= build-bench
+BENCH_ARGS  ?=
+PYTHON      ?= python3
+
+bench-build:
+	scripts/install-deps.sh --bench
+	$(CONFIGURE) $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF -DMPOOL_BUILD_EXAMPLES=OFF
+	$(CMAKE) --build $(BENCH_BUILD) -j$(JOBS) --target mpool_bench mpool_bench_api mpool_malloc mpool_pair
+
+bench: bench-build
+	$(PYTHON) bench/run.py --profile quick --build $(BENCH_BUILD) $(BENCH_ARGS)
+
+bench-full: bench-build
+	$(PYTHON) bench/run.py --profile full --build $(BENCH_BUILD) $(BENCH_ARGS)
 
 lint: cppcheck clang-tidy
 

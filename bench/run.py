@@ -1,0 +1,785 @@
+#!/usr/bin/env python3
+"""bench/run.py - run mpool and its peers on the same workloads, side by side.
+
+    python3 bench/run.py [--profile quick|full|smoke] [--build DIR] [--out DIR]
+                         [--reps N] [--allocators a,b,...] [--no-fastpath] [--no-chart]
+
+Allocators: mpool (drop-in, LD_PRELOAD of DIR/libmpool-malloc.so), mpool-api
+(DIR/bench/mpool_bench_api: the mpool API called directly), glibc (no
+preload), mimalloc, jemalloc and tcmalloc (Debian's libraries, preloaded;
+skipped with a note when not installed).  Every workload runs for every
+allocator in turn (A B C ... A B C ...), --reps times over.  Each figure is a
+median with its min-max and its ratio to the best *peer* (glibc, mimalloc,
+jemalloc, tcmalloc) in the same run: below 1.00 beats every peer.
+
+The fast-path figure is counted, not timed: instructions per malloc+free pair
+under valgrind --tool=callgrind (the pair loop at two lengths, the difference
+divided by the difference of the lengths, as scripts/instr-per-pair.sh does).
+
+Writes OUT/latest.md, OUT/latest.json and OUT/latest.png (gnuplot; skipped
+with a note when gnuplot is missing) and prints the tables.  Raw run output
+goes to OUT/raw/ (not kept in git).
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+PROGRAMS = os.path.join(HERE, "programs")
+
+PEERS = ["glibc", "mimalloc", "jemalloc", "tcmalloc"]
+ORDER = ["mpool", "mpool-api"] + PEERS
+
+# Preloaded peers: the Debian package and the library it installs.
+PEER_LIBS = {
+    "mimalloc": ("libmimalloc2.0", "libmimalloc.so.2"),
+    "jemalloc": ("libjemalloc2", "libjemalloc.so.2"),
+    "tcmalloc": ("libtcmalloc-minimal4", "libtcmalloc_minimal.so.4"),
+}
+LIB_DIRS = ["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64",
+            "/usr/lib", "/usr/local/lib"]
+
+KIB = 1024
+MIB = 1024 * 1024
+
+# Sizes of each workload per profile.  quick: `make bench`, about five
+# minutes on two cores; full: `make bench-full`; smoke: seconds (ctest).
+PROFILES = {
+    "quick": dict(
+        reps=5,
+        pair=[(16, 3000000), (128, 3000000), (KIB, 2000000), (8 * KIB, 1000000),
+              (64 * KIB, 300000), (MIB, 50000)],
+        batch=(50000, 10), churn_small=(100000, 1000000), churn_64k=(100000, 200000),
+        prodcons=1000000, threads=[1, 2, 4, 8], threads_ops=2000000, threads_live=10000,
+        realloc=(8, 4 * MIB, 6), larson=(4, 10, 2000, 20000), frag=600000,
+        python=(1, 20000), python_scale=0.1, sqlite_rows=50000,
+        fastpath_n=(100000, 1100000), fastpath_sizes=[16, 1024]),
+    "full": dict(
+        reps=7,
+        pair=[(16, 10000000), (128, 10000000), (KIB, 5000000), (8 * KIB, 2000000),
+              (64 * KIB, 1000000), (MIB, 200000)],
+        batch=(50000, 40), churn_small=(100000, 4000000), churn_64k=(100000, 1000000),
+        prodcons=4000000, threads=[1, 2, 4, 8, 16, 32], threads_ops=8000000,
+        threads_live=10000, realloc=(8, 8 * MIB, 10), larson=(8, 20, 2000, 40000),
+        frag=1500000, python=(3, 20000), python_scale=0.5, sqlite_rows=250000,
+        fastpath_n=(100000, 1100000), fastpath_sizes=[16, 128, 1024, 8 * KIB]),
+    "smoke": dict(
+        reps=1,
+        pair=[(16, 1000), (MIB, 10)],
+        batch=(1000, 2), churn_small=(1000, 5000), churn_64k=(200, 1000), prodcons=5000,
+        threads=[1, 2], threads_ops=5000, threads_live=100, realloc=(2, 64 * KIB, 1),
+        larson=(2, 2, 100, 500), frag=2000, python=(1, 200), python_scale=0.01,
+        sqlite_rows=300,
+        fastpath_n=(1000, 11000), fastpath_sizes=[16]),
+}
+
+
+def size_label(n):
+    if n >= MIB and n % MIB == 0:
+        return f"{n // MIB} MiB"
+    if n >= KIB and n % KIB == 0:
+        return f"{n // KIB} KiB"
+    return f"{n} B"
+
+
+# ---- Allocators -------------------------------------------------------------
+
+def find_lib(name):
+    for d in LIB_DIRS:
+        path = os.path.join(d, name)
+        if os.path.exists(path):
+            return os.path.realpath(path)
+    try:
+        out = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            if line.strip().startswith(name + " "):
+                return os.path.realpath(line.rsplit("=>", 1)[1].strip())
+    except OSError:
+        pass
+    return None
+
+
+def pkg_version(pkg):
+    try:
+        r = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", pkg],
+                           capture_output=True, text=True)
+        return r.stdout.strip() if r.returncode == 0 else None
+    except OSError:
+        return None
+
+
+def allocators(build, wanted):
+    """name -> {bin, preload, note, version}; unavailable ones have 'skip'."""
+    bench = os.path.join(build, "bench", "mpool_bench")
+    api = os.path.join(build, "bench", "mpool_bench_api")
+    dropin = os.path.join(build, "libmpool-malloc.so")
+    out = {}
+    for name in ORDER:
+        if name not in wanted:
+            continue
+        a = {"bin": bench, "preload": None, "version": None}
+        if name == "mpool":
+            a["preload"] = dropin
+            a["version"] = mpool_version(build)
+            if not os.path.exists(dropin):
+                a["skip"] = f"{dropin} not built"
+        elif name == "mpool-api":
+            a["bin"] = api
+            a["version"] = mpool_version(build)
+            if not os.path.exists(api):
+                a["skip"] = f"{api} not built"
+        elif name == "glibc":
+            a["version"] = platform.libc_ver()[1] or pkg_version("libc6")
+        else:
+            pkg, lib = PEER_LIBS[name]
+            env_path = os.environ.get(f"BENCH_{name.upper()}")
+            path = env_path or find_lib(lib)
+            a["version"] = pkg_version(pkg)
+            if path and os.path.exists(path):
+                a["preload"] = path
+            else:
+                a["skip"] = (f"{lib} not found (Debian package {pkg}; "
+                             f"scripts/install-deps.sh --bench installs it)")
+        if name != "mpool-api" and not os.path.exists(bench):
+            a["skip"] = f"{bench} not built"
+        out[name] = a
+    return out
+
+
+def mpool_version(build):
+    version = None
+    try:
+        with open(os.path.join(build, "CMakeCache.txt")) as f:
+            for line in f:
+                if line.startswith("CMAKE_PROJECT_VERSION:"):
+                    version = line.split("=", 1)[1].strip()
+    except OSError:
+        pass
+    try:
+        rev = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--", "src", "include"],
+                               capture_output=True, text=True).stdout.strip()
+        if rev:
+            version = f"{version or '?'} (git {rev}{', src modified' if dirty else ''})"
+    except OSError:
+        pass
+    return version
+
+
+def child_env(preload):
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("MPOOL_") and k not in ("LD_PRELOAD", "MALLOC_CONF")}
+    if preload:
+        env["LD_PRELOAD"] = preload
+    return env
+
+
+# ---- Workloads ----------------------------------------------------------------
+
+class Workload:
+    """One command per allocator; rows are the figures read from each run."""
+
+    def __init__(self, wid, label, argv=None, program=None, rows=None, note=None):
+        self.id = wid
+        self.label = label
+        self.argv = argv          # driver subcommand (list of str)
+        self.program = program    # function(alloc) -> (argv, stdin path or None)
+        self.rows = rows or [(wid, label, "ns/op", lambda r: r["ns_per_op"])]
+        self.note = note
+        self.cleanup = None
+
+
+def python_exe():
+    # Debian's interpreter (dynamically linked: LD_PRELOAD reaches its malloc);
+    # else this one (sys.executable is the real binary, not a pyenv shim).
+    return "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
+
+
+def program_files():
+    """The drop-in tests' workloads (tests/programs/) when present, else ours."""
+    theirs = os.path.join(ROOT, "tests", "programs")
+    if all(os.path.exists(os.path.join(theirs, f)) for f in ("workload.py", "workload.sql")):
+        return theirs, "tests/programs"
+    return PROGRAMS, "bench/programs"
+
+
+def sqlite_script(src_dir, rows, raw):
+    """A copy of workload.sql with the generated row count set to rows (the
+    first recursive CTE's bound); the file as it is if it has no such bound."""
+    with open(os.path.join(src_dir, "workload.sql")) as f:
+        sql = f.read()
+    if "SELECT 80000 AS rows" in sql:  # bench/programs/workload.sql
+        sql, n = sql.replace("SELECT 80000 AS rows", f"SELECT {rows} AS rows", 1), 1
+    else:                              # tests/programs/workload.sql
+        sql, n = re.subn(r"(WITH RECURSIVE \w+\(\w+\) AS \(SELECT [01] UNION ALL SELECT \w+ \+ 1 "
+                         r"FROM \w+ WHERE \w+ < )(\d+)\)", lambda m: f"{m.group(1)}{rows})", sql,
+                         count=1)
+    path = os.path.join(raw, "workload.sql")
+    with open(path, "w") as f:
+        f.write(sql)
+    return path, (rows if n else None)
+
+
+def workloads(p, raw, only=None):
+    ws = []
+    for size, n in p["pair"]:
+        ws.append(Workload(f"pair-{size}", f"1. pair {size_label(size)}", ["pair", size, n]))
+    n, rounds = p["batch"]
+    ws.append(Workload("batch", "2. batch", ["batch", n, rounds]))
+    live, steps = p["churn_small"]
+    ws.append(Workload("churn-small", "3. churn ≤512 B", ["churn", live, steps, 512]))
+    live, steps = p["churn_64k"]
+    ws.append(Workload("churn-64k", "3. churn ≤64 KiB", ["churn", live, steps, 64 * KIB]))
+    ws.append(Workload("prodcons", "4. producer/consumer", ["prodcons", p["prodcons"]]))
+    for t in p["threads"]:
+        ws.append(Workload(f"threads-{t}", f"5. threads ×{t}",
+                           ["threads", t, p["threads_ops"], p["threads_live"]]))
+    nbuf, maxsize, rounds = p["realloc"]
+    ws.append(Workload("realloc", "6. realloc growth", ["realloc", nbuf, maxsize, rounds]))
+    t, rounds, slots, ops = p["larson"]
+    ws.append(Workload("larson", f"7. larson-like ×{t}", ["larson", t, rounds, slots, ops]))
+    mib = lambda key: (lambda r: r[key] / 1024.0)  # noqa: E731
+    ws.append(Workload("frag", "8. fragmentation", ["frag", p["frag"]], rows=[
+        ("frag", "8. fragmentation", "ns/op", lambda r: r["ns_per_op"]),
+        ("frag-peak", "8. frag: peak RSS", "MiB", lambda r: r["child_maxrss_kb"] / 1024.0),
+        ("frag-freed", "8. frag: RSS after free 90%", "MiB", mib("freed_rss_kb")),
+        ("frag-trimmed", "8. frag: RSS after trim", "MiB", mib("trimmed_rss_kb")),
+        ("frag-reused", "8. frag: RSS after reuse", "MiB", mib("reused_rss_kb")),
+    ]))
+    py = python_exe()
+    src, src_name = program_files()
+    if src_name == "tests/programs":
+        py_args = [str(p["python_scale"])]
+    else:
+        py_args = [str(x) for x in p["python"]]
+    py_argv = [py, os.path.join(src, "workload.py")] + py_args
+    ws.append(Workload("python", "9. python script", program=lambda a: (py_argv, None),
+                       rows=[("python", "9. python script", "s", lambda r: r["wall_s"])],
+                       note=f"{py} {src_name}/workload.py {' '.join(py_args)}"))
+    sql, rows = sqlite_script(src, p["sqlite_rows"], raw)
+    rows_text = f"{rows} rows" if rows else "rows as in the file"
+    sqlite_cli = shutil.which("sqlite3")
+    # A database file on tmpfs when there is one: the program's work, not the disk's.
+    db_dir = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else raw
+    db = os.path.join(db_dir, f"mpool-bench-{os.getpid()}.db")
+
+    def sqlite_prog(a):
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            if os.path.exists(db + suffix):
+                os.remove(db + suffix)
+        if sqlite_cli:
+            return [sqlite_cli, "-batch", db], sql
+        code = ("import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); "
+                "c.executescript(''.join(l for l in sys.stdin if not l.startswith('.')))")
+        return [py, "-c", code, db], sql
+    if sqlite_cli:
+        how = f"{sqlite_cli} -batch DB < {src_name}/workload.sql ({rows_text}; DB in {db_dir})"
+    else:
+        how = (f"no sqlite3 CLI: {py}'s sqlite3 module runs {src_name}/workload.sql "
+               f"({rows_text}; dot-commands dropped)")
+    ws.append(Workload("sqlite", "9. sqlite", program=sqlite_prog,
+                       rows=[("sqlite", "9. sqlite", "s", lambda r: r["wall_s"])], note=how))
+    ws[-1].cleanup = lambda: [os.remove(db + s_) for s_ in ("", "-journal", "-wal", "-shm")
+                              if os.path.exists(db + s_)]
+    if only:
+        ws = [w for w in ws if any(re.search(o, w.id) for o in only)]
+    return ws
+
+
+def run_one(w, name, a, launcher, raw, timeout):
+    """Runs workload w under allocator a; returns the result dict or raises.
+
+    Every run goes through the driver's `spawn` launcher: a small fresh
+    process that forks the measured one, so its peak RSS (ru_maxrss) does not
+    start from the size of this Python process."""
+    if w.argv is not None:
+        argv, stdin_path = [a["bin"]] + [str(x) for x in w.argv], None
+    else:
+        argv, stdin_path = w.program(a)
+    full = [launcher, "spawn", a["preload"] or "-", stdin_path or "-"] + argv
+    tag = f"{w.id}.{name}"
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                env=child_env(None), start_new_session=True)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.wait()
+            raise RuntimeError(f"{tag}: timed out after {timeout} s")
+        out.seek(0)
+        err.seek(0)
+        stdout = out.read().decode(errors="replace")
+        stderr = err.read().decode(errors="replace")
+    with open(os.path.join(raw, tag + ".log"), "a") as f:
+        f.write(f"$ {' '.join(full)}\n{stdout}{stderr}exit {proc.returncode}\n")
+    if proc.returncode != 0:
+        tail = (stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"{tag}: exit {proc.returncode}: {tail}")
+    spawn, result = None, None
+    for line in stdout.splitlines():
+        if line.startswith("{"):
+            try:
+                d = json.loads(line)
+            except ValueError:
+                continue
+            if d.get("spawn"):
+                spawn = d
+            elif "workload" in d:
+                result = d
+    if spawn is None or (w.argv is not None and result is None):
+        raise RuntimeError(f"{tag}: no result line")
+    result = result or {}
+    result["wall_s"] = spawn["wall_s"]
+    result["child_maxrss_kb"] = spawn["maxrss_kb"]
+    return result
+
+
+# ---- Fast path: instructions per pair under callgrind -----------------------
+
+def callgrind_count(argv, env):
+    r = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"] + argv,
+                       env=env, capture_output=True, text=True)
+    m = re.search(r"Collected\s*:\s*(\d+)", r.stderr)
+    if r.returncode != 0 or not m:
+        raise RuntimeError(f"callgrind failed ({' '.join(argv)}): "
+                           f"{(r.stderr.strip().splitlines() or ['no output'])[-1]}")
+    return int(m.group(1))
+
+
+def fastpath(allocs, build, p):
+    """size -> column -> instructions per malloc+free pair."""
+    if not shutil.which("valgrind"):
+        return None, "valgrind not found: no fast-path figures (apt-get install valgrind)"
+    n1, n2 = p["fastpath_n"]
+    cols = [(name, a) for name, a in allocs.items() if "skip" not in a]
+    unsafe = os.path.join(build, "bench", "mpool_pair")
+    res = {}
+    for size in p["fastpath_sizes"]:
+        row = {}
+        for name, a in cols:
+            env = child_env(a["preload"])
+            c1 = callgrind_count([a["bin"], "pair", str(size), str(n1)], env)
+            c2 = callgrind_count([a["bin"], "pair", str(size), str(n2)], env)
+            row[name] = (c2 - c1) / (n2 - n1)
+        if os.path.exists(unsafe):  # bench/pair.c: a pool with thread_safe = false
+            env = child_env(None)
+            c1 = callgrind_count([unsafe, str(n1), str(size)], env)
+            c2 = callgrind_count([unsafe, str(n2), str(size)], env)
+            row["mpool-api, thread_safe=false"] = (c2 - c1) / (n2 - n1)
+        res[size] = row
+        print(f"  fast path {size_label(size)}: " +
+              ", ".join(f"{k} {v:.0f}" for k, v in row.items()), flush=True)
+    return res, None
+
+
+# ---- Statistics and output ----------------------------------------------------
+
+def summarize(values):
+    return {"median": statistics.median(values), "min": min(values), "max": max(values),
+            "n": len(values)}
+
+
+def add_ratios(cells):
+    """Adds 'ratio' (median / best peer median) to each cell; returns the best peer."""
+    peers = [(cells[p]["median"], p) for p in PEERS if p in cells and cells[p]["median"] > 0]
+    best = min(peers) if peers else None
+    for c in cells.values():
+        c["ratio"] = c["median"] / best[0] if best else None
+    return best[1] if best else None
+
+
+def fmt(v):
+    if v is None:
+        return "–"
+    a = abs(v)
+    if a >= 1000:
+        return f"{v:,.0f}"
+    if a >= 100:
+        return f"{v:.0f}"
+    if a >= 10:
+        return f"{v:.1f}"
+    if a >= 1:
+        return f"{v:.2f}"
+    return f"{v:.3f}"
+
+
+def cell_text(c, spread=True):
+    if c is None:
+        return "–"
+    if "error" in c:
+        return "failed"
+    s = fmt(c["median"])
+    if spread and c["n"] > 1:
+        s += f" [{fmt(c['min'])}–{fmt(c['max'])}]"
+    if c.get("ratio") is not None:
+        s += f" ×{c['ratio']:.2f}"
+    return s
+
+
+def md_table(header, rows):
+    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
+    line = lambda r: "| " + " | ".join(str(x).ljust(w) for x, w in zip(r, widths)) + " |"  # noqa
+    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([line(header), sep] + [line(r) for r in rows])
+
+
+def machine_info(build):
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    cc = None
+    try:
+        with open(os.path.join(build, "CMakeCache.txt")) as f:
+            for line in f:
+                if line.startswith("CMAKE_C_COMPILER:"):
+                    cc = line.split("=", 1)[1].strip()
+                if line.startswith("CMAKE_BUILD_TYPE:"):
+                    build_type = line.split("=", 1)[1].strip()
+    except OSError:
+        build_type = None
+    compiler = None
+    if cc:
+        try:
+            compiler = subprocess.run([cc, "--version"], capture_output=True,
+                                      text=True).stdout.splitlines()[0]
+        except (OSError, IndexError):
+            compiler = cc
+    mem = None
+    try:
+        with open("/proc/meminfo") as f:
+            mem = f"{int(f.readline().split()[1]) // (1024 * 1024)} GiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory": mem,
+            "kernel": platform.release(), "os": platform.platform(),
+            "compiler": compiler, "build_type": build_type,
+            "python": subprocess.run([python_exe(), "--version"], capture_output=True,
+                                     text=True).stdout.strip() + f" ({python_exe()})",
+            "sqlite3": pkg_version("sqlite3") or pkg_version("libsqlite3-0"),
+            "valgrind": pkg_version("valgrind")}
+
+
+def loadavg():
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return None
+
+
+def chart(out_png, rows, cols, raw, title):
+    gnuplot = shutil.which("gnuplot")
+    if not gnuplot:
+        return "gnuplot not found: no chart (apt-get install gnuplot-nox)"
+    data = os.path.join(raw, "chart.dat")
+    low = 1.0
+    with open(data, "w") as f:
+        for r in rows:
+            vals = []
+            for c in cols:
+                cell = r["cells"].get(c)
+                ratio = cell.get("ratio") if cell else None
+                vals.append(f"{ratio:.4f}" if ratio else "-")
+                if ratio:
+                    low = min(low, ratio)
+            label = r["label"].replace('"', "'")
+            f.write(f'"{label}" ' + " ".join(vals) + "\n")
+    bottom = 0.5
+    while bottom > low / 1.5:
+        bottom /= 2
+    colours = {"mpool": "#d62728", "mpool-api": "#ff9896", "glibc": "#1f77b4",
+               "mimalloc": "#2ca02c", "jemalloc": "#9467bd", "tcmalloc": "#8c564b"}
+    plots = []
+    for i, c in enumerate(cols):
+        colour = colours.get(c, "#7f7f7f")
+        xt = ":xtic(1)" if i == 0 else ""
+        plots.append(f"'{data}' using {i + 2}{xt} title '{c}' lc rgb '{colour}'")
+    script = f"""
+set terminal pngcairo size 1800,800 font ',10'
+set output '{out_png}'
+set title '{title}'
+set datafile missing '-'
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.9 border -1
+set boxwidth 0.9
+set logscale y 2
+set yrange [{bottom}:*]
+set ylabel 'median / best peer median (lower is better; log scale)'
+set grid ytics
+set key top left horizontal
+set xtics rotate by -35 scale 0 font ',9'
+set bmargin 9
+set rmargin 14
+set arrow from graph 0, first 1 to graph 1, first 1 nohead lc rgb '#000000' dt 2
+plot {", ".join(plots)}
+"""
+    path = os.path.join(raw, "chart.gp")
+    with open(path, "w") as f:
+        f.write(script)
+    r = subprocess.run([gnuplot, path], capture_output=True, text=True)
+    if r.returncode != 0:
+        return f"gnuplot failed: {r.stderr.strip()[-300:]}"
+    return None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--profile", choices=sorted(PROFILES), default="quick")
+    ap.add_argument("--build", default=os.path.join(ROOT, "build-bench"),
+                    help="build tree with bench/mpool_bench, bench/mpool_bench_api, "
+                         "libmpool-malloc.so (default: build-bench)")
+    ap.add_argument("--out", default=os.path.join(HERE, "results"))
+    ap.add_argument("--reps", type=int, help="repetitions (default: the profile's)")
+    ap.add_argument("--allocators", default=",".join(ORDER),
+                    help="comma-separated subset of " + ",".join(ORDER))
+    ap.add_argument("--only", action="append", help="regex: run only matching workloads")
+    ap.add_argument("--no-fastpath", action="store_true")
+    ap.add_argument("--no-chart", action="store_true")
+    ap.add_argument("--timeout", type=float, default=300, help="seconds per run")
+    args = ap.parse_args()
+
+    p = PROFILES[args.profile]
+    reps = args.reps or p["reps"]
+    build = os.path.abspath(args.build)
+    out = os.path.abspath(args.out)
+    raw = os.path.join(out, "raw")
+    os.makedirs(raw, exist_ok=True)
+    for f in os.listdir(raw):
+        if f.endswith(".log"):
+            os.remove(os.path.join(raw, f))
+
+    wanted = [a.strip() for a in args.allocators.split(",") if a.strip()]
+    unknown = [a for a in wanted if a not in ORDER]
+    if unknown:
+        ap.error(f"unknown allocators: {', '.join(unknown)}")
+    allocs = allocators(build, wanted)
+    notes = []
+    for name, a in allocs.items():
+        if "skip" in a:
+            notes.append(f"{name} skipped: {a['skip']}")
+            print(f"bench: {name} skipped: {a['skip']}", file=sys.stderr)
+    live = {n: a for n, a in allocs.items() if "skip" not in a}
+    if not live:
+        print("bench: no allocator to run (build first: make bench)", file=sys.stderr)
+        return 1
+    cols = list(live)
+    launcher = os.path.join(build, "bench", "mpool_bench")
+    if not os.access(launcher, os.X_OK):
+        print(f"bench: {launcher} not built (make bench builds it)", file=sys.stderr)
+        return 1
+
+    ws = workloads(p, raw, args.only)
+    started = datetime.datetime.now(datetime.timezone.utc)
+    load_start = loadavg()
+    t_start = time.time()
+    print(f"bench: profile {args.profile}, {reps} repetitions, {len(ws)} workloads, "
+          f"allocators: {', '.join(cols)}", flush=True)
+
+    runs = {w.id: {n: [] for n in cols} for w in ws}
+    errors = {}
+    for rep in range(reps):
+        t_rep = time.time()
+        for w in ws:
+            for name in cols:
+                a = live[name]
+                if w.program is not None and name == "mpool-api":
+                    continue  # a real program reaches mpool only through the drop-in
+                if (w.id, name) in errors:
+                    continue
+                try:
+                    runs[w.id][name].append(run_one(w, name, a, launcher, raw, args.timeout))
+                except (RuntimeError, OSError, ValueError) as e:
+                    errors[(w.id, name)] = str(e)
+                    print(f"bench: FAILED {e}", file=sys.stderr, flush=True)
+        print(f"  repetition {rep + 1}/{reps} done ({time.time() - t_rep:.0f} s)", flush=True)
+
+    for w in ws:
+        if w.cleanup:
+            w.cleanup()
+
+    fast, fast_note = (None, "skipped (--no-fastpath)")
+    if not args.no_fastpath:
+        try:
+            fast, fast_note = fastpath(live, build, p)
+        except RuntimeError as e:
+            fast, fast_note = None, str(e)
+            print(f"bench: fast path: {e}", file=sys.stderr)
+    if fast_note:
+        notes.append(f"fast path: {fast_note}")
+
+    # Rows: one per figure; cells per allocator.
+    rows, peak_rows = [], []
+    for w in ws:
+        for rid, label, unit, get in w.rows:
+            cells = {}
+            for name in cols:
+                if (w.id, name) in errors:
+                    cells[name] = {"error": errors[(w.id, name)]}
+                    continue
+                vals = [get(r) for r in runs[w.id][name]]
+                if vals:
+                    cells[name] = summarize(vals)
+                    cells[name]["runs"] = vals
+            best = add_ratios({k: v for k, v in cells.items() if "error" not in v})
+            rows.append({"id": rid, "label": label, "unit": unit, "best_peer": best,
+                         "cells": cells})
+        cells = {}
+        for name in cols:
+            vals = [r["child_maxrss_kb"] / 1024.0 for r in runs[w.id][name]]
+            if vals and (w.id, name) not in errors:
+                cells[name] = summarize(vals)
+        best = add_ratios(cells)
+        peak_rows.append({"id": w.id, "label": w.label, "unit": "MiB", "best_peer": best,
+                          "cells": cells})
+
+    scaling = {}
+    t_ids = [f"threads-{t}" for t in p["threads"] if f"threads-{t}" in runs]
+    by_id = {r["id"]: r for r in rows}
+    if "threads-1" in by_id:
+        for name in cols:
+            base = by_id["threads-1"]["cells"].get(name, {}).get("median")
+            if base:
+                scaling[name] = {}
+                for tid in t_ids:
+                    m = by_id[tid]["cells"].get(name, {}).get("median")
+                    if m:
+                        scaling[name][int(tid.split("-")[1])] = base / m
+
+    frag_trim = {}
+    for name in cols:
+        if runs.get("frag", {}).get(name):
+            frag_trim[name] = runs["frag"][name][0].get("trim")
+
+    finished = datetime.datetime.now(datetime.timezone.utc)
+    duration = time.time() - t_start
+    machine = machine_info(build)
+    machine["load_average_start"] = load_start
+    machine["load_average_end"] = loadavg()
+    for w in ws:
+        if w.note:
+            notes.append(f"{w.id}: {w.note}")
+    if frag_trim:
+        notes.append("frag trims with: " + "; ".join(f"{k}: {v}" for k, v in frag_trim.items()))
+
+    result = {
+        "schema": 1, "profile": args.profile, "repetitions": reps,
+        "started": started.isoformat(timespec="seconds"),
+        "finished": finished.isoformat(timespec="seconds"),
+        "duration_s": round(duration, 1),
+        "command": " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:]),
+        "machine": machine,
+        "allocators": {n: {k: v for k, v in a.items() if k != "bin"} for n, a in allocs.items()},
+        "peers": [p_ for p_ in PEERS if p_ in cols],
+        "rows": rows, "peak_rss": peak_rows, "thread_scaling": scaling,
+        "fastpath_instructions_per_pair": ({str(k): v for k, v in fast.items()} if fast else None),
+        "notes": notes,
+    }
+
+    # ---- Markdown -------------------------------------------------------------
+    md = []
+    md.append(f"# mpool benchmark: profile `{args.profile}`\n")
+    md.append(f"{started:%Y-%m-%d %H:%M} UTC, {reps} repetitions interleaved "
+              f"(A B C … A B C …), {duration:.0f} s in all. "
+              f"Cells: median [min–max] ×ratio to the best peer "
+              f"({', '.join(result['peers'])}) of the same row; lower is better everywhere, "
+              f"×1.00 is the best peer, below 1.00 beats every peer.\n")
+    md.append("**Machine:** " + "; ".join(f"{k}: {v}" for k, v in machine.items() if v) + "\n")
+    md.append("**Allocators:** " + "; ".join(
+        f"{n} {a.get('version') or ''}".strip() + (f" ({a['preload']})" if a.get("preload") else
+                                                   " (API)" if n == "mpool-api" else
+                                                   " (no preload)" if n == "glibc" else "")
+        for n, a in allocs.items() if "skip" not in a) + "\n")
+    header = ["workload", "unit"] + cols
+    md.append("## Time (and memory of the fragmentation run)\n")
+    md.append(md_table(header, [[r["label"], r["unit"]] + [cell_text(r["cells"].get(c))
+                                                           for c in cols] for r in rows]) + "\n")
+    md.append("ns/op: wall time of the measured loop per operation (pair: one malloc+free; "
+              "batch, churn, threads, larson: one free + one malloc; prodcons: one block made "
+              "and freed across threads; realloc: one realloc; frag: one block operation). "
+              "threads ×T: all threads' operations over the wall time (aggregate). "
+              "python, sqlite: wall seconds of the whole process.\n")
+    if scaling:
+        ts = sorted({t for s in scaling.values() for t in s})
+        md.append("## Thread scaling (threads ×T throughput / threads ×1 throughput)\n")
+        md.append(md_table(["allocator"] + [f"×{t}" for t in ts],
+                           [[n] + [f"{scaling[n].get(t, 0):.2f}" for t in ts] for n in scaling])
+                  + "\n")
+        md.append(f"{machine['cores']} cores: the ideal is min(T, {machine['cores']}).\n")
+    if fast:
+        fcols = list(next(iter(fast.values())).keys())
+        frows = []
+        for size, row in fast.items():
+            peers = [row[p_] for p_ in PEERS if p_ in row]
+            best = min(peers) if peers else None
+            frows.append([size_label(size)] + [
+                f"{row[c]:.0f}" + (f" ×{row[c] / best:.2f}" if best else "") for c in fcols])
+        md.append("## Fast path: instructions per malloc+free pair (callgrind)\n")
+        md.append(md_table(["size"] + fcols, frows) + "\n")
+        n1, n2 = p["fastpath_n"]
+        md.append(f"`valgrind --tool=callgrind` on the `pair` loop at N = {n1} and {n2}; "
+                  f"(difference of totals) / {n2 - n1}. Exact and repeatable, unlike the "
+                  f"times. The last column is bench/pair.c, a pool without locking.\n")
+    md.append("## Peak RSS per workload (MiB, ru_maxrss of the process)\n")
+    md.append(md_table(header, [[r["label"], r["unit"]] + [cell_text(r["cells"].get(c), False)
+                                                           for c in cols] for r in peak_rows])
+              + "\n")
+    if not args.no_chart:
+        md.append("## Chart\n\n![ratio to the best peer per workload](latest.png)\n")
+    if notes or errors:
+        md.append("## Notes\n")
+        md.extend(f"- {n}" for n in notes)
+        md.extend(f"- FAILED: {e}" for e in errors.values())
+        md.append("")
+    text = "\n".join(md)
+
+    with open(os.path.join(out, "latest.md"), "w") as f:
+        f.write(text)
+    with open(os.path.join(out, "latest.json"), "w") as f:
+        json.dump(result, f, indent=1, sort_keys=False)
+        f.write("\n")
+    chart_note = None
+    if not args.no_chart:
+        chart_rows = [r for r in rows if r["id"] != "frag-peak"]
+        for size, row in (fast or {}).items():
+            peers = [row[p_] for p_ in PEERS if p_ in row]
+            if peers:
+                chart_rows.append({"label": f"fast path {size_label(size)} (instructions)",
+                                   "cells": {c: {"ratio": row[c] / min(peers)}
+                                             for c in cols if c in row}})
+        chart_note = chart(os.path.join(out, "latest.png"), chart_rows, cols, raw,
+                           f"mpool vs peers, profile {args.profile}, {started:%Y-%m-%d}: "
+                           f"median / best peer median")
+        if chart_note:
+            print(f"bench: {chart_note}", file=sys.stderr)
+            with open(os.path.join(out, "latest.md"), "a") as f:
+                f.write(f"- chart: {chart_note}\n")
+    print()
+    print(text)
+    print(f"bench: wrote {os.path.relpath(out)}/latest.md, latest.json"
+          + ("" if args.no_chart or chart_note else ", latest.png")
+          + f" in {duration:.0f} s")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
