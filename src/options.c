@@ -17,6 +17,7 @@
 #include "options.h"
 
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,36 +29,37 @@
 
 enum option_kind { OPT_SIZE, OPT_NUMBER, OPT_BOOL, OPT_POLICY, OPT_PATH };
 
-/* Where an option's value goes. */
-enum option_target {
-    T_INITIAL_SIZE, T_MAX_SIZE, T_GROWTH_FACTOR, T_MIN_BLOCK_SIZE, T_MAX_BLOCK_SIZE, T_ALIGNMENT,
-    T_THREAD_SAFE, T_ENABLE_STATISTICS, T_ENABLE_DEBUG, T_ON_ERROR, T_LOG_FILE, T_VERBOSE,
-    T_SHOW_STATS
-};
+/* Extra rule a size must follow on its own. */
+enum option_rule { RULE_NONE, RULE_POWER_OF_TWO, RULE_BLOCK_SIZE };
 
 struct option_spec {
     const char *name;      /* config-file name; the environment variable is MPOOL_<NAME> */
-    enum option_kind kind;
-    enum option_target target;
+    enum option_kind kind; /* the C type at `offset`: size_t, double, bool, mpool_on_error_t, int (fd) */
+    bool process;          /* in struct process_options (else in mpool_config_t) */
+    size_t offset;
+    enum option_rule rule;
     const char *doc;
 };
 
+#define CFG(field) false, offsetof(mpool_config_t, field)
+#define PROC(field) true, offsetof(struct process_options, field)
+
 /* The table.  Defaults are those of mpool_config_default() and, for the
- * malloc replacement, on_error = abort; they are printed from the values. */
+ * malloc replacement, on_error = abort; verbose mode prints the values. */
 static const struct option_spec option_table[] = {
-    {"initial_size", OPT_SIZE, T_INITIAL_SIZE, "bytes mapped when the default pool starts"},
-    {"max_size", OPT_SIZE, T_MAX_SIZE, "bytes the default pool may take from the system (0: no cap)"},
-    {"growth_factor", OPT_NUMBER, T_GROWTH_FACTOR, "growth multiplies the pool size by this (>= 1)"},
-    {"min_block_size", OPT_SIZE, T_MIN_BLOCK_SIZE, "smallest block"},
-    {"max_block_size", OPT_SIZE, T_MAX_BLOCK_SIZE, "larger blocks are mapped directly"},
-    {"alignment", OPT_SIZE, T_ALIGNMENT, "every block is aligned at least this much"},
-    {"thread_safe", OPT_BOOL, T_THREAD_SAFE, "lock the default pool (turn off only in one-thread programs)"},
-    {"enable_statistics", OPT_BOOL, T_ENABLE_STATISTICS, "keep statistics"},
-    {"enable_debug", OPT_BOOL, T_ENABLE_DEBUG, "exact checks on every free, poison freed memory"},
-    {"on_error", OPT_POLICY, T_ON_ERROR, "misuse: return (silently), log (and continue) or abort"},
-    {"log_file", OPT_PATH, T_LOG_FILE, "append messages to this file instead of stderr (the logger)"},
-    {"verbose", OPT_BOOL, T_VERBOSE, "print the options in effect at start"},
-    {"show_stats", OPT_BOOL, T_SHOW_STATS, "print a report of the default pool at exit"},
+    {"initial_size", OPT_SIZE, CFG(initial_size), RULE_NONE, "bytes mapped when the default pool starts"},
+    {"max_size", OPT_SIZE, CFG(max_size), RULE_NONE, "bytes the default pool may take from the system (0: no cap)"},
+    {"growth_factor", OPT_NUMBER, CFG(growth_factor), RULE_NONE, "growth multiplies the pool size by this (>= 1)"},
+    {"min_block_size", OPT_SIZE, CFG(min_block_size), RULE_BLOCK_SIZE, "smallest block"},
+    {"max_block_size", OPT_SIZE, CFG(max_block_size), RULE_BLOCK_SIZE, "larger blocks are mapped directly"},
+    {"alignment", OPT_SIZE, CFG(alignment), RULE_POWER_OF_TWO, "every block is aligned at least this much"},
+    {"thread_safe", OPT_BOOL, CFG(thread_safe), RULE_NONE, "lock the default pool (turn off only in one-thread programs)"},
+    {"enable_statistics", OPT_BOOL, CFG(enable_statistics), RULE_NONE, "keep statistics"},
+    {"enable_debug", OPT_BOOL, CFG(enable_debug), RULE_NONE, "exact checks on every free, poison freed memory"},
+    {"on_error", OPT_POLICY, CFG(on_error), RULE_NONE, "misuse: return (silently), log (and continue) or abort"},
+    {"log_file", OPT_PATH, PROC(log_fd), RULE_NONE, "append messages to this file instead of stderr (the logger)"},
+    {"verbose", OPT_BOOL, PROC(verbose), RULE_NONE, "print the options in effect at start"},
+    {"show_stats", OPT_BOOL, PROC(show_stats), RULE_NONE, "print a report of the default pool at exit"},
 };
 #define OPTION_COUNT (sizeof option_table / sizeof option_table[0])
 
@@ -157,65 +159,58 @@ static void warn(const char *where, const char *name, const char *value, const c
     error_write_line(-1, text);
 }
 
-/* The checks of one size field on its own (those between fields come after
+/* The rule of one size field on its own (those between fields come after
  * every source is read: options_reconcile). */
-static bool size_fits(enum option_target target, size_t size)
+static bool size_fits(enum option_rule rule, size_t size)
 {
-    switch (target) {
-    case T_ALIGNMENT:
+    switch (rule) {
+    case RULE_POWER_OF_TWO:
         return size && !(size & (size - 1)) && size <= ((size_t)1 << 30);
-    case T_MIN_BLOCK_SIZE:
-    case T_MAX_BLOCK_SIZE:
+    case RULE_BLOCK_SIZE:
         return size >= sizeof(void *);
-    default:
-        return true;
+    case RULE_NONE:
+        break;
     }
+    return true;
+}
+
+/* Where an option's value lives. */
+static void *option_slot(const struct option_spec *o, mpool_config_t *cfg, struct process_options *proc)
+{
+    return (char *)(o->process ? (void *)proc : (void *)cfg) + o->offset;
 }
 
 /* Sets one option from its text; false (and nothing changed) if malformed. */
 static bool option_set(const struct option_spec *o, const char *value, mpool_config_t *cfg,
                        struct process_options *proc)
 {
-    size_t size;
-    double number;
-    bool flag;
-    mpool_on_error_t policy;
+    void *slot = option_slot(o, cfg, proc);
     switch (o->kind) {
-    case OPT_SIZE:
-        if (!parse_size(value, &size) || !size_fits(o->target, size))
+    case OPT_SIZE: {
+        size_t size;
+        if (!parse_size(value, &size) || !size_fits(o->rule, size))
             return false;
-        if (o->target == T_INITIAL_SIZE) cfg->initial_size = size;
-        else if (o->target == T_MAX_SIZE) cfg->max_size = size;
-        else if (o->target == T_MIN_BLOCK_SIZE) cfg->min_block_size = size;
-        else if (o->target == T_MAX_BLOCK_SIZE) cfg->max_block_size = size;
-        else cfg->alignment = size;
+        *(size_t *)slot = size;
         return true;
-    case OPT_NUMBER:
+    }
+    case OPT_NUMBER: {
+        double number;
         if (!parse_number(value, &number) || number < 1.0)
             return false;
-        cfg->growth_factor = number;
+        *(double *)slot = number;
         return true;
+    }
     case OPT_BOOL:
-        if (!parse_bool(value, &flag))
-            return false;
-        if (o->target == T_THREAD_SAFE) cfg->thread_safe = flag;
-        else if (o->target == T_ENABLE_STATISTICS) cfg->enable_statistics = flag;
-        else if (o->target == T_ENABLE_DEBUG) cfg->enable_debug = flag;
-        else if (o->target == T_VERBOSE) proc->verbose = flag;
-        else proc->show_stats = flag;
-        return true;
+        return parse_bool(value, (bool *)slot);
     case OPT_POLICY:
-        if (!parse_policy(value, &policy))
-            return false;
-        cfg->on_error = policy;
-        return true;
+        return parse_policy(value, (mpool_on_error_t *)slot);
     case OPT_PATH: {
         int fd = open(value, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
         if (fd < 0)
             return false;
-        if (proc->log_fd >= 0)
-            close(proc->log_fd);
-        proc->log_fd = fd;
+        if (*(int *)slot >= 0)
+            close(*(int *)slot);
+        *(int *)slot = fd;
         return true;
     }
     }
@@ -226,13 +221,23 @@ static bool option_set(const struct option_spec *o, const char *value, mpool_con
 static const char *kind_syntax(enum option_kind kind)
 {
     switch (kind) {
-    case OPT_SIZE: return "expected a size such as 4096, 64K or 512M (alignment: a power of two up to 1G; block sizes: at least 8)";
+    case OPT_SIZE: return "expected a size such as 4096, 64K or 512M";
     case OPT_NUMBER: return "expected a number >= 1 such as 1.5";
     case OPT_BOOL: return "expected 1/0, true/false, yes/no or on/off";
     case OPT_POLICY: return "expected return, log or abort";
     case OPT_PATH: return "cannot open the file for appending";
     }
     return "malformed";
+}
+
+/* What a value of this option must look like, for warnings. */
+static const char *option_syntax(const struct option_spec *o)
+{
+    if (o->rule == RULE_POWER_OF_TWO)
+        return "expected a power of two up to 1G, such as 64 or 4K";
+    if (o->rule == RULE_BLOCK_SIZE)
+        return "expected a size of at least 8, such as 16 or 64K";
+    return kind_syntax(o->kind);
 }
 
 static const struct option_spec *option_find(const char *name)
@@ -276,7 +281,7 @@ static void load_line(const char *where, char *line, mpool_config_t *cfg, struct
     if (!o)
         warn(where, name, value, "no such option");
     else if (!option_set(o, value, cfg, proc))
-        warn(where, name, value, kind_syntax(o->kind));
+        warn(where, name, value, option_syntax(o));
 }
 
 static char config_chunk[4096]; /* a window on the config file: whole lines, read as they come */
@@ -343,35 +348,36 @@ static void load_environment(mpool_config_t *cfg, struct process_options *proc)
         option_env_name(&option_table[i], var, sizeof var);
         const char *value = getenv(var);
         if (value && !option_set(&option_table[i], value, cfg, proc))
-            warn("", var, value, kind_syntax(option_table[i].kind));
+            warn("", var, value, option_syntax(&option_table[i]));
     }
 }
 
 /* Formats an option's current value. */
-static void option_format(const struct option_spec *o, const mpool_config_t *cfg,
-                          const struct process_options *proc, char *buf, size_t len)
+static void option_format(const struct option_spec *o, mpool_config_t *cfg, struct process_options *proc,
+                          char *buf, size_t len)
 {
-    switch (o->target) {
-    case T_INITIAL_SIZE: snprintf(buf, len, "%zu", cfg->initial_size); break;
-    case T_MAX_SIZE: snprintf(buf, len, "%zu", cfg->max_size); break;
-    case T_GROWTH_FACTOR: {
-        unsigned long hundredths = (unsigned long)(cfg->growth_factor * 100 + 0.5);
+    const void *slot = option_slot(o, cfg, proc);
+    switch (o->kind) {
+    case OPT_SIZE:
+        snprintf(buf, len, "%zu", *(const size_t *)slot);
+        break;
+    case OPT_NUMBER: { /* no %f: printf of floating point may allocate */
+        unsigned long hundredths = (unsigned long)(*(const double *)slot * 100 + 0.5);
         snprintf(buf, len, "%lu.%02lu", hundredths / 100, hundredths % 100);
         break;
     }
-    case T_MIN_BLOCK_SIZE: snprintf(buf, len, "%zu", cfg->min_block_size); break;
-    case T_MAX_BLOCK_SIZE: snprintf(buf, len, "%zu", cfg->max_block_size); break;
-    case T_ALIGNMENT: snprintf(buf, len, "%zu", cfg->alignment); break;
-    case T_THREAD_SAFE: snprintf(buf, len, "%d", cfg->thread_safe); break;
-    case T_ENABLE_STATISTICS: snprintf(buf, len, "%d", cfg->enable_statistics); break;
-    case T_ENABLE_DEBUG: snprintf(buf, len, "%d", cfg->enable_debug); break;
-    case T_ON_ERROR:
-        snprintf(buf, len, "%s", cfg->on_error == MPOOL_ON_ERROR_ABORT ? "abort"
-                                 : cfg->on_error == MPOOL_ON_ERROR_LOG ? "log" : "return");
+    case OPT_BOOL:
+        snprintf(buf, len, "%d", *(const bool *)slot);
         break;
-    case T_LOG_FILE: snprintf(buf, len, "%s", proc->log_fd >= 0 ? "(open)" : "(stderr)"); break;
-    case T_VERBOSE: snprintf(buf, len, "%d", proc->verbose); break;
-    case T_SHOW_STATS: snprintf(buf, len, "%d", proc->show_stats); break;
+    case OPT_POLICY: {
+        mpool_on_error_t policy = *(const mpool_on_error_t *)slot;
+        snprintf(buf, len, "%s", policy == MPOOL_ON_ERROR_ABORT ? "abort"
+                                 : policy == MPOOL_ON_ERROR_LOG ? "log" : "return");
+        break;
+    }
+    case OPT_PATH:
+        snprintf(buf, len, "%s", *(const int *)slot >= 0 ? "(open)" : "(stderr)");
+        break;
     }
 }
 
