@@ -1,8 +1,8 @@
 # mpool - developer entry points (GNU make).  CMake does the real work.
 #
 #   make [build]            configure and build into build/
-#   make test               install-deps, then plain, ASan+UBSan and TSan test runs
-#   make test-plain | test-asan | test-tsan   one of those runs
+#   make test               install-deps, then plain, ASan+UBSan and TSan test runs, clang build
+#   make test-plain | test-asan | test-tsan | test-clang   one of those runs
 #   make demo               build and run every example
 #   make lint               cppcheck + clang-tidy (.clang-tidy)
 #   make fastpath           instructions per alloc+free pair (callgrind)
@@ -61,7 +61,7 @@ CONFIGURE = $(CMAKE) -S . $(COMPILER_ARGS) $(CMAKE_ARGS) -B
 
 LINT_SOURCES = $(wildcard src/*.c src/prim/*.c)
 
-.PHONY: all build deps test test-plain test-asan test-tsan demo fastpath lint cppcheck clang-tidy \
+.PHONY: all build deps test test-plain test-asan test-tsan test-clang demo fastpath lint cppcheck clang-tidy \
         install clean help bench bench-full bench-build
 
 all: build
@@ -79,11 +79,11 @@ deps:
 # All three runs happen even when one fails; the target fails if any did.
 test: deps
 	@failed=""; \
-	for run in plain asan tsan; do \
+	for run in plain asan tsan clang; do \
 	    $(MAKE) --no-print-directory test-$$run || failed="$$failed $$run"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "make test: FAILED runs:$$failed"; exit 1; fi; \
-	echo "make test: plain, asan and tsan runs passed"
+	echo "make test: plain, asan and tsan runs and the clang build passed"
 
 test-plain:
 	@echo "==> tests: plain build ($(BUILD))"
@@ -106,6 +106,15 @@ test-tsan:
 	$(CMAKE) --build $(BUILD_TSAN) -j$(JOBS)
 	cd $(BUILD_TSAN) && $(SAN_ENV) \
 	    $(CTEST) --output-on-failure --no-tests=error -j$(JOBS) -R '$(TSAN_TESTS)'
+
+# The whole tree built with clang, warnings as errors (the runs above use gcc),
+# and a few fast unit tests run as a smoke check of the clang build.
+BUILD_CLANG ?= build-clang
+test-clang:
+	@echo "==> clang build ($(BUILD_CLANG)), -Wall -Wextra -Werror"
+	$(CMAKE) -S . -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ $(CMAKE_ARGS) -B $(BUILD_CLANG)
+	$(CMAKE) --build $(BUILD_CLANG) -j$(JOBS)
+	cd $(BUILD_CLANG) && $(CTEST) --output-on-failure --no-tests=error -j$(JOBS) -R 'test_sizeclass|test_slab|test_cpp'
 
 demo: build
 	@set -e; for ex in $(BUILD)/examples/example_*; do \

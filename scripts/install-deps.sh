@@ -6,7 +6,7 @@
 #   scripts/install-deps.sh --bench    also the benchmark peers and chart tool (optional)
 #
 # Checks: cmake, make, a C and a C++ compiler, pkg-config, Criterion
-# (criterion/criterion.h, package libcriterion-dev), cppcheck, clang-tidy,
+# (criterion/criterion.h, package libcriterion-dev), cppcheck, clang, clang-tidy,
 # valgrind, the sanitizer runtimes of the C compiler ($CC, default cc), and
 # the real programs tests/programs/ runs under the drop-in: /usr/bin/python3
 # (python3), sqlite3, git, gcc, nm and objdump (binutils).
@@ -51,6 +51,7 @@ check_cmd cmake cmake
 check_cmd make make
 check_cmd pkg-config pkg-config
 check_cmd cppcheck cppcheck
+check_cmd clang clang
 check_cmd clang-tidy clang-tidy
 check_cmd valgrind valgrind
 
