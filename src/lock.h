@@ -2,18 +2,79 @@
  * lock.h - the locks of a pool.  Every lock is taken only when the pool is
  * thread safe (the `on` argument), so a pool used by one thread pays one
  * well-predicted branch per operation and no atomic instruction.
+ *
+ * A lock is one 32-bit word used as a futex (after Drepper, "Futexes Are
+ * Tricky", mutex 3): 0 free, 1 held, 2 held and perhaps waited for.  Taking a
+ * free lock is one compare-and-swap and giving it back one exchange; only a
+ * lock that is contended spins briefly and then sleeps in the kernel
+ * (lock.c).  Under ThreadSanitizer the lock describes itself through the
+ * mutex annotations, so races and lock-order inversions are still found.
  */
 #ifndef MPOOL_LOCK_H
 #define MPOOL_LOCK_H
 
-#include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 
-typedef pthread_mutex_t mpool_lock_t;
+#include "common.h"
 
-static inline void lock_init(mpool_lock_t *l) { pthread_mutex_init(l, NULL); }
-static inline void lock_fini(mpool_lock_t *l) { pthread_mutex_destroy(l); }
-static inline void lock_take(mpool_lock_t *l, bool on) { if (on) pthread_mutex_lock(l); }
-static inline void lock_give(mpool_lock_t *l, bool on) { if (on) pthread_mutex_unlock(l); }
+#if defined(__SANITIZE_THREAD__)
+#define MPOOL_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MPOOL_TSAN 1
+#endif
+#endif
+
+#ifdef MPOOL_TSAN
+#include <sanitizer/tsan_interface.h>
+#define lock_note(call, l) call((void *)(l), 0)
+#define lock_note_taken(l) __tsan_mutex_post_lock((void *)(l), 0, 0)
+#else
+#define lock_note(call, l) ((void)0)
+#define lock_note_taken(l) ((void)0)
+#endif
+
+typedef struct mpool_lock {
+    uint32_t state; /* 0 free, 1 held, 2 held with possible waiters */
+} mpool_lock_t;
+
+/* The slow halves (lock.c): wait for a held lock; wake one waiter. */
+void lock_wait(mpool_lock_t *l) mpool_internal mpool_noinline;
+void lock_wake(mpool_lock_t *l) mpool_internal mpool_noinline;
+
+static inline void lock_init(mpool_lock_t *l)
+{
+    l->state = 0;
+    lock_note(__tsan_mutex_create, l);
+}
+
+static inline void lock_fini(mpool_lock_t *l)
+{
+    lock_note(__tsan_mutex_destroy, l);
+    (void)l;
+}
+
+static inline void lock_take(mpool_lock_t *l, bool on)
+{
+    if (!on)
+        return;
+    lock_note(__tsan_mutex_pre_lock, l);
+    uint32_t expected = 0;
+    if (unlikely(!__atomic_compare_exchange_n(&l->state, &expected, 1, false, __ATOMIC_ACQUIRE,
+                                              __ATOMIC_RELAXED)))
+        lock_wait(l);
+    lock_note_taken(l);
+}
+
+static inline void lock_give(mpool_lock_t *l, bool on)
+{
+    if (!on)
+        return;
+    lock_note(__tsan_mutex_pre_unlock, l);
+    if (unlikely(__atomic_exchange_n(&l->state, 0, __ATOMIC_RELEASE) == 2))
+        lock_wake(l);
+    lock_note(__tsan_mutex_post_unlock, l);
+}
 
 #endif /* MPOOL_LOCK_H */
