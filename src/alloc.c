@@ -313,8 +313,6 @@ static mpool_noinline void free_slow(mpool_t *pool, void *p)
         fail_invalid_pointer(pool ? pool : b.pool, "mpool_free", p);
 }
 
-/* A fast pool's free outside its hot region: the chunk map proves p is in a
- * region before the region is read. */
 /* The free fast path once p is known to lie in a region of the fast pool:
  * false if p needs the slow path.  used > 1 means the descriptor heads a slab
  * that keeps a live block after this free (region.h, slab.h); a NULL head
@@ -336,13 +334,17 @@ static inline bool free_fast_in_region(struct mpool_pool *pool, struct region *r
     return true;
 }
 
-/* A fast pool's free outside its hot region: the chunk map proves p is in a
- * region before the region is read. */
+/* Every free the hot region does not take.  A fast pool's slab block in
+ * another of its regions still goes lock-free (the chunk map proves p is in a
+ * region before the region is read); everything else, and every free on a
+ * thread-safe pool, goes through free_slow. */
 static mpool_noinline void free_other_region(mpool_t *pool, void *p)
 {
-    struct region *r = region_of(p);
-    if (chunk_kind(p) == CHUNK_REGION && r->fast_owner == pool && free_fast_in_region(pool, r, p))
-        return;
+    if (pool && pool->fast && chunk_kind(p) == CHUNK_REGION) {
+        struct region *r = region_of(p);
+        if (r->fast_owner == pool && free_fast_in_region(pool, r, p))
+            return;
+    }
     free_slow(pool, p);
 }
 
