@@ -33,10 +33,15 @@
  *   tail trimming only reduces the rounding loss.
  *
  * Returning memory
- *   Freed runs are dirty.  When dirty pages pass purge_threshold (1/8 of the
- *   pool, at least 1 MiB), every dirty free run is decommitted (prim_decommit),
- *   so resident memory falls after a peak without paying a system call on
- *   every free.  buddy_trim does the same on request.
+ *   Freed runs are dirty, and each free run remembers when its newest dirty
+ *   page was freed.  When dirty pages pass purge_threshold (1/8 of the pool,
+ *   at least 1 MiB), the page allocator's allocations and frees (at most
+ *   every 10 ms) decommit the dirty runs that have stayed free for 100 ms
+ *   (prim_decommit).  So resident memory falls after a peak while the program
+ *   goes on using the pool, and memory freed and soon taken again (rounds of
+ *   allocation) is not given back and faulted in again each time.  A program
+ *   that frees and then stops calling the pool keeps its dirty pages until it
+ *   calls mpool_trim (as with peers that purge on activity only).
  */
 #include "buddy.h"
 
@@ -44,7 +49,9 @@
 
 #include "prim.h"
 
-#define PURGE_MIN_PAGES 256 /* 1 MiB */
+#define PURGE_MIN_PAGES 256   /* 1 MiB */
+#define PURGE_AGE_MS 100      /* dirty runs freed longer ago than this are returned... */
+#define PURGE_INTERVAL_MS 10  /* ...checked at most this often */
 #define ORDER_ABSORBED 0xFF
 
 static size_t run_pages(unsigned order) { return (size_t)1 << order; }
@@ -70,9 +77,11 @@ static void list_remove(struct page **head, struct page *pg)
 }
 
 /* Puts a run on its free list, without merging; dirty: pages that may be
- * resident (at most the run's length is kept). */
-static void buddy_insert_locked(struct buddy *b, struct page *pg, unsigned order, size_t dirty)
+ * resident (at most the run's length is kept), freed at `stamp`. */
+static void buddy_insert_locked(struct buddy *b, struct page *pg, unsigned order, size_t dirty,
+                                uint32_t stamp)
 {
+    pg->stamp = stamp;
     pg->kind = PAGE_FREE;
     pg->order = (uint8_t)order;
     pg->back = 0;
@@ -93,7 +102,8 @@ static void buddy_unlink_locked(struct buddy *b, struct page *pg)
 }
 
 /* Frees one aligned run of the given order, merging it with free buddies. */
-static void buddy_release_locked(struct buddy *b, struct page *pg, unsigned order, size_t dirty)
+static void buddy_release_locked(struct buddy *b, struct page *pg, unsigned order, size_t dirty,
+                                 uint32_t stamp)
 {
     struct region *r = page_region(pg);
     size_t idx = page_index(r, pg);
@@ -105,6 +115,8 @@ static void buddy_release_locked(struct buddy *b, struct page *pg, unsigned orde
         if (bud->kind != PAGE_FREE || bud->order != order || bud->back != 0)
             break;
         buddy_unlink_locked(b, bud);
+        if (bud->dirty && (int32_t)(bud->stamp - stamp) > 0) /* keep the newest stamp */
+            stamp = bud->stamp;
         dirty += bud->dirty;
         struct page *absorbed = bi > idx ? bud : &r->pages[idx];
         absorbed->order = ORDER_ABSORBED;
@@ -112,13 +124,13 @@ static void buddy_release_locked(struct buddy *b, struct page *pg, unsigned orde
         idx &= ~run_pages(order);
         order++;
     }
-    buddy_insert_locked(b, &r->pages[idx], order, dirty);
+    buddy_insert_locked(b, &r->pages[idx], order, dirty, stamp);
 }
 
 /* Frees pages [idx, idx + n) of r as the aligned runs they decompose into;
  * each run counts at most `dirty` pages that may be resident. */
 static void buddy_release_range_locked(struct buddy *b, struct region *r, size_t idx, size_t n,
-                                       size_t dirty, bool merge)
+                                       size_t dirty, uint32_t stamp, bool merge)
 {
     while (n) {
         unsigned order = idx ? (unsigned)__builtin_ctzll(idx) : BUDDY_MAX_ORDER;
@@ -128,9 +140,9 @@ static void buddy_release_range_locked(struct buddy *b, struct region *r, size_t
             order--;
         size_t piece_dirty = dirty < run_pages(order) ? dirty : run_pages(order);
         if (merge)
-            buddy_release_locked(b, &r->pages[idx], order, piece_dirty);
+            buddy_release_locked(b, &r->pages[idx], order, piece_dirty, stamp);
         else
-            buddy_insert_locked(b, &r->pages[idx], order, piece_dirty);
+            buddy_insert_locked(b, &r->pages[idx], order, piece_dirty, stamp);
         idx += run_pages(order);
         n -= run_pages(order);
     }
@@ -168,7 +180,7 @@ static enum buddy_status buddy_add_region_locked(struct buddy *b, size_t npages)
         b->regions->prev = r;
     b->regions = r;
     b->region_bytes += bytes;
-    buddy_release_range_locked(b, r, r->meta_pages, r->npages - r->meta_pages, 0, false);
+    buddy_release_range_locked(b, r, r->meta_pages, r->npages - r->meta_pages, 0, 0, false);
     buddy_update_threshold(b);
     return BUDDY_OK;
 }
@@ -268,6 +280,40 @@ enum buddy_status buddy_reserve(struct buddy *b, size_t bytes)
     return BUDDY_OK;
 }
 
+/* Decommits every dirty free run whose newest dirty page was freed at least
+ * min_age ms before now. */
+static size_t buddy_purge_locked(struct buddy *b, uint32_t now, uint32_t min_age)
+{
+    size_t released = 0;
+    for (unsigned o = 0; o < BUDDY_ORDERS; o++) {
+        for (struct page *pg = b->free[o]; pg; pg = pg->next) {
+            if (!pg->dirty || (uint32_t)(now - pg->stamp) < min_age)
+                continue;
+            if (prim_decommit(page_start(pg), run_pages(o) << PAGE_SHIFT)) {
+                b->dirty_pages -= pg->dirty;
+                released += pg->dirty << PAGE_SHIFT;
+                pg->dirty = 0;
+            }
+        }
+    }
+    return released;
+}
+
+/* With more dirty pages than the threshold, at most every PURGE_INTERVAL_MS,
+ * decommits the dirty runs older than PURGE_AGE_MS.  now: prim_clock_ms(), or
+ * 0 to read it only if needed. */
+static void buddy_decay_locked(struct buddy *b, uint32_t now)
+{
+    if (b->dirty_pages <= b->purge_threshold)
+        return;
+    if (!now)
+        now = prim_clock_ms();
+    if ((uint32_t)(now - b->last_purge) < PURGE_INTERVAL_MS)
+        return;
+    buddy_purge_locked(b, now, PURGE_AGE_MS);
+    b->last_purge = now;
+}
+
 struct page *buddy_alloc_locked(struct buddy *b, const struct run_request *req, bool *dirty,
                                 enum buddy_status *status)
 {
@@ -294,17 +340,19 @@ struct page *buddy_alloc_locked(struct buddy *b, const struct run_request *req, 
             j++;
         mpool_assert(j < BUDDY_ORDERS, "buddy_alloc: growth gave no run");
     }
+    buddy_decay_locked(b, 0); /* page-allocator activity ages dirty runs too */
     struct page *pg = b->free[j];
     size_t was_dirty = pg->dirty; /* its halves and tail pieces may each hold all of it */
+    uint32_t stamp = pg->stamp;
     buddy_unlink_locked(b, pg);
     struct region *r = page_region(pg);
     size_t idx = page_index(r, pg);
     while (j > order) { /* split: keep the lower half, free the upper */
         j--;
-        buddy_insert_locked(b, &r->pages[idx + run_pages(j)], j, was_dirty);
+        buddy_insert_locked(b, &r->pages[idx + run_pages(j)], j, was_dirty, stamp);
     }
     if (npages < run_pages(order))
-        buddy_release_range_locked(b, r, idx + npages, run_pages(order) - npages, was_dirty, false);
+        buddy_release_range_locked(b, r, idx + npages, run_pages(order) - npages, was_dirty, stamp, false);
     if (req->kind == PAGE_SLAB) /* blocks inside a slab find its head from any page */
         for (size_t i = 1; i < npages; i++)
             page_set_back(pg, i);
@@ -331,23 +379,6 @@ struct page *buddy_alloc(struct buddy *b, const struct run_request *req, bool ts
     return pg;
 }
 
-/* Decommits every dirty free run. */
-static size_t buddy_purge_locked(struct buddy *b)
-{
-    size_t released = 0;
-    for (unsigned o = 0; o < BUDDY_ORDERS; o++) {
-        for (struct page *pg = b->free[o]; pg; pg = pg->next) {
-            if (!pg->dirty)
-                continue;
-            if (prim_decommit(page_start(pg), run_pages(o) << PAGE_SHIFT)) {
-                b->dirty_pages -= pg->dirty;
-                released += pg->dirty << PAGE_SHIFT;
-                pg->dirty = 0;
-            }
-        }
-    }
-    return released;
-}
 
 static void buddy_free_tail_locked(struct buddy *b, struct page *head, size_t from, size_t n)
 {
@@ -356,9 +387,9 @@ static void buddy_free_tail_locked(struct buddy *b, struct page *head, size_t fr
     if (head->kind == PAGE_SLAB) /* a stale back must never reach a live run */
         for (size_t k = from; k < from + n; k++)
             head[k].back = 0;
-    buddy_release_range_locked(b, r, idx + from, n, SIZE_MAX, true);
-    if (b->dirty_pages > b->purge_threshold)
-        buddy_purge_locked(b);
+    uint32_t now = prim_clock_ms();
+    buddy_release_range_locked(b, r, idx + from, n, SIZE_MAX, now, true);
+    buddy_decay_locked(b, now);
 }
 
 void buddy_free_locked(struct buddy *b, struct page *head)
@@ -395,7 +426,7 @@ size_t buddy_trim(struct buddy *b, bool ts)
 {
     lock_take(&b->lock, ts);
     size_t released = buddy_release_empty_locked(b);
-    released += buddy_purge_locked(b);
+    released += buddy_purge_locked(b, prim_clock_ms(), 0);
     lock_give(&b->lock, ts);
     return released;
 }
@@ -414,7 +445,7 @@ void buddy_reset(struct buddy *b)
             r->pages[i].back = 0;
             r->pages[i].used = 0;
         }
-        buddy_release_range_locked(b, r, r->meta_pages, data, 0, false);
+        buddy_release_range_locked(b, r, r->meta_pages, data, 0, 0, false);
     }
 }
 

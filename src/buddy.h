@@ -28,7 +28,8 @@ struct buddy {
     size_t region_bytes;             /* bytes mapped as regions */
     size_t free_pages;               /* pages in free runs */
     size_t dirty_pages;              /* pages in free runs that may still be resident */
-    size_t purge_threshold;          /* dirty pages that trigger returning them */
+    size_t purge_threshold;          /* dirty pages above which old dirty runs are returned */
+    uint32_t last_purge;             /* prim_clock_ms of the last purge by age */
 };
 
 /* Why an allocation failed. */

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Maps `size` bytes, readable, writable and zero-filled, at an address base
  * such that (base + offset) is a multiple of `align` (a power of two, at least
@@ -29,5 +30,10 @@ bool prim_decommit(void *addr, size_t size);
  * when the mapping could change size in place.  NULL on failure, and the old
  * mapping is then unchanged. */
 void *prim_remap(void *addr, size_t old_size, size_t new_size, size_t align, size_t offset);
+
+/* A coarse monotonic clock in milliseconds (wraps after 49 days: compare
+ * with unsigned subtraction).  Cheap: no system call where the system has a
+ * coarse clock in user space. */
+uint32_t prim_clock_ms(void);
 
 #endif /* MPOOL_PRIM_H */

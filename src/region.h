@@ -85,7 +85,10 @@ struct page {
     uint8_t flags;         /* PG_* */
     uint16_t npages;       /* head: pages in the run */
     uint16_t block_size;   /* SLAB: bytes per block */
-    uint32_t limit;        /* SLAB: capacity * block_size; blocks start below it */
+    union {
+        uint32_t limit;    /* SLAB: capacity * block_size; blocks start below it */
+        uint32_t stamp;    /* FREE: when its newest dirty page was freed (prim_clock_ms) */
+    };
     union {
         uint64_t recip;    /* SLAB: UINT64_MAX / block_size + 1 (slab_is_block_start) */
         uint64_t dirty;    /* FREE: pages of the run that may be resident (buddy.c) */

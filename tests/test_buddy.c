@@ -8,12 +8,14 @@
  * (alloc / free / shrink / trim), growth, the max_size budget, trimming and
  * the "clean pages read as zero" promise of *dirty == false.
  */
+#define _POSIX_C_SOURCE 200809L /* nanosleep */
 #include <criterion/criterion.h>
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "buddy.h"
 #include "common.h"
@@ -947,5 +949,53 @@ Test(buddy, shrink_gives_back_tail)
             assert_same_shape(shape, shape0, "after shrink and free");
         }
     }
+    fix_fini(&f);
+}
+
+/* ---- decay: dirty runs that stay free go back to the system --------------- */
+
+/* Sleeps ms milliseconds (at least). */
+static void sleep_ms(unsigned ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+Test(buddy, dirty_runs_decay_only_after_staying_free)
+{
+    struct fix f;
+    fix_init(&f, 0, 2.0);
+    cr_assert_eq(buddy_reserve(&f.b, 8 << 20), BUDDY_OK);
+    /* Dirty well past the threshold: 16 runs of 256 pages (16 MiB) written and freed. */
+    struct page *runs[16];
+    for (int i = 0; i < 16; i++) {
+        runs[i] = alloc_ok(&f, 256, 0, NULL);
+        memset(page_start(runs[i]), 0xA5, 256 * PAGE_SIZE);
+    }
+    for (int i = 0; i < 16; i++)
+        buddy_free(&f.b, runs[i], false);
+    size_t dirty = f.b.dirty_pages;
+    cr_assert_geq(dirty, 16 * 256, "freed pages are not counted dirty (%zu)", dirty);
+    cr_assert_gt(dirty, f.b.purge_threshold, "the test must pass the threshold");
+    /* Freed just now: activity does not return them yet (they may be taken again). */
+    struct page *one = alloc_ok(&f, 1, 0, NULL);
+    buddy_free(&f.b, one, false);
+    cr_assert_geq(f.b.dirty_pages, dirty, "runs freed moments ago were returned at once");
+    check_ok(&f, "before the decay");
+    /* After they stay free a while, the next activity returns them. */
+    sleep_ms(150);
+    one = alloc_ok(&f, 1, 0, NULL);
+    buddy_free(&f.b, one, false);
+    cr_assert_leq(f.b.dirty_pages, 1, "runs that stayed free 150 ms are still dirty (%zu pages)",
+                  f.b.dirty_pages);
+    check_ok(&f, "after the decay");
+    /* Decommitted pages read as zero when taken again. */
+    bool was_dirty = true;
+    struct page *again = alloc_ok(&f, 256, 0, &was_dirty);
+    if (!was_dirty)
+        for (size_t k = 0; k < 256 * PAGE_SIZE; k += 512)
+            cr_assert_eq(((unsigned char *)page_start(again))[k], 0);
+    buddy_free(&f.b, again, false);
     fix_fini(&f);
 }

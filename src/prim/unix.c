@@ -13,6 +13,7 @@
 
 #include <stdint.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include "common.h"
 
@@ -86,4 +87,15 @@ void *prim_remap(void *addr, size_t old_size, size_t new_size, size_t align, siz
     (void)addr; (void)old_size; (void)new_size; (void)align; (void)offset;
     return NULL; /* the caller copies instead */
 #endif
+}
+
+uint32_t prim_clock_ms(void)
+{
+    struct timespec ts;
+#ifdef CLOCK_MONOTONIC_COARSE
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+#else
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+#endif
+    return (uint32_t)((uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u);
 }
