@@ -47,6 +47,7 @@
 
 #include <string.h>
 
+#include "list.h"
 #include "prim.h"
 
 #define PURGE_MIN_PAGES 256   /* 1 MiB */
@@ -55,26 +56,6 @@
 #define ORDER_ABSORBED 0xFF
 
 static size_t run_pages(unsigned order) { return (size_t)1 << order; }
-
-static void list_push(struct page **head, struct page *pg)
-{
-    pg->prev = NULL;
-    pg->next = *head;
-    if (*head)
-        (*head)->prev = pg;
-    *head = pg;
-}
-
-static void list_remove(struct page **head, struct page *pg)
-{
-    if (pg->prev)
-        pg->prev->next = pg->next;
-    else
-        *head = pg->next;
-    if (pg->next)
-        pg->next->prev = pg->prev;
-    pg->next = pg->prev = NULL;
-}
 
 /* Puts a run on its free list, without merging; dirty: pages that may be
  * resident (at most the run's length is kept), freed at `stamp`. */
@@ -87,7 +68,7 @@ static void buddy_insert_locked(struct buddy *b, struct page *pg, unsigned order
     pg->back = 0;
     pg->flags = 0;
     pg->dirty = dirty < run_pages(order) ? dirty : run_pages(order);
-    list_push(&b->free[order], pg);
+    LIST_PUSH(b->free[order], pg, next, prev);
     b->free_pages += run_pages(order);
     page_region(pg)->free_pages += (uint32_t)run_pages(order);
     b->dirty_pages += pg->dirty;
@@ -95,7 +76,7 @@ static void buddy_insert_locked(struct buddy *b, struct page *pg, unsigned order
 
 static void buddy_unlink_locked(struct buddy *b, struct page *pg)
 {
-    list_remove(&b->free[pg->order], pg);
+    LIST_REMOVE(b->free[pg->order], pg, next, prev);
     b->free_pages -= run_pages(pg->order);
     page_region(pg)->free_pages -= (uint32_t)run_pages(pg->order);
     b->dirty_pages -= pg->dirty;
@@ -175,10 +156,7 @@ static enum buddy_status buddy_add_region_locked(struct buddy *b, size_t npages)
         budget_give(b->budget, bytes);
         return BUDDY_NOMEM;
     }
-    r->next = b->regions;
-    if (b->regions)
-        b->regions->prev = r;
-    b->regions = r;
+    LIST_PUSH(b->regions, r, next, prev);
     b->region_bytes += bytes;
     buddy_release_range_locked(b, r, r->meta_pages, r->npages - r->meta_pages, 0, 0, false);
     buddy_update_threshold(b);
@@ -194,12 +172,7 @@ static void buddy_remove_region_locked(struct buddy *b, struct region *r)
         i += run_pages(pg->order);
         buddy_unlink_locked(b, pg);
     }
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        b->regions = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
+    LIST_REMOVE(b->regions, r, next, prev);
     if (b->hot_region && *b->hot_region == r)
         *b->hot_region = NO_REGION;
     size_t bytes = (size_t)r->npages << PAGE_SHIFT;

@@ -3,28 +3,10 @@
  */
 #include "huge.h"
 
+#include "list.h"
 #include "prim.h"
 
 static size_t huge_map_size(size_t usable) { return PAGE_SIZE + usable; }
-
-static void huge_link_locked(struct huge_list *l, struct huge *h)
-{
-    h->prev = NULL;
-    h->next = l->head;
-    if (l->head)
-        l->head->prev = h;
-    l->head = h;
-}
-
-static void huge_unlink_locked(struct huge_list *l, struct huge *h)
-{
-    if (h->prev)
-        h->prev->next = h->next;
-    else
-        l->head = h->next;
-    if (h->next)
-        h->next->prev = h->prev;
-}
 
 void *huge_alloc(struct mpool_pool *pool, size_t size, size_t align, enum buddy_status *status)
 {
@@ -51,7 +33,7 @@ void *huge_alloc(struct mpool_pool *pool, size_t size, size_t align, enum buddy_
     h->usable = usable;
     h->align = align;
     lock_take(&pool->huge.lock, pool->thread_safe);
-    huge_link_locked(&pool->huge, h);
+    LIST_PUSH(pool->huge.head, h, next, prev);
     pool->huge.count++;
     pool->huge.usable += usable;
     chunk_mark(huge_block(h), CHUNK_HUGE);
@@ -73,7 +55,7 @@ static void huge_unmap(struct mpool_pool *pool, struct huge *h)
 void huge_free(struct mpool_pool *pool, struct huge *h)
 {
     lock_take(&pool->huge.lock, pool->thread_safe);
-    huge_unlink_locked(&pool->huge, h);
+    LIST_REMOVE(pool->huge.head, h, next, prev);
     pool->huge.count--;
     pool->huge.usable -= h->usable;
     huge_unmap(pool, h);

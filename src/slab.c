@@ -20,49 +20,21 @@
 
 #include <string.h>
 
+#include "list.h"
+
 struct page mpool_empty_slab; /* free == NULL: the fast path falls through */
 struct mpool_pool mpool_no_fast_owner;
 
 static void partial_push(struct sclass *c, struct page *pg)
 {
     pg->flags |= PG_LISTED;
-    pg->prev = NULL;
-    pg->next = c->partial;
-    if (c->partial)
-        c->partial->prev = pg;
-    c->partial = pg;
+    LIST_PUSH(c->partial, pg, next, prev);
 }
 
 static void partial_remove(struct sclass *c, struct page *pg)
 {
-    if (pg->prev)
-        pg->prev->next = pg->next;
-    else
-        c->partial = pg->next;
-    if (pg->next)
-        pg->next->prev = pg->prev;
-    pg->next = pg->prev = NULL;
+    LIST_REMOVE(c->partial, pg, next, prev);
     pg->flags &= (uint8_t)~PG_LISTED;
-}
-
-static void class_link(struct sclass *c, struct page *pg)
-{
-    pg->cprev = NULL;
-    pg->cnext = c->slabs;
-    if (c->slabs)
-        c->slabs->cprev = pg;
-    c->slabs = pg;
-}
-
-static void class_unlink(struct sclass *c, struct page *pg)
-{
-    if (pg->cprev)
-        pg->cprev->cnext = pg->cnext;
-    else
-        c->slabs = pg->cnext;
-    if (pg->cnext)
-        pg->cnext->cprev = pg->cprev;
-    pg->cnext = pg->cprev = NULL;
 }
 
 /* Turns a fresh page run into a slab of class c with every block free. */
@@ -81,7 +53,7 @@ static void slab_format(struct sclass *c, unsigned cls, struct page *pg)
     pg->used = 0;
     pg->flags = 0;
     pg->free = start;
-    class_link(c, pg);
+    LIST_PUSH(c->slabs, pg, cnext, cprev);
 }
 
 void *slab_refill_locked(struct mpool_pool *pool, unsigned cls, enum buddy_status *status)
@@ -125,7 +97,7 @@ void slab_after_free_locked(struct mpool_pool *pool, struct page *pg)
     if (pg->used == 0 && !(pg->flags & PG_CURRENT)) {
         if (pg->flags & PG_LISTED)
             partial_remove(c, pg);
-        class_unlink(c, pg);
+        LIST_REMOVE(c->slabs, pg, cnext, cprev);
         pg->flags = 0;
         pg->free = NULL;
         buddy_free(&pool->buddy, pg, pool->thread_safe);
