@@ -348,12 +348,36 @@ static mpool_noinline void free_other_region(mpool_t *pool, void *p)
     free_slow(pool, p);
 }
 
-void mpool_free(mpool_t *pool, void *p)
+/* A fast pool's free in the hot region but not the hot slab. */
+static mpool_noinline void free_hot_region(mpool_t *pool, void *p)
 {
     struct region *r = region_of(p);
-    if (likely(pool != NULL && r == pool->hot_region && free_fast_in_region(pool, r, p)))
+    if (r == pool->hot_region && free_fast_in_region(pool, r, p))
         return;
     free_other_region(pool, p);
+}
+
+/* The fast path: p lies in the pool's hot slab (so it is ours, and no lookup
+ * is needed), starts a block (one multiplication, slab.h), the slab keeps a
+ * live block afterwards, and p is not the block freed last.  The hot slab is
+ * a current slab, so the push never changes which list it is on. */
+void mpool_free(mpool_t *pool, void *p)
+{
+    if (likely(pool != NULL)) {
+        struct page *pg = pool->hot_slab;
+        uint64_t off = (uintptr_t)p - pool->hot_start;
+        void *head = pg->free;
+        if (likely(off < pool->hot_limit && off * pool->hot_recip < pool->hot_recip && pg->used > 1 &&
+                   p != head)) {
+            *(void **)p = head;
+            pg->free = p;
+            pg->used--;
+            return;
+        }
+        free_hot_region(pool, p);
+        return;
+    }
+    free_slow(pool, p);
 }
 
 bool mpool_safe_free(mpool_t *pool, void *p)

@@ -62,6 +62,7 @@ static void pool_set_fast(struct mpool_pool *pool)
         memset(pool->fast_class, CLASS_NONE, sizeof pool->fast_class);
     pool->buddy.fast_owner = pool->fast ? pool : &mpool_no_fast_owner;
     pool->hot_region = NO_REGION;
+    slab_set_hot(pool, NULL);
     for (struct region *r = pool->buddy.regions; r; r = r->next)
         r->fast_owner = pool->buddy.fast_owner;
 }

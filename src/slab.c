@@ -61,6 +61,8 @@ void *slab_refill_locked(struct mpool_pool *pool, unsigned cls, enum buddy_statu
     struct sclass *c = &pool->cls[cls];
     struct page *old = pool->current[cls];
     pool->current[cls] = &mpool_empty_slab;
+    if (pool->fast && old == pool->hot_slab) /* only fast pools (no other thread) have one */
+        slab_set_hot(pool, NULL);
     if (old != &mpool_empty_slab) { /* retire it: drop the current reference */
         old->flags &= (uint8_t)~PG_CURRENT;
         old->used--;
@@ -83,8 +85,10 @@ void *slab_refill_locked(struct mpool_pool *pool, unsigned cls, enum buddy_statu
     pg->flags |= PG_CURRENT;
     pg->used++; /* the current reference */
     pool->current[cls] = pg;
-    if (pool->fast)
+    if (pool->fast) {
         pool->hot_region = page_region(pg);
+        slab_set_hot(pool, pg);
+    }
     void *block = pg->free;
     pg->free = *(void **)block;
     pg->used++;
@@ -127,6 +131,8 @@ size_t slab_flush_empty(struct mpool_pool *pool)
         struct page *pg = pool->current[cls];
         if (pg != &mpool_empty_slab && slab_live(pg) == 0) {
             pool->current[cls] = &mpool_empty_slab;
+            if (pool->fast && pg == pool->hot_slab)
+                slab_set_hot(pool, NULL);
             pg->flags &= (uint8_t)~PG_CURRENT;
             pg->used--;
             slab_after_free_locked(pool, pg);
@@ -139,6 +145,7 @@ size_t slab_flush_empty(struct mpool_pool *pool)
 
 void slab_reset_classes(struct mpool_pool *pool)
 {
+    slab_set_hot(pool, NULL);
     for (unsigned i = 0; i <= CLASS_COUNT; i++)
         pool->current[i] = &mpool_empty_slab;
     for (unsigned i = 0; i < CLASS_COUNT; i++)

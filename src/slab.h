@@ -52,6 +52,15 @@ size_t slab_flush_empty(struct mpool_pool *pool) mpool_internal;
 /* Bytes in live blocks of class cls. */
 size_t slab_class_bytes_locked(const struct mpool_pool *pool, unsigned cls) mpool_internal;
 
+/* Points the pool's hot slab at pg (a current slab), or at nothing. */
+static inline void slab_set_hot(struct mpool_pool *pool, struct page *pg)
+{
+    pool->hot_slab = pg ? pg : &mpool_empty_slab;
+    pool->hot_start = pg ? (uintptr_t)page_start(pg) : 0;
+    pool->hot_recip = pg ? pg->recip : 0;
+    pool->hot_limit = pg ? pg->limit : 0;
+}
+
 /* Forgets every slab of every class (the page allocator is reset after). */
 void slab_reset_classes(struct mpool_pool *pool) mpool_internal;
 
