@@ -8,12 +8,15 @@
  *   otherwise                                                           -> huge (own mapping)
  *
  * Fast paths: mpool_alloc and mpool_free on a pool that is neither thread
- * safe nor in debug mode pop and push a slab free list inline, with one
- * unlikely branch each; everything else goes through the noinline slow
- * functions below, which take the class lock when the pool is thread safe.
+ * safe nor in debug mode pop and push a slab free list without locks.  The
+ * free tries, in order: the pool's hot slab (a range compare proves the
+ * pointer is the pool's, no lookup), its hot region (no chunk-map lookup),
+ * then any region of the pool; everything else goes through the noinline
+ * slow functions below, which take the class lock when the pool is thread
+ * safe.
  *
- * Checking pointers: every entry first finds the block with the chunk map (a
- * foreign pointer never gets dereferenced), then checks the owner pool.
+ * Checking pointers: every other entry first finds the block with the chunk
+ * map (a foreign pointer never gets dereferenced), then checks the owner pool.
  * mpool_free and mpool_realloc add cheap checks (block start, the slab's
  * most recently freed block); mpool_safe_free, mpool_owns, mpool_usable_size
  * and debug pools are exact (a slab block is also looked for on the free list).
