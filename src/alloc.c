@@ -306,9 +306,36 @@ static bool free_block(struct block *b, void *p, bool exact)
     return true;
 }
 
+/* The common free of a slab block on a thread-safe pool, with one lookup:
+ * true if done.  False (nothing changed) when p is not where a block of a
+ * slab starts, or its pool is not `pool`, or is in debug mode, or the block
+ * is the slab's last freed one or the slab has no live block: the general
+ * path then sorts it out (and reports).  Descriptor fields read before the
+ * class lock are those of a live slab's run (kind, class, back, limit,
+ * recip), which only change once the slab is empty. */
+static bool free_slab_block(mpool_t *pool, void *p)
+{
+    if (chunk_kind(p) != CHUNK_REGION)
+        return false;
+    struct region *r = region_of(p);
+    struct page *page = region_page_of(r, p);
+    struct page *pg = page_head(page);
+    struct mpool_pool *owner = r->pool;
+    uint64_t off = ((uintptr_t)p & (PAGE_SIZE - 1)) + ((uint64_t)page->back << (PAGE_SHIFT - 6));
+    if (pg->kind != PAGE_SLAB || (pool && pool != owner) || owner->debug || !slab_offset_is_block(pg, off))
+        return false;
+    struct sclass *c = &owner->cls[pg->cls];
+    lock_take(&c->lock, owner->thread_safe);
+    bool ok = pg->kind == PAGE_SLAB && p != pg->free && slab_live(pg) > 0;
+    if (ok)
+        slab_push_locked(owner, pg, p);
+    lock_give(&c->lock, owner->thread_safe);
+    return ok;
+}
+
 static mpool_noinline void free_slow(mpool_t *pool, void *p)
 {
-    if (!p)
+    if (!p || free_slab_block(pool, p))
         return;
     struct block b = block_find(p);
     if (b.kind == BLOCK_NONE || (pool && b.pool != pool) || !block_is_start(&b, p) ||
