@@ -9,6 +9,11 @@
  *   memcmp (fast even in unoptimised builds), and two blocks with different
  *   ids almost always hold different bytes at every offset.
  *
+ * - Error-path helpers (prime_error, create_or_die, MiB), shared by
+ *   test_errors.c and test_policy.c.  They need Criterion and <mpool.h>, and
+ *   other programs define their own create_or_die, so they are opt-in: define
+ *   MPOOL_TESTUTIL_ERROR_HELPERS before including this header.
+ *
  * Everything is static inline so each test program may use any subset.
  */
 #ifndef MPOOL_TESTUTIL_H
@@ -199,5 +204,38 @@ static inline bool is_aligned(const void *p, size_t alignment)
 {
     return ((uintptr_t)p & (alignment - 1)) == 0;
 }
+
+/* ---- Error-path helpers (opt-in) --------------------------------------- */
+
+#ifdef MPOOL_TESTUTIL_ERROR_HELPERS
+
+#include <criterion/criterion.h>
+
+#include <errno.h>
+
+#include <mpool.h>
+
+#define MiB ((size_t)1 << 20)
+
+/* Makes this thread's last error something other than `not_this`, and clears
+ * errno, so that the next assertion proves the call under test set both. */
+static inline void prime_error(mpool_error_t not_this)
+{
+    if (not_this != MPOOL_ERR_INVALID_ALIGNMENT)
+        cr_assert_null(mpool_alloc_aligned(NULL, 8, 3));
+    else
+        cr_assert_null(mpool_calloc(NULL, SIZE_MAX, 2));
+    cr_assert_neq(mpool_last_error(), not_this, "could not prime the last error");
+    errno = 0;
+}
+
+static inline mpool_t *create_or_die(const mpool_config_t *cfg)
+{
+    mpool_t *pool = mpool_create(cfg);
+    cr_assert_not_null(pool, "mpool_create failed: %s", mpool_strerror(mpool_last_error()));
+    return pool;
+}
+
+#endif /* MPOOL_TESTUTIL_ERROR_HELPERS */
 
 #endif /* MPOOL_TESTUTIL_H */
