@@ -348,7 +348,7 @@ static mpool_noinline void free_slow(mpool_t *pool, void *p)
  * that keeps a live block after this free (region.h, slab.h); a NULL head
  * means the slab was full; p == head is the common double free; and p must be
  * where a block starts (an interior pointer would corrupt the free list). */
-static inline bool free_fast_in_region(struct mpool_pool *pool, struct region *r, void *p)
+static inline bool free_fast_in_region(struct region *r, void *p)
 {
     struct page *page = region_page_of(r, p);
     uint64_t back = page->back;
@@ -360,7 +360,6 @@ static inline bool free_fast_in_region(struct mpool_pool *pool, struct region *r
     *(void **)p = head;
     pg->free = p;
     pg->used--;
-    (void)pool;
     return true;
 }
 
@@ -372,7 +371,7 @@ static mpool_noinline void free_other_region(mpool_t *pool, void *p)
 {
     if (pool && pool->fast && chunk_kind(p) == CHUNK_REGION) {
         struct region *r = region_of(p);
-        if (r->fast_owner == pool && free_fast_in_region(pool, r, p))
+        if (r->fast_owner == pool && free_fast_in_region(r, p))
             return;
     }
     free_slow(pool, p);
@@ -382,7 +381,7 @@ static mpool_noinline void free_other_region(mpool_t *pool, void *p)
 static mpool_noinline void free_hot_region(mpool_t *pool, void *p)
 {
     struct region *r = region_of(p);
-    if (r == pool->hot_region && free_fast_in_region(pool, r, p))
+    if (r == pool->hot_region && free_fast_in_region(r, p))
         return;
     free_other_region(pool, p);
 }

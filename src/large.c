@@ -13,10 +13,8 @@ void *large_alloc(struct mpool_pool *pool, size_t size, size_t align, bool *zero
     lock_take(&pool->buddy.lock, pool->thread_safe);
     struct run_request req = {npages, align_order, PAGE_LARGE, 0};
     struct page *head = buddy_alloc_locked(&pool->buddy, &req, &dirty, status);
-    if (head) {
+    if (head)
         pool->large_used += npages << PAGE_SHIFT;
-        pool->large_count++;
-    }
     lock_give(&pool->buddy.lock, pool->thread_safe);
     if (!head)
         return NULL;
@@ -28,7 +26,6 @@ void large_free(struct mpool_pool *pool, struct page *head)
 {
     lock_take(&pool->buddy.lock, pool->thread_safe);
     pool->large_used -= large_usable(head);
-    pool->large_count--;
     buddy_free_locked(&pool->buddy, head);
     lock_give(&pool->buddy.lock, pool->thread_safe);
 }

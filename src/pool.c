@@ -169,7 +169,6 @@ void mpool_reset(mpool_t *pool)
     slab_reset_classes(pool);
     buddy_reset(&pool->buddy);
     pool->large_used = 0;
-    pool->large_count = 0;
 }
 
 size_t mpool_trim(mpool_t *pool)

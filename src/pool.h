@@ -64,7 +64,6 @@ struct mpool_pool {
     struct sclass cls[CLASS_COUNT];
     struct buddy buddy;
     size_t large_used;     /* bytes in large blocks (page runs); under buddy.lock */
-    size_t large_count;
     struct huge_list huge;
     struct budget budget;
     struct error_policy policy;
