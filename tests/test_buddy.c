@@ -22,8 +22,6 @@
 #include "region.h"
 #include "testutil.h"
 
-#define KiB ((size_t)1 << 10)
-#define MiB ((size_t)1 << 20)
 
 TestSuite(buddy);
 

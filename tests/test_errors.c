@@ -18,10 +18,8 @@
 
 #include <mpool.h>
 
-#define MPOOL_TESTUTIL_ERROR_HELPERS /* prime_error, create_or_die, MiB */
 #include "testutil.h"
 
-#define KiB ((size_t)1 << 10)
 
 static void setup(void)
 {

@@ -21,8 +21,6 @@
 #include "pool.h"
 #include "testutil.h"
 
-#define KiB ((size_t)1 << 10)
-#define MiB ((size_t)1 << 20)
 
 static void setup(void)
 {

@@ -27,8 +27,6 @@
 
 #include "testutil.h"
 
-#define KiB ((size_t)1 << 10)
-#define MiB ((size_t)1 << 20)
 
 #define DEFAULT_SEED UINT64_C(0x6D706F6F6C2D3031)
 #define BASE_OPS ((size_t)1000000)

@@ -20,7 +20,6 @@
 
 #include <mpool.h>
 
-#define MPOOL_TESTUTIL_ERROR_HELPERS /* prime_error, create_or_die, MiB */
 #include "testutil.h"
 
 TestSuite(policy);

@@ -16,8 +16,6 @@
 
 #include "testutil.h"
 
-#define KiB ((size_t)1 << 10)
-#define MiB ((size_t)1 << 20)
 
 static const size_t block_sizes[] = {
     0,     1,     8,         16,          17,      100,     128,     129,
@@ -31,13 +29,6 @@ static void setup(void)
 }
 
 TestSuite(pool, .init = setup);
-
-static mpool_t *create_or_die(const mpool_config_t *cfg)
-{
-    mpool_t *pool = mpool_create(cfg);
-    cr_assert_not_null(pool, "mpool_create failed: %s", mpool_strerror(mpool_last_error()));
-    return pool;
-}
 
 static void assert_usage_consistent(const mpool_t *pool)
 {

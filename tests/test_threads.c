@@ -39,8 +39,6 @@
 
 #include "testutil.h"
 
-#define KiB ((size_t)1 << 10)
-#define MiB ((size_t)1 << 20)
 
 #if defined(__SANITIZE_THREAD__)
 #define UNDER_TSAN 1

@@ -9,10 +9,8 @@
  *   memcmp (fast even in unoptimised builds), and two blocks with different
  *   ids almost always hold different bytes at every offset.
  *
- * - Error-path helpers (prime_error, create_or_die, MiB), shared by
- *   test_errors.c and test_policy.c.  They need Criterion and <mpool.h>, and
- *   other programs define their own create_or_die, so they are opt-in: define
- *   MPOOL_TESTUTIL_ERROR_HELPERS before including this header.
+ * - KiB and MiB, create_or_die (a pool or a failed test) and prime_error
+ *   (makes the last error and errno something a test can see change).
  *
  * Everything is static inline so each test program may use any subset.
  */
@@ -205,9 +203,7 @@ static inline bool is_aligned(const void *p, size_t alignment)
     return ((uintptr_t)p & (alignment - 1)) == 0;
 }
 
-/* ---- Error-path helpers (opt-in) --------------------------------------- */
-
-#ifdef MPOOL_TESTUTIL_ERROR_HELPERS
+/* ---- Pools and errors --------------------------------------------------- */
 
 #include <criterion/criterion.h>
 
@@ -215,6 +211,7 @@ static inline bool is_aligned(const void *p, size_t alignment)
 
 #include <mpool.h>
 
+#define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
 
 /* Makes this thread's last error something other than `not_this`, and clears
@@ -236,6 +233,5 @@ static inline mpool_t *create_or_die(const mpool_config_t *cfg)
     return pool;
 }
 
-#endif /* MPOOL_TESTUTIL_ERROR_HELPERS */
 
 #endif /* MPOOL_TESTUTIL_H */
