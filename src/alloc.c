@@ -226,11 +226,10 @@ static mpool_noinline void *alloc_slow(mpool_t *pool, size_t size)
 void *mpool_alloc(mpool_t *pool, size_t size)
 {
     if (likely(pool != NULL && size <= SMALL_MAX)) {
-        struct page *pg = pool->current[pool->fast_class[(size + 7) >> 3]];
+        struct page *pg = pool->current[pool->fast_class[size]];
         void *block = pg->free;
         if (likely(block != NULL)) {
             pg->free = *(void **)block;
-            pg->used++;
             return block;
         }
     }
@@ -285,8 +284,7 @@ static bool free_block(struct block *b, void *p, bool exact)
         struct page *pg = b->pg;
         struct sclass *c = &pool->cls[pg->cls];
         lock_take(&c->lock, pool->thread_safe);
-        if (pg->kind != PAGE_SLAB || p == pg->free || slab_live(pg) == 0 ||
-            (exact && !slab_block_is_live_locked(pg, p))) {
+        if (pg->kind != PAGE_SLAB || !slab_may_push(pg, p) || (exact && !slab_block_is_live_locked(pg, p))) {
             lock_give(&c->lock, pool->thread_safe);
             return false;
         }
@@ -326,7 +324,7 @@ static bool free_slab_block(mpool_t *pool, void *p)
         return false;
     struct sclass *c = &owner->cls[pg->cls];
     lock_take(&c->lock, owner->thread_safe);
-    bool ok = pg->kind == PAGE_SLAB && p != pg->free && slab_live(pg) > 0;
+    bool ok = pg->kind == PAGE_SLAB && slab_may_push(pg, p);
     if (ok)
         slab_push_locked(owner, pg, p);
     lock_give(&c->lock, owner->thread_safe);
@@ -344,10 +342,11 @@ static mpool_noinline void free_slow(mpool_t *pool, void *p)
 }
 
 /* The free fast path once p is known to lie in a region of the fast pool:
- * false if p needs the slow path.  used > 1 means the descriptor heads a slab
- * that keeps a live block after this free (region.h, slab.h); a NULL head
- * means the slab was full; p == head is the common double free; and p must be
- * where a block starts (an interior pointer would corrupt the free list). */
+ * false if p needs the slow path.  A non-zero used means the descriptor heads
+ * a live slab (region.h); a NULL head means the slab was full; p == head is
+ * the common double free; p must be where a block starts (an interior pointer
+ * would corrupt the free list); and a slab that is not current must keep a
+ * live block (used > 1), since an empty one goes back to the page allocator. */
 static inline bool free_fast_in_region(struct region *r, void *p)
 {
     struct page *page = region_page_of(r, p);
@@ -355,11 +354,15 @@ static inline bool free_fast_in_region(struct region *r, void *p)
     struct page *pg = page_head(page);
     void *head = pg->free;
     uint64_t off = ((uintptr_t)p & (PAGE_SIZE - 1)) + (back << (PAGE_SHIFT - 6)); /* from the slab start */
-    if (unlikely(pg->used <= 1 || head == NULL || p == head || !slab_offset_is_block(pg, off)))
+    if (unlikely(pg->used == 0 || head == NULL || p == head || !slab_offset_is_block(pg, off)))
         return false;
+    if (!(pg->flags & PG_CURRENT)) {
+        if (unlikely(pg->used == 1))
+            return false;
+        pg->used--;
+    }
     *(void **)p = head;
     pg->free = p;
-    pg->used--;
     return true;
 }
 
@@ -386,21 +389,20 @@ static mpool_noinline void free_hot_region(mpool_t *pool, void *p)
     free_other_region(pool, p);
 }
 
-/* The fast path: p lies in the pool's hot slab (so it is ours, and no lookup
- * is needed), starts a block (one multiplication, slab.h), the slab keeps a
- * live block afterwards, and p is not the block freed last.  The hot slab is
- * a current slab, so the push never changes which list it is on. */
+/* The fast path: p lies in the pool's hot slab and starts a block there (one
+ * multiplication, one rotation and one compare, slab_set_hot in slab.h: so p
+ * is ours and needs no lookup), and p is not the block freed last.  The hot
+ * slab is a current slab, which counts nothing (slab.h), so the push is all
+ * there is to do. */
 void mpool_free(mpool_t *pool, void *p)
 {
     if (likely(pool != NULL)) {
         struct page *pg = pool->hot_slab;
         uint64_t off = (uintptr_t)p - pool->hot_start;
         void *head = pg->free;
-        if (likely(off < pool->hot_limit && off * pool->hot_recip < pool->hot_recip && pg->used > 1 &&
-                   p != head)) {
+        if (likely(slab_index_rotate(off * pool->hot_inverse, pool->hot_shift) < pool->hot_count && p != head)) {
             *(void **)p = head;
             pg->free = p;
-            pg->used--;
             return;
         }
         free_hot_region(pool, p);

@@ -56,10 +56,8 @@ static const char *config_problem(const mpool_config_t *c)
 static void pool_set_fast(struct mpool_pool *pool)
 {
     pool->fast = !pool->thread_safe && !pool->debug;
-    if (pool->fast)
-        memcpy(pool->fast_class, pool->small_class, sizeof pool->fast_class);
-    else
-        memset(pool->fast_class, CLASS_NONE, sizeof pool->fast_class);
+    for (size_t size = 0; size <= SMALL_MAX; size++)
+        pool->fast_class[size] = pool->fast ? pool->small_class[(size + 7) >> 3] : CLASS_NONE;
     pool->buddy.fast_owner = pool->fast ? pool : &mpool_no_fast_owner;
     pool->hot_region = NO_REGION;
     slab_set_hot(pool, NULL);

@@ -43,13 +43,14 @@ struct mpool_pool {
      * CLASS_NONE), so the fast path tests only the free-list head. */
     struct page *current[CLASS_COUNT + 1];
     /* Fast pools: the newest current slab, copied here so that a free into it
-     * needs no lookup (alloc.c); hot_limit 0 when there is none. */
+     * needs no lookup (alloc.c); hot_count 0 when there is none. */
     struct page *hot_slab;     /* a current slab, or the empty sentinel */
     uintptr_t hot_start;       /* its first byte */
-    uint64_t hot_recip;        /* its recip */
-    uint32_t hot_limit;        /* its limit */
+    uint64_t hot_inverse;      /* block index test of the hot slab (slab_set_hot) */
+    uint64_t hot_count;        /* its capacity; 0 when there is none */
+    uint8_t hot_shift;
     struct region *hot_region; /* fast pools: region of the newest current slab (else NO_REGION) */
-    uint8_t fast_class[SMALL_MAX / 8 + 1];  /* small_class if `fast`, else all CLASS_NONE */
+    uint8_t fast_class[SMALL_MAX + 1];      /* size -> class if `fast`, else all CLASS_NONE */
     uint8_t small_class[SMALL_MAX / 8 + 1]; /* (size + 7) / 8 -> class, or CLASS_NONE */
     bool fast;             /* neither thread safe nor in debug mode: lock-free inline paths */
     bool thread_safe;

@@ -77,7 +77,7 @@ enum {
 
 struct page {
     void *free;            /* SLAB: first free block (NULL when full) */
-    uint16_t used;         /* SLAB: live blocks (+1 while current, see slab.h) */
+    uint16_t used;         /* SLAB: live blocks (1 while current, see slab.h) */
     uint16_t back;         /* bytes back to the head's descriptor (0 on the head) */
     uint8_t kind;          /* PAGE_* */
     uint8_t order;         /* FREE: buddy order of the run */

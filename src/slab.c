@@ -11,10 +11,10 @@
  *     order, so blocks are handed out front to back.
  *
  * Invariants (slab_check_one, slab_check_locked)
- *   live + length(free list) == capacity, where live is used minus the
- *   current slab's extra reference; every free-list entry is a block start
- *   inside the slab; the partial list holds only non-current slabs with free
- *   blocks.
+ *   used + length(free list) == capacity for a slab that is not current, and
+ *   used == 1 for the current one (slab.h); every free-list entry is a block
+ *   start inside the slab; the partial list holds only non-current slabs with
+ *   free blocks.
  */
 #include "slab.h"
 
@@ -56,6 +56,25 @@ static void slab_format(struct sclass *c, unsigned cls, struct page *pg)
     LIST_PUSH(c->slabs, pg, cnext, cprev);
 }
 
+/* Makes the current slab pg an ordinary one: counts its live blocks, then
+ * lists it or gives it back as they require. */
+static void slab_retire(struct mpool_pool *pool, struct page *pg)
+{
+    size_t live = slab_live(pg);
+    pg->flags &= (uint8_t)~PG_CURRENT;
+    pg->used = (uint16_t)live;
+    if (live == 0 || pg->free)
+        slab_after_free_locked(pool, pg);
+}
+
+size_t slab_free_count(const struct page *pg)
+{
+    size_t n = 0, capacity = slab_capacity(pg);
+    for (const void *f = pg->free; f && n <= capacity; f = *(void *const *)f)
+        n++;
+    return n;
+}
+
 void *slab_refill_locked(struct mpool_pool *pool, unsigned cls, enum buddy_status *status)
 {
     struct sclass *c = &pool->cls[cls];
@@ -63,12 +82,8 @@ void *slab_refill_locked(struct mpool_pool *pool, unsigned cls, enum buddy_statu
     pool->current[cls] = &mpool_empty_slab;
     if (pool->fast && old == pool->hot_slab) /* only fast pools (no other thread) have one */
         slab_set_hot(pool, NULL);
-    if (old != &mpool_empty_slab) { /* retire it: drop the current reference */
-        old->flags &= (uint8_t)~PG_CURRENT;
-        old->used--;
-        if (old->used == 0 || old->free)
-            slab_after_free_locked(pool, old);
-    }
+    if (old != &mpool_empty_slab)
+        slab_retire(pool, old);
     if (cls == CLASS_NONE)
         return NULL;
     struct page *pg = c->partial;
@@ -83,7 +98,7 @@ void *slab_refill_locked(struct mpool_pool *pool, unsigned cls, enum buddy_statu
         slab_format(c, cls, pg);
     }
     pg->flags |= PG_CURRENT;
-    pg->used++; /* the current reference */
+    pg->used = 1; /* counts nothing while current (slab.h) */
     pool->current[cls] = pg;
     if (pool->fast) {
         pool->hot_region = page_region(pg);
@@ -91,7 +106,6 @@ void *slab_refill_locked(struct mpool_pool *pool, unsigned cls, enum buddy_statu
     }
     void *block = pg->free;
     pg->free = *(void **)block;
-    pg->used++;
     return block;
 }
 
@@ -133,9 +147,7 @@ size_t slab_flush_empty(struct mpool_pool *pool)
             pool->current[cls] = &mpool_empty_slab;
             if (pool->fast && pg == pool->hot_slab)
                 slab_set_hot(pool, NULL);
-            pg->flags &= (uint8_t)~PG_CURRENT;
-            pg->used--;
-            slab_after_free_locked(pool, pg);
+            slab_retire(pool, pg);
             flushed++;
         }
         lock_give(&c->lock, pool->thread_safe);
@@ -216,7 +228,9 @@ size_t slab_check_one(const struct page *pg)
             break;
         }
     }
-    if (!problems && nfree + slab_live(pg) != capacity)
+    if (!problems && !(pg->flags & PG_CURRENT) && nfree + pg->used != capacity)
+        problems++;
+    if ((pg->flags & PG_CURRENT) && pg->used != 1)
         problems++;
     return problems;
 }

@@ -8,6 +8,7 @@
  */
 #include <criterion/criterion.h>
 
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,14 +29,21 @@ static void setup(void)
 
 TestSuite(slab, .init = setup);
 
-static mpool_t *make_pool(void)
+static mpool_t *make_pool_aligned(size_t alignment)
 {
     mpool_config_t cfg = mpool_config_default();
     cfg.thread_safe = false;
+    cfg.alignment = alignment;
+    cfg.min_block_size = alignment < 16 ? 8 : 16;
     mpool_t *pool = mpool_create(&cfg);
     cr_assert_not_null(pool, "mpool_create failed: %s", mpool_strerror(mpool_last_error()));
     cr_assert(pool->fast, "a single-threaded, non-debug pool should use the fast paths");
     return pool;
+}
+
+static mpool_t *make_pool(void)
+{
+    return make_pool_aligned(16);
 }
 
 /* Puts a known, different value in mpool_last_error(). */
@@ -122,6 +130,7 @@ static void fill_one_slab(size_t size)
     }
     cr_assert_null(a->free, "a slab that gave all its blocks still has a free list");
     cr_assert_eq(slab_live(a), cap);
+    cr_assert_eq(a->used, 1, "the current slab counts nothing: used stays 1 (slab.h)");
     char *q = mpool_alloc(pool, size);
     cr_assert_not_null(q);
     struct page *b = slab_of(q);
@@ -129,6 +138,7 @@ static void fill_one_slab(size_t size)
     assert_slab_geometry(pool, b, cls);
     cr_assert_eq(pool->current[cls], b);
     cr_assert_not(a->flags & PG_CURRENT, "a full retired slab is still marked current");
+    cr_assert_eq(a->used, cap, "a retired full slab counts all its blocks");
     cr_assert_not(a->flags & PG_LISTED, "a full slab is on the partial list");
     cr_assert(on_class_list(pool, cls, a) && on_class_list(pool, cls, b));
     cr_assert_eq(mpool_get_usage(pool).used, (cap + 1) * bsize);
@@ -404,6 +414,90 @@ Test(slab, safe_free_rejects_interior_and_tail_pointers)
     cr_assert(mpool_owns(pool, p));
     cr_assert_eq(mpool_check(pool), 0);
     cr_assert(mpool_safe_free(pool, p));
+    cr_assert_eq(mpool_check(pool), 0);
+    mpool_destroy(pool);
+}
+
+/* The hot slab's block test (slab_set_hot) against plain division, for every
+ * class: every offset of the slab and a little around it, and far-away ones
+ * (foreign pointers below and above, where the difference wraps). */
+Test(slab, hot_block_test_is_exact_for_every_class)
+{
+    mpool_t *pool = make_pool_aligned(8); /* every class, 8 B included */
+    for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
+        size_t bsize = sizeclass_size(cls);
+        void *p = mpool_alloc(pool, bsize);
+        cr_assert_not_null(p);
+        struct page *s = slab_of(p);
+        cr_assert_eq(s->cls, cls);
+        slab_set_hot(pool, s);
+        size_t limit = s->limit;
+        cr_assert_eq(pool->hot_count, slab_capacity(s));
+        for (uint64_t off = (uint64_t)0 - 3 * bsize; off != limit + 3 * bsize; off++) {
+            uint64_t idx = slab_index_rotate(off * pool->hot_inverse, pool->hot_shift);
+            bool block = off < limit && off % bsize == 0;
+            if ((idx < pool->hot_count) != block)
+                cr_assert_fail("class %u (%zu B): offset %" PRId64 " judged %s", cls, bsize, (int64_t)off,
+                               block ? "not a block" : "a block");
+            if (block && idx != off / bsize)
+                cr_assert_fail("class %u: offset %" PRIu64 " gave index %" PRIu64, cls, off, idx);
+        }
+        uint64_t x = 0x9e3779b97f4a7c15ULL * (cls + 1);
+        for (int i = 0; i < 100000; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            uint64_t off = x & ~(uint64_t)15; /* aligned, like any pointer a caller might pass */
+            bool block = off < limit && off % bsize == 0;
+            cr_assert_eq(slab_index_rotate(off * pool->hot_inverse, pool->hot_shift) < pool->hot_count, block,
+                         "class %u: random offset %" PRIu64, cls, off);
+        }
+        mpool_free(pool, p);
+    }
+    cr_assert_eq(mpool_check(pool), 0);
+    mpool_destroy(pool);
+}
+
+/* mpool_free (not only safe_free) refuses interior and tail pointers of the
+ * hot slab, of another current slab and of a retired slab, for every class,
+ * and changes nothing. */
+Test(slab, free_rejects_interior_pointers_of_every_class)
+{
+    mpool_t *pool = make_pool_aligned(8); /* every class, 8 B included */
+    for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
+        size_t bsize = sizeclass_size(cls);
+        char *p = mpool_alloc(pool, bsize), *q = mpool_alloc(pool, bsize);
+        cr_assert(p && q);
+        struct page *s = slab_of(p);
+        for (int where = 0; where < 2; where++) { /* 0: hot slab, 1: current but not hot */
+            if (where == 1)
+                slab_set_hot(pool, NULL);
+            else
+                slab_set_hot(pool, s);
+            const size_t offs[] = {1, 8, 16, bsize / 2, bsize - 8, bsize + 8, bsize * 2 - 1};
+            for (size_t i = 0; i < sizeof offs / sizeof offs[0]; i++) {
+                if (offs[i] % bsize == 0)
+                    continue;
+                size_t live = slab_live(s), nfree = free_list_length(s);
+                reset_last_error(pool);
+                mpool_free(pool, p + offs[i]);
+                cr_assert_eq(mpool_last_error(), MPOOL_ERR_INVALID_POINTER,
+                             "class %u (%zu B), %s: free(p + %zu) was not refused", cls, bsize,
+                             where ? "current slab" : "hot slab", offs[i]);
+                cr_assert_eq(slab_live(s), live);
+                cr_assert_eq(free_list_length(s), nfree);
+            }
+            char *tail = (char *)page_start(s) + s->limit;
+            if ((size_t)(tail - (char *)page_start(s)) < ((size_t)s->npages << PAGE_SHIFT)) {
+                reset_last_error(pool);
+                mpool_free(pool, tail);
+                cr_assert_eq(mpool_last_error(), MPOOL_ERR_INVALID_POINTER,
+                             "class %u: free of the slab's unused tail was not refused", cls);
+            }
+        }
+        cr_assert_eq(mpool_check(pool), 0, "class %u", cls);
+        mpool_free(pool, p);
+        mpool_free(pool, q);
+    }
+    cr_assert_eq(mpool_get_usage(pool).used, 0);
     cr_assert_eq(mpool_check(pool), 0);
     mpool_destroy(pool);
 }
