@@ -209,18 +209,45 @@ static void *alloc_any(struct mpool_pool *pool, size_t size, size_t align, const
     return p;
 }
 
+/* Every allocation alloc_slow does not finish: refills, large and huge
+ * blocks, debug pools, errors. */
+static mpool_noinline void *alloc_general(struct mpool_pool *pool, size_t size)
+{
+    return alloc_any(pool, size, 0, "mpool_alloc", NULL, NULL);
+}
+
+/* Wakes a thread waiting for lock l, just given back, then returns block, or
+ * takes the general path if there is none (out of line: see alloc_slow). */
+static mpool_noinline void *alloc_wake(struct mpool_pool *pool, size_t size, mpool_lock_t *l, void *block)
+{
+    lock_wake(l);
+    return block ? block : alloc_general(pool, size);
+}
+
+/* mpool_alloc when its inline path cannot serve: every request of a
+ * thread-safe pool, and the rest of an unlocked one.  The common case, a
+ * small block from the current slab, takes the class lock with one
+ * compare-and-swap and never waits here: a held lock, an empty slab, a debug
+ * pool or anything that is not small goes to alloc_general, which does it all.
+ * Every call out of this function is a tail call, so it saves no registers. */
 static mpool_noinline void *alloc_slow(mpool_t *pool, size_t size)
 {
     if (!pool)
-        pool = mpool_default();
-    unsigned cls = size <= SMALL_MAX ? pool->small_class[(size + 7) >> 3] : CLASS_NONE;
-    if (cls != CLASS_NONE && !pool->debug) {
-        enum buddy_status st;
-        void *p = slab_alloc(pool, cls, &st);
-        if (likely(p))
-            return p;
-    }
-    return alloc_any(pool, size, 0, "mpool_alloc", NULL, NULL);
+        pool = pool_default();
+    unsigned cls = size <= SMALL_MAX && !pool->debug ? pool->small_class[(size + 7) >> 3] : CLASS_NONE;
+    if (unlikely(cls == CLASS_NONE))
+        return alloc_general(pool, size);
+    mpool_lock_t *l = &pool->cls[cls].lock;
+    bool locking = pool->thread_safe;
+    if (locking && !lock_try(l))
+        return alloc_general(pool, size);
+    struct page *pg = pool->current[cls];
+    void *block = pg->free;
+    if (likely(block != NULL))
+        pg->free = *(void **)block; /* the current slab: nothing to count (slab.h) */
+    if (locking && unlikely(lock_give_waited(l)))
+        return alloc_wake(pool, size, l, block);
+    return likely(block != NULL) ? block : alloc_general(pool, size);
 }
 
 void *mpool_alloc(mpool_t *pool, size_t size)
@@ -304,41 +331,71 @@ static bool free_block(struct block *b, void *p, bool exact)
     return true;
 }
 
-/* The common free of a slab block on a thread-safe pool, with one lookup:
- * true if done.  False (nothing changed) when p is not where a block of a
- * slab starts, or its pool is not `pool`, or is in debug mode, or the block
- * is the slab's last freed one or the slab has no live block: the general
- * path then sorts it out (and reports).  Descriptor fields read before the
- * class lock are those of a live slab's run (kind, class, back, limit,
- * recip), which only change once the slab is empty. */
-static bool free_slab_block(mpool_t *pool, void *p)
+/* Everything free_slow does not finish: large and huge blocks, debug pools,
+ * a held class lock, NULL, and every pointer that is not a live block
+ * (reported).  Blocks are found with block_find and freed by free_block,
+ * which waits for locks. */
+static mpool_noinline void free_general(mpool_t *pool, void *p)
+{
+    if (!p)
+        return;
+    struct block b = block_find(p);
+    if (b.kind == BLOCK_NONE || (pool && b.pool != pool) || !block_is_start(&b, p) ||
+        !free_block(&b, p, b.pool->debug))
+        fail_invalid_pointer(pool ? pool : b.pool, "mpool_free", p);
+}
+
+/* Gives back the class lock l of a refused free (held when `locking`), then
+ * lets free_general sort the pointer out. */
+static mpool_noinline void free_refused(mpool_t *pool, void *p, mpool_lock_t *l, bool locking)
+{
+    lock_give(l, locking);
+    free_general(pool, p);
+}
+
+/* After a push into slab pg that left it empty or had found it full: lists it
+ * or gives it back, then gives back the class lock l (held when `locking`). */
+static mpool_noinline void free_after_push(struct mpool_pool *owner, struct page *pg, mpool_lock_t *l,
+                                           bool locking)
+{
+    slab_after_free_locked(owner, pg);
+    lock_give(l, locking);
+}
+
+/* mpool_free when the inline path cannot take p: every free of a
+ * thread-safe pool, and the rest of an unlocked one.  The common case, a
+ * slab block, needs one lookup: the chunk map proves p is in one of our
+ * regions before anything is read there; then the slab's descriptor, its
+ * owner, and "p starts a block" (descriptor fields of a live slab's run, which
+ * only change once the slab is empty).  Under the class lock, taken with one
+ * compare-and-swap (a held lock goes to free_general, which waits): the run is
+ * still a slab, p is not its last freed block, and a slab that is not current
+ * has a live block.  Every call out of this function is a tail call, so it
+ * saves no registers. */
+static mpool_noinline void free_slow(mpool_t *pool, void *p)
 {
     if (chunk_kind(p) != CHUNK_REGION)
-        return false;
+        return free_general(pool, p);
     struct region *r = region_of(p);
     struct page *page = region_page_of(r, p);
     struct page *pg = page_head(page);
     struct mpool_pool *owner = r->pool;
     uint64_t off = ((uintptr_t)p & (PAGE_SIZE - 1)) + ((uint64_t)page->back << (PAGE_SHIFT - 6));
     if (pg->kind != PAGE_SLAB || (pool && pool != owner) || owner->debug || !slab_offset_is_block(pg, off))
-        return false;
-    struct sclass *c = &owner->cls[pg->cls];
-    lock_take(&c->lock, owner->thread_safe);
-    bool ok = pg->kind == PAGE_SLAB && slab_may_push(pg, p);
-    if (ok)
-        slab_push_locked(owner, pg, p);
-    lock_give(&c->lock, owner->thread_safe);
-    return ok;
-}
-
-static mpool_noinline void free_slow(mpool_t *pool, void *p)
-{
-    if (!p || free_slab_block(pool, p))
-        return;
-    struct block b = block_find(p);
-    if (b.kind == BLOCK_NONE || (pool && b.pool != pool) || !block_is_start(&b, p) ||
-        !free_block(&b, p, b.pool->debug))
-        fail_invalid_pointer(pool ? pool : b.pool, "mpool_free", p);
+        return free_general(pool, p);
+    mpool_lock_t *l = &owner->cls[pg->cls].lock;
+    bool locking = owner->thread_safe;
+    if (locking && !lock_try(l))
+        return free_general(pool, p);
+    void *head = pg->free;
+    if (unlikely(pg->kind != PAGE_SLAB || !slab_may_push(pg, p)))
+        return free_refused(pool, p, l, locking);
+    *(void **)p = head;
+    pg->free = p;
+    if (!(pg->flags & PG_CURRENT) && unlikely(--pg->used == 0 || head == NULL))
+        return free_after_push(owner, pg, l, locking);
+    if (locking && unlikely(lock_give_waited(l)))
+        lock_wake(l);
 }
 
 /* The free fast path once p is known to lie in a region of the fast pool:

@@ -30,9 +30,14 @@
 #include <sanitizer/tsan_interface.h>
 #define lock_note(call, l) call((void *)(l), 0)
 #define lock_note_taken(l) __tsan_mutex_post_lock((void *)(l), 0, 0)
+#define lock_note_try(l) __tsan_mutex_pre_lock((void *)(l), __tsan_mutex_try_lock)
+#define lock_note_tried(l, ok) \
+    __tsan_mutex_post_lock((void *)(l), __tsan_mutex_try_lock | ((ok) ? 0 : __tsan_mutex_try_lock_failed), 0)
 #else
 #define lock_note(call, l) ((void)0)
 #define lock_note_taken(l) ((void)0)
+#define lock_note_try(l) ((void)0)
+#define lock_note_tried(l, ok) ((void)0)
 #endif
 
 typedef struct mpool_lock {
@@ -65,6 +70,27 @@ static inline void lock_take(mpool_lock_t *l, bool on)
                                               __ATOMIC_RELAXED)))
         lock_wait(l);
     lock_note_taken(l);
+}
+
+/* Takes l if it is free: one compare-and-swap, and never a wait (the caller
+ * goes another way when it fails).  False, nothing changed, if l is held. */
+static inline bool lock_try(mpool_lock_t *l)
+{
+    lock_note_try(l);
+    uint32_t expected = 0;
+    bool ok = __atomic_compare_exchange_n(&l->state, &expected, 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+    lock_note_tried(l, ok);
+    return ok;
+}
+
+/* Gives l back; true if a thread may wait for it, which the caller must then
+ * wake with lock_wake (so that it can do so in a tail call). */
+static inline bool lock_give_waited(mpool_lock_t *l)
+{
+    lock_note(__tsan_mutex_pre_unlock, l);
+    bool waited = __atomic_exchange_n(&l->state, 0, __ATOMIC_RELEASE) == 2;
+    lock_note(__tsan_mutex_post_unlock, l);
+    return waited;
 }
 
 static inline void lock_give(mpool_lock_t *l, bool on)

@@ -179,10 +179,10 @@ size_t mpool_trim(mpool_t *pool)
 
 /* ---- The default pool --------------------------------------------------- */
 
-static struct mpool_pool default_pool;
+struct mpool_pool mpool_default_pool;
 static struct process_options default_process;
 static pthread_once_t default_once = PTHREAD_ONCE_INIT;
-static bool default_ready;      /* atomic */
+bool mpool_default_ready; /* atomic */
 static bool fork_handlers_done; /* atomic */
 
 /* Defined only in the malloc replacement (dropin/), whose default pool
@@ -208,11 +208,11 @@ static void default_init(void)
         fallback.logger_arg = cfg.logger_arg;
         cfg = fallback;
     }
-    pool_init(&default_pool, &cfg);
-    default_pool.is_default = true;
+    pool_init(&mpool_default_pool, &cfg);
+    mpool_default_pool.is_default = true;
     if (dropin) /* malloc fails by returning NULL; only misuse follows on_error */
-        default_pool.policy.on_failure = MPOOL_ON_ERROR_RETURN;
-    __atomic_store_n(&default_ready, true, __ATOMIC_RELEASE);
+        mpool_default_pool.policy.on_failure = MPOOL_ON_ERROR_RETURN;
+    __atomic_store_n(&mpool_default_ready, true, __ATOMIC_RELEASE);
 }
 
 /* fork() in a threaded program: the child must not inherit a lock of the
@@ -220,28 +220,28 @@ static void default_init(void)
 static void default_fork_prepare(void)
 {
     for (unsigned i = 0; i < CLASS_COUNT; i++)
-        lock_take(&default_pool.cls[i].lock, default_pool.thread_safe);
-    lock_take(&default_pool.buddy.lock, default_pool.thread_safe);
-    lock_take(&default_pool.huge.lock, default_pool.thread_safe);
+        lock_take(&mpool_default_pool.cls[i].lock, mpool_default_pool.thread_safe);
+    lock_take(&mpool_default_pool.buddy.lock, mpool_default_pool.thread_safe);
+    lock_take(&mpool_default_pool.huge.lock, mpool_default_pool.thread_safe);
 }
 
 static void default_fork_release(void)
 {
-    lock_give(&default_pool.huge.lock, default_pool.thread_safe);
-    lock_give(&default_pool.buddy.lock, default_pool.thread_safe);
+    lock_give(&mpool_default_pool.huge.lock, mpool_default_pool.thread_safe);
+    lock_give(&mpool_default_pool.buddy.lock, mpool_default_pool.thread_safe);
     for (unsigned i = CLASS_COUNT; i-- > 0;)
-        lock_give(&default_pool.cls[i].lock, default_pool.thread_safe);
+        lock_give(&mpool_default_pool.cls[i].lock, mpool_default_pool.thread_safe);
 }
 
 mpool_t *mpool_default(void)
 {
-    if (likely(__atomic_load_n(&default_ready, __ATOMIC_ACQUIRE)))
-        return &default_pool;
+    if (likely(__atomic_load_n(&mpool_default_ready, __ATOMIC_ACQUIRE)))
+        return &mpool_default_pool;
     pthread_once(&default_once, default_init);
     /* After the pool is ready: registering may allocate, and then finds it. */
     if (!__atomic_exchange_n(&fork_handlers_done, true, __ATOMIC_ACQ_REL))
         pthread_atfork(default_fork_prepare, default_fork_release, default_fork_release);
-    return &default_pool;
+    return &mpool_default_pool;
 }
 
 const struct process_options *pool_process_options(void)

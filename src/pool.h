@@ -73,6 +73,18 @@ struct mpool_pool {
 
 struct process_options;
 
+/* The default pool (pool.c), set up by the first mpool_default(). */
+extern struct mpool_pool mpool_default_pool mpool_internal;
+extern bool mpool_default_ready mpool_internal; /* atomic */
+
+/* mpool_default() without a call once the default pool exists. */
+static inline struct mpool_pool *pool_default(void)
+{
+    if (likely(__atomic_load_n(&mpool_default_ready, __ATOMIC_ACQUIRE)))
+        return &mpool_default_pool;
+    return mpool_default();
+}
+
 /* The process options read with the default pool's configuration (options.h). */
 const struct process_options *pool_process_options(void) mpool_internal;
 
