@@ -75,8 +75,8 @@ static bool block_is_start(const struct block *b, const void *p)
     if (b->kind == BLOCK_SLAB) {
         return slab_offset_is_block(b->pg, (uint64_t)((const char *)p - (const char *)page_start(b->pg)));
     }
-    if (b->kind == BLOCK_LARGE)
-        return p == page_start(b->pg);
+    if (b->kind == BLOCK_LARGE) /* a cached run (large.h) is no block */
+        return p == page_start(b->pg) && !(b->pg->flags & PG_CACHED);
     return b->kind == BLOCK_HUGE;
 }
 
@@ -176,6 +176,7 @@ static void *alloc_route(struct mpool_pool *pool, size_t size, size_t req, size_
 static bool make_room(struct mpool_pool *pool)
 {
     bool flushed = slab_flush_empty(pool) > 0;
+    flushed |= large_cache_flush(pool) > 0;
     return buddy_release_empty(&pool->buddy, pool->thread_safe) > 0 || flushed;
 }
 

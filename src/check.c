@@ -10,6 +10,7 @@
  * still sees each class in a consistent state.
  */
 #include "huge.h"
+#include "large.h"
 #include "pool.h"
 #include "slab.h"
 
@@ -17,14 +18,17 @@ struct run_census {
     unsigned cls;       /* the class whose slab runs are counted */
     size_t slab_runs;
     size_t large_bytes;
+    size_t cached_pages;
 };
 
 /* Reads only head fields written under the page lock (buddy.h). */
 static void census_run(const struct page *pg, void *arg)
 {
     struct run_census *c = arg;
-    if (pg->kind == PAGE_LARGE)
+    if (pg->kind == PAGE_LARGE && !(pg->flags & PG_CACHED))
         c->large_bytes += (size_t)pg->npages << PAGE_SHIFT;
+    else if (pg->kind == PAGE_LARGE)
+        c->cached_pages += pg->npages;
     else if (pg->cls == c->cls)
         c->slab_runs++;
 }
@@ -49,7 +53,7 @@ size_t mpool_check(const mpool_t *cpool)
         lock_take(&c->lock, ts);
         problems += slab_check_locked(pool, i);
         lock_take(&pool->buddy.lock, ts);
-        struct run_census census = {i, 0, 0};
+        struct run_census census = {i, 0, 0, 0};
         buddy_each_run_locked(&pool->buddy, census_run, &census);
         if (census.slab_runs != class_list_length(c))
             problems++;
@@ -58,10 +62,11 @@ size_t mpool_check(const mpool_t *cpool)
     }
     lock_take(&pool->buddy.lock, ts);
     problems += buddy_check_locked(&pool->buddy);
-    struct run_census census = {CLASS_NONE, 0, 0};
+    struct run_census census = {CLASS_NONE, 0, 0, 0};
     buddy_each_run_locked(&pool->buddy, census_run, &census);
-    if (census.large_bytes != pool->large_used)
+    if (census.large_bytes != pool->large_used || census.cached_pages != pool->large_cache.pages)
         problems++;
+    problems += large_cache_check_locked(pool);
     lock_give(&pool->buddy.lock, ts);
     lock_take(&pool->huge.lock, ts);
     problems += huge_check_locked(pool);

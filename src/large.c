@@ -1,18 +1,44 @@
 /*
- * large.c - large blocks as page runs (large.h).  The pool's count of bytes
- * in large blocks is kept under the page lock.
+ * large.c - large blocks as page runs, and the cache of freed ones (large.h).
+ * The pool's count of bytes in live large blocks and the cache are kept under
+ * the page lock.
  */
 #include "large.h"
+
+#include <string.h>
+
+/* A cached run of npages pages whose start is aligned to 2^align_order pages,
+ * taken out of the cache; NULL if there is none. */
+static struct page *cache_take_locked(struct large_cache *lc, size_t npages, unsigned align_order)
+{
+    if (npages > LARGE_CACHE_MAX_PAGES)
+        return NULL;
+    struct page **link = &lc->bin[npages];
+    size_t mask = ((size_t)1 << align_order) - 1;
+    for (struct page *pg = *link; pg; link = &pg->next, pg = *link) {
+        if ((page_index(page_region(pg), pg) & mask) == 0) {
+            *link = pg->next;
+            pg->next = NULL;
+            pg->flags &= (uint8_t)~PG_CACHED;
+            lc->pages -= npages;
+            return pg;
+        }
+    }
+    return NULL;
+}
 
 void *large_alloc(struct mpool_pool *pool, size_t size, size_t align, bool *zeroed,
                   enum buddy_status *status)
 {
     size_t npages = align_up(size ? size : 1, PAGE_SIZE) >> PAGE_SHIFT;
     unsigned align_order = align > PAGE_SIZE ? floor_log2(align) - PAGE_SHIFT : 0;
-    bool dirty;
+    bool dirty = true;
     lock_take(&pool->buddy.lock, pool->thread_safe);
-    struct run_request req = {npages, align_order, PAGE_LARGE, 0};
-    struct page *head = buddy_alloc_locked(&pool->buddy, &req, &dirty, status);
+    struct page *head = cache_take_locked(&pool->large_cache, npages, align_order);
+    if (!head) {
+        struct run_request req = {npages, align_order, PAGE_LARGE, 0};
+        head = buddy_alloc_locked(&pool->buddy, &req, &dirty, status);
+    }
     if (head)
         pool->large_used += npages << PAGE_SHIFT;
     lock_give(&pool->buddy.lock, pool->thread_safe);
@@ -24,10 +50,63 @@ void *large_alloc(struct mpool_pool *pool, size_t size, size_t align, bool *zero
 
 void large_free(struct mpool_pool *pool, struct page *head)
 {
+    struct large_cache *lc = &pool->large_cache;
+    size_t npages = head->npages;
     lock_take(&pool->buddy.lock, pool->thread_safe);
     pool->large_used -= large_usable(head);
-    buddy_free_locked(&pool->buddy, head);
+    if (npages <= LARGE_CACHE_MAX_PAGES && lc->pages + npages <= LARGE_CACHE_CAP_PAGES) {
+        head->flags |= PG_CACHED;
+        head->next = lc->bin[npages];
+        lc->bin[npages] = head;
+        lc->pages += npages;
+    } else {
+        buddy_free_locked(&pool->buddy, head);
+    }
     lock_give(&pool->buddy.lock, pool->thread_safe);
+}
+
+size_t large_cache_flush(struct mpool_pool *pool)
+{
+    struct large_cache *lc = &pool->large_cache;
+    lock_take(&pool->buddy.lock, pool->thread_safe);
+    size_t bytes = lc->pages << PAGE_SHIFT;
+    for (size_t n = 1; n <= LARGE_CACHE_MAX_PAGES && lc->pages; n++) {
+        while (lc->bin[n]) {
+            struct page *pg = lc->bin[n];
+            lc->bin[n] = pg->next;
+            pg->next = NULL;
+            pg->flags &= (uint8_t)~PG_CACHED;
+            lc->pages -= n;
+            buddy_free_locked(&pool->buddy, pg);
+        }
+    }
+    lock_give(&pool->buddy.lock, pool->thread_safe);
+    return bytes;
+}
+
+void large_cache_forget(struct mpool_pool *pool)
+{
+    memset(&pool->large_cache, 0, sizeof pool->large_cache);
+}
+
+size_t large_cache_check_locked(const struct mpool_pool *pool)
+{
+    const struct large_cache *lc = &pool->large_cache;
+    size_t problems = 0, pages = 0;
+    for (size_t n = 1; n <= LARGE_CACHE_MAX_PAGES; n++) {
+        for (const struct page *pg = lc->bin[n]; pg; pg = pg->next) {
+            if (pg->kind != PAGE_LARGE || pg->npages != n || !(pg->flags & PG_CACHED)) {
+                problems++;
+                break;
+            }
+            pages += n;
+            if (pages > LARGE_CACHE_CAP_PAGES) { /* a cycle */
+                problems++;
+                break;
+            }
+        }
+    }
+    return problems + (pages != lc->pages);
 }
 
 void large_shrink(struct mpool_pool *pool, struct page *head, size_t size)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "huge.h"
+#include "large.h"
 #include "options.h"
 #include "pool.h"
 #include "prim.h"
@@ -165,6 +166,7 @@ void mpool_reset(mpool_t *pool)
     /* No other thread may use the pool now (its blocks are going), so no locks. */
     huge_release_all(pool);
     slab_reset_classes(pool);
+    large_cache_forget(pool);
     buddy_reset(&pool->buddy);
     pool->large_used = 0;
 }
@@ -174,6 +176,7 @@ size_t mpool_trim(mpool_t *pool)
     if (!pool)
         pool = mpool_default();
     slab_flush_empty(pool);
+    large_cache_flush(pool);
     return buddy_trim(&pool->buddy, pool->thread_safe);
 }
 

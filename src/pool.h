@@ -26,6 +26,15 @@ struct sclass {
     mpool_lock_t lock;
 } __attribute__((aligned(64)));
 
+/* Freed large blocks kept whole, by length in pages (large.c); under the
+ * page lock. */
+#define LARGE_CACHE_MAX_PAGES 512   /* every large block: up to 2 MiB */
+#define LARGE_CACHE_CAP_PAGES 1024  /* 4 MiB at most in all */
+struct large_cache {
+    struct page *bin[LARGE_CACHE_MAX_PAGES + 1]; /* bin[n]: runs of n pages (LIFO, via next) */
+    size_t pages;                                /* pages held in all bins */
+};
+
 struct huge; /* huge.h */
 
 struct huge_list {
@@ -64,7 +73,8 @@ struct mpool_pool {
 
     struct sclass cls[CLASS_COUNT];
     struct buddy buddy;
-    size_t large_used;     /* bytes in large blocks (page runs); under buddy.lock */
+    size_t large_used;     /* bytes in live large blocks (page runs); under buddy.lock */
+    struct large_cache large_cache;
     struct huge_list huge;
     struct budget budget;
     struct error_policy policy;

@@ -73,6 +73,7 @@ enum { PAGE_META = 0, PAGE_FREE, PAGE_SLAB, PAGE_LARGE };
 enum {
     PG_LISTED = 2,  /* SLAB: on its class's partial list */
     PG_CURRENT = 4, /* SLAB: the slab its class allocates from */
+    PG_CACHED = 8,  /* LARGE: a freed block kept whole for reuse (large.c), not live */
 };
 
 struct page {
@@ -93,7 +94,7 @@ struct page {
         uint64_t recip;    /* SLAB: UINT64_MAX / block_size + 1 (slab_is_block_start) */
         uint64_t dirty;    /* FREE: pages of the run that may be resident (buddy.c) */
     };
-    struct page *next;     /* FREE: buddy free list; SLAB: class partial list */
+    struct page *next;     /* FREE: buddy free list; SLAB: class partial list; LARGE: cache bin */
     struct page *prev;
     struct page *cnext;    /* SLAB: the class's list of all its slabs */
     struct page *cprev;
