@@ -30,6 +30,7 @@
 #include "large.h"
 #include "pool.h"
 #include "slab.h"
+#include "tcache.h"
 
 #define MAX_REQUEST ((size_t)PTRDIFF_MAX - 2 * REGION_SIZE) /* larger sizes cannot be served */
 #define POISON_FREED 0xDF  /* debug: freed blocks */
@@ -105,7 +106,8 @@ static bool block_lookup_live(const struct mpool_pool *pool, const void *p, stru
     struct mpool_pool *owner = b->pool;
     struct sclass *c = &owner->cls[b->pg->cls];
     lock_take(&c->lock, owner->thread_safe);
-    bool live = b->pg->kind == PAGE_SLAB && slab_block_is_live_locked(b->pg, p);
+    bool live = b->pg->kind == PAGE_SLAB && slab_block_is_live_locked(b->pg, p) &&
+                !tcache_block_marked(owner, b->pg, p);
     lock_give(&c->lock, owner->thread_safe);
     return live;
 }
@@ -115,7 +117,7 @@ static bool slab_not_last_freed(struct mpool_pool *pool, struct page *pg, const 
 {
     struct sclass *c = &pool->cls[pg->cls];
     lock_take(&c->lock, pool->thread_safe);
-    bool ok = pg->free != p;
+    bool ok = pg->free != p && !tcache_block_marked(pool, pg, p);
     lock_give(&c->lock, pool->thread_safe);
     return ok;
 }
@@ -146,10 +148,17 @@ static mpool_noinline void fail_status(const struct mpool_pool *pool, const char
 
 static void *slab_alloc(struct mpool_pool *pool, unsigned cls, enum buddy_status *st)
 {
+    if (pool->tcache) {
+        struct tcache *tc = tcache_of(pool);
+        if (likely(tc != NULL))
+            return tcache_pop(pool, tc, cls, st);
+    }
     struct sclass *c = &pool->cls[cls];
     lock_take(&c->lock, pool->thread_safe);
     void *p = slab_pop_locked(pool, cls, st);
     lock_give(&c->lock, pool->thread_safe);
+    if (p)
+        tcache_unmark(pool, cls, p);
     return p;
 }
 
@@ -175,7 +184,8 @@ static void *alloc_route(struct mpool_pool *pool, size_t size, size_t req, size_
  * anything was given back. */
 static bool make_room(struct mpool_pool *pool)
 {
-    bool flushed = slab_flush_empty(pool) > 0;
+    bool flushed = tcache_flush_mine(pool) > 0;
+    flushed |= slab_flush_empty(pool) > 0;
     flushed |= large_cache_flush(pool) > 0;
     return buddy_release_empty(&pool->buddy, pool->thread_safe) > 0 || flushed;
 }
@@ -238,14 +248,29 @@ static mpool_noinline void *alloc_slow(mpool_t *pool, size_t size)
     unsigned cls = size <= SMALL_MAX && !pool->debug ? pool->small_class[(size + 7) >> 3] : CLASS_NONE;
     if (unlikely(cls == CLASS_NONE))
         return alloc_general(pool, size);
+    if (pool->tcache) { /* a missing cache or an empty list: made or refilled via slab_alloc */
+        struct tcache *tc = tcache_mine(pool);
+        if (unlikely(tc == NULL))
+            return alloc_general(pool, size);
+        struct tcache_bin *b = &tc->bin[cls];
+        void **block = b->head;
+        if (unlikely(block == NULL))
+            return alloc_general(pool, size);
+        b->head = block[0];
+        block[1] = NULL; /* live blocks never hold the mark */
+        tcache_set_count(b, b->count - 1);
+        return block;
+    }
     mpool_lock_t *l = &pool->cls[cls].lock;
     bool locking = pool->thread_safe;
     if (locking && !lock_try(l))
         return alloc_general(pool, size);
     struct page *pg = pool->current[cls];
     void *block = pg->free;
-    if (likely(block != NULL))
+    if (likely(block != NULL)) {
         pg->free = *(void **)block; /* the current slab: nothing to count (slab.h) */
+        tcache_unmark(pool, cls, block);
+    }
     if (locking && unlikely(lock_give_waited(l)))
         return alloc_wake(pool, size, l, block);
     return likely(block != NULL) ? block : alloc_general(pool, size);
@@ -310,14 +335,24 @@ static bool free_block(struct block *b, void *p, bool exact)
     struct mpool_pool *pool = b->pool;
     if (b->kind == BLOCK_SLAB) {
         struct page *pg = b->pg;
+        if (pool->tcache) { /* every block freed is marked: a double free is one */
+            if (tcache_block_marked(pool, pg, p))
+                return false;
+            struct tcache *tc = tcache_of(pool);
+            if (tc && tcache_push(pool, tc, pg->cls, p))
+                return true;
+        }
         struct sclass *c = &pool->cls[pg->cls];
         lock_take(&c->lock, pool->thread_safe);
-        if (pg->kind != PAGE_SLAB || !slab_may_push(pg, p) || (exact && !slab_block_is_live_locked(pg, p))) {
+        if (pg->kind != PAGE_SLAB || !slab_may_push(pg, p) || tcache_block_marked(pool, pg, p) ||
+            (exact && !slab_block_is_live_locked(pg, p))) {
             lock_give(&c->lock, pool->thread_safe);
             return false;
         }
         if (unlikely(pool->debug))
             memset(p, POISON_FREED, pg->block_size);
+        if (pool->tcache && pg->block_size >= 2 * sizeof(uint64_t))
+            ((uint64_t *)p)[1] = pool->tc_key;
         slab_push_locked(pool, pg, p);
         lock_give(&c->lock, pool->thread_safe);
         return true;
@@ -377,6 +412,9 @@ static mpool_noinline void free_slow(mpool_t *pool, void *p)
 {
     if (chunk_kind(p) != CHUNK_REGION)
         return free_general(pool, p);
+    /* The block's line is read (the mark) and written (the links) below:
+     * start loading it now, alongside the descriptor's. */
+    __builtin_prefetch(p, 1);
     struct region *r = region_of(p);
     struct page *page = region_page_of(r, p);
     struct page *pg = page_head(page);
@@ -384,6 +422,22 @@ static mpool_noinline void free_slow(mpool_t *pool, void *p)
     uint64_t off = ((uintptr_t)p & (PAGE_SIZE - 1)) + ((uint64_t)page->back << (PAGE_SHIFT - 6));
     if (pg->kind != PAGE_SLAB || (pool && pool != owner) || owner->debug || !slab_offset_is_block(pg, off))
         return free_general(pool, p);
+    if (owner->tcache) {
+        /* No cache yet, a full list, a class not cached, or p marked free (a
+         * double free): free_general sorts it out through free_block. */
+        struct tcache *tc = tcache_mine(owner);
+        if (unlikely(tc == NULL))
+            return free_general(pool, p);
+        struct tcache_bin *b = &tc->bin[pg->cls];
+        void **block = p;
+        if (unlikely(b->count >= b->max || tcache_marked(owner, block)))
+            return free_general(pool, p);
+        block[0] = b->head;
+        ((uint64_t *)block)[1] = owner->tc_key;
+        b->head = block;
+        tcache_set_count(b, b->count + 1);
+        return;
+    }
     mpool_lock_t *l = &owner->cls[pg->cls].lock;
     bool locking = owner->thread_safe;
     if (locking && !lock_try(l))

@@ -13,6 +13,7 @@
 #include "pool.h"
 #include "prim.h"
 #include "slab.h"
+#include "tcache.h"
 
 #define MAX_CONFIG_ALIGNMENT ((size_t)1 << 30)
 
@@ -57,6 +58,7 @@ static const char *config_problem(const mpool_config_t *c)
 static void pool_set_fast(struct mpool_pool *pool)
 {
     pool->fast = !pool->thread_safe && !pool->debug;
+    pool->tcache = pool->thread_safe && !pool->debug;
     for (size_t size = 0; size <= SMALL_MAX; size++)
         pool->fast_class[size] = pool->fast ? pool->small_class[(size + 7) >> 3] : CLASS_NONE;
     pool->buddy.fast_owner = pool->fast ? pool : &mpool_no_fast_owner;
@@ -82,6 +84,7 @@ static enum buddy_status pool_init(struct mpool_pool *pool, const mpool_config_t
     pool->policy.logger_arg = cfg->logger_arg;
     pool->budget.held = 0;
     pool->budget.max = cfg->max_size;
+    tcache_pool_init(pool);
     buddy_init(&pool->buddy, pool, &pool->budget, cfg->growth_factor);
     pool->buddy.hot_region = &pool->hot_region;
     lock_init(&pool->huge.lock);
@@ -155,6 +158,7 @@ void mpool_destroy(mpool_t *pool)
         return;
     }
     pool->magic = 0;
+    tcache_pool_destroy(pool);
     pool_release_memory(pool);
     prim_unmap(pool, pool_struct_size());
 }
@@ -164,6 +168,7 @@ void mpool_reset(mpool_t *pool)
     if (!pool)
         pool = mpool_default();
     /* No other thread may use the pool now (its blocks are going), so no locks. */
+    tcache_pool_reset(pool);
     huge_release_all(pool);
     slab_reset_classes(pool);
     large_cache_forget(pool);
@@ -175,6 +180,7 @@ size_t mpool_trim(mpool_t *pool)
 {
     if (!pool)
         pool = mpool_default();
+    tcache_flush_mine(pool);
     slab_flush_empty(pool);
     large_cache_flush(pool);
     return buddy_trim(&pool->buddy, pool->thread_safe);
@@ -222,6 +228,7 @@ static void default_init(void)
  * default pool held by a thread that does not exist in the child. */
 static void default_fork_prepare(void)
 {
+    tcache_fork_prepare();
     for (unsigned i = 0; i < CLASS_COUNT; i++)
         lock_take(&mpool_default_pool.cls[i].lock, mpool_default_pool.thread_safe);
     lock_take(&mpool_default_pool.buddy.lock, mpool_default_pool.thread_safe);
@@ -234,6 +241,7 @@ static void default_fork_release(void)
     lock_give(&mpool_default_pool.buddy.lock, mpool_default_pool.thread_safe);
     for (unsigned i = CLASS_COUNT; i-- > 0;)
         lock_give(&mpool_default_pool.cls[i].lock, mpool_default_pool.thread_safe);
+    tcache_fork_release();
 }
 
 mpool_t *mpool_default(void)
@@ -259,6 +267,7 @@ void mpool_set_thread_safe(mpool_t *pool, bool on)
 {
     if (!pool)
         pool = mpool_default();
+    tcache_pool_switch(pool); /* every cache back to the slabs, a new mark */
     pool->thread_safe = on;
     pool_set_fast(pool);
 }
@@ -285,6 +294,8 @@ mpool_usage_t mpool_get_usage(const mpool_t *cpool)
     lock_take(&pool->huge.lock, pool->thread_safe);
     u.used += pool->huge.usable;
     lock_give(&pool->huge.lock, pool->thread_safe);
+    size_t cached = tcache_cached_bytes(pool); /* free blocks in threads' caches */
+    u.used = cached < u.used ? u.used - cached : 0;
     u.total = budget_held(&pool->budget);
     if (u.used > u.total) /* a racing grow; never report more used than held */
         u.total = u.used;

@@ -62,6 +62,7 @@ struct mpool_pool {
     uint8_t fast_class[SMALL_MAX + 1];      /* size -> class if `fast`, else all CLASS_NONE */
     uint8_t small_class[SMALL_MAX / 8 + 1]; /* (size + 7) / 8 -> class, or CLASS_NONE */
     bool fast;             /* neither thread safe nor in debug mode: lock-free inline paths */
+    bool tcache;           /* thread safe and not in debug mode: per-thread caches (tcache.h) */
     bool thread_safe;
     bool debug;
     bool is_default;
@@ -70,6 +71,9 @@ struct mpool_pool {
     size_t align;          /* every block's alignment: max(config.alignment, 8) */
     size_t min_block;      /* requests below are served as this */
     uint64_t magic;
+    uint64_t id;           /* unique in the process, never reused (tcache.h) */
+    uint64_t tc_key;       /* the mark of blocks on cache lists (tcache.h) */
+    struct tcache *tcaches; /* every thread's cache of this pool (tcache_lock) */
 
     struct sclass cls[CLASS_COUNT];
     struct buddy buddy;

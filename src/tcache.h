@@ -1,0 +1,170 @@
+/*
+ * tcache.h - per-thread caches of slab blocks for thread-safe pools.
+ *
+ * Each thread keeps, per thread-safe pool it uses (not in debug mode), one
+ * cache: per size class, a bounded LIFO list of free blocks.  Allocation pops
+ * and free pushes that list with no lock and no atomic read-modify-write; a
+ * class's lock is taken only to refill an empty list with a batch (half the
+ * bound) from the class's slabs, or to flush half of a full list back to them
+ * (seed 002).  The thread finds its cache for a pool in a small thread-local
+ * table keyed by the pool's id (ids are never reused, so a slot naming a
+ * destroyed pool matches no pool).
+ *
+ * Exactness.  A block on a cache list has the pool's secret random key in its
+ * second word; every block handed out has that word cleared (the slab pop
+ * clears it, and so does the cache pop).  So "second word == key" means the
+ * block is free (in some thread's cache, or flushed back to a slab): the
+ * exact queries (mpool_owns, mpool_usable_size, mpool_safe_free) and every
+ * free treat such a block as not live, which also catches a double free
+ * wherever the first free went.  A live block whose own data holds the key
+ * would be misjudged; the key is random per pool (and replaced when the pool
+ * switches modes or is reset), so that takes a program reading freed memory.
+ * Classes of 8-byte blocks have no second word and are not cached.
+ *
+ * Registry.  Every cache is on its pool's list, under one process-wide lock
+ * (tcache_lock, rare operations only: attaching, a thread's exit, usage,
+ * reset, destroy, mode switches).  Lock order: tcache_lock -> class lock ->
+ * page lock.  A thread's exit (a pthread key destructor) flushes its caches
+ * back; destroying a pool orphans its caches (their threads unmap them when
+ * they next need the slot, or at exit); reset empties them.  Other threads'
+ * caches are never touched while they may run: statistics read their counts
+ * with relaxed atomic loads, and mpool_trim flushes only the caller's.
+ */
+#ifndef MPOOL_TCACHE_H
+#define MPOOL_TCACHE_H
+
+#include "pool.h"
+
+#define TCACHE_SLOTS 8            /* pools a thread keeps a cache for at once */
+#define TCACHE_BIN_BYTES (16 * 1024) /* a list holds about this many bytes */
+#define TCACHE_BIN_MAX 64         /* and at most this many blocks */
+
+struct tcache_bin {
+    void *head;     /* blocks linked through their first word */
+    uint32_t count; /* written by the owner only (relaxed atomic stores) */
+    uint32_t max;   /* 0: the class is not cached */
+};
+
+struct tcache {
+    struct mpool_pool *pool;    /* NULL once the pool is destroyed */
+    struct tcache *next, *prev; /* the pool's caches (tcache_lock) */
+    struct tcache_bin bin[CLASS_COUNT];
+};
+
+/* A thread's table: the cache of pool id[i] is tc[i], at slot id % TCACHE_SLOTS. */
+struct tcache_thread {
+    uint64_t id[TCACHE_SLOTS];
+    struct tcache *tc[TCACHE_SLOTS];
+    bool exiting; /* its caches were flushed at exit: no new ones */
+};
+
+extern _Thread_local struct tcache_thread mpool_tcache_thread
+    __attribute__((tls_model("initial-exec"))) mpool_internal;
+
+/* Slow halves (tcache.c). */
+struct tcache *tcache_attach(struct mpool_pool *pool) mpool_internal mpool_noinline;
+void *tcache_refill(struct mpool_pool *pool, struct tcache *tc, unsigned cls,
+                    enum buddy_status *status) mpool_internal mpool_noinline;
+bool tcache_flush_half(struct mpool_pool *pool, struct tcache *tc, unsigned cls) mpool_internal mpool_noinline;
+
+/* The calling thread's cache for pool if it has one already, else NULL. */
+static inline struct tcache *tcache_mine(const struct mpool_pool *pool)
+{
+    struct tcache_thread *t = &mpool_tcache_thread;
+    unsigned slot = (unsigned)(pool->id % TCACHE_SLOTS);
+    return likely(t->id[slot] == pool->id) ? t->tc[slot] : NULL;
+}
+
+/* The calling thread's cache for pool, made on first use; NULL if the pool
+ * does not cache (not thread safe, debug) or the thread cannot have one. */
+static inline struct tcache *tcache_of(struct mpool_pool *pool)
+{
+    struct tcache *tc = tcache_mine(pool);
+    if (likely(tc != NULL))
+        return tc;
+    return pool->tcache ? tcache_attach(pool) : NULL;
+}
+
+static inline void tcache_set_count(struct tcache_bin *b, uint32_t n)
+{
+    __atomic_store_n(&b->count, n, __ATOMIC_RELAXED);
+}
+
+/* A block of class cls for the caller; NULL with *status if the pool has none. */
+static inline void *tcache_pop(struct mpool_pool *pool, struct tcache *tc, unsigned cls,
+                               enum buddy_status *status)
+{
+    struct tcache_bin *b = &tc->bin[cls];
+    void **block = b->head;
+    if (unlikely(block == NULL))
+        return tcache_refill(pool, tc, cls, status);
+    b->head = block[0];
+    block[1] = NULL; /* live blocks never hold the key */
+    tcache_set_count(b, b->count - 1);
+    return block;
+}
+
+/* True if the block at p (of a class with a second word) is free by its mark. */
+static inline bool tcache_marked(const struct mpool_pool *pool, const void *p)
+{
+    return ((const uint64_t *)p)[1] == pool->tc_key;
+}
+
+/* Clears the mark a block p of class cls may carry from an earlier list, before
+ * it is handed out by a path that bypasses the cache. */
+static inline void tcache_unmark(const struct mpool_pool *pool, unsigned cls, void *p)
+{
+    if (pool->tcache && pool->cls[cls].block_size >= 2 * sizeof(uint64_t))
+        ((uint64_t *)p)[1] = 0;
+}
+
+/* True if block p of slab pg is marked free (only a caching pool marks). */
+static inline bool tcache_block_marked(const struct mpool_pool *pool, const struct page *pg, const void *p)
+{
+    return pool->tcache && pg->block_size >= 2 * sizeof(uint64_t) && tcache_marked(pool, p);
+}
+
+/* Pushes block p (a block start of class cls, checked by the caller) onto the
+ * cache.  False, nothing changed, if p is marked free (a double free) or the
+ * class is not cached: the caller then takes the general path. */
+static inline bool tcache_push(struct mpool_pool *pool, struct tcache *tc, unsigned cls, void *p)
+{
+    struct tcache_bin *b = &tc->bin[cls];
+    if (unlikely(b->count >= b->max) && !tcache_flush_half(pool, tc, cls))
+        return false;
+    void **block = p;
+    if (unlikely(tcache_marked(pool, block)))
+        return false;
+    block[0] = b->head;
+    ((uint64_t *)block)[1] = pool->tc_key;
+    b->head = block;
+    tcache_set_count(b, b->count + 1);
+    return true;
+}
+
+/* ---- The pool's side (pool.c, alloc.c) ---------------------------------- */
+
+/* A new pool's id and key. */
+void tcache_pool_init(struct mpool_pool *pool) mpool_internal;
+
+/* The pool changes mode (thread_safe, so pool->tcache): every cache is
+ * flushed back and the key replaced.  No other thread may use the pool. */
+void tcache_pool_switch(struct mpool_pool *pool) mpool_internal;
+
+/* Reset: every cache of the pool forgets its blocks; a new key. */
+void tcache_pool_reset(struct mpool_pool *pool) mpool_internal;
+
+/* Destroy: the pool's caches are orphaned (their threads unmap them). */
+void tcache_pool_destroy(struct mpool_pool *pool) mpool_internal;
+
+/* Flushes the calling thread's cache for pool; returns the blocks flushed. */
+size_t tcache_flush_mine(struct mpool_pool *pool) mpool_internal;
+
+/* Bytes in blocks held by all caches of the pool (for usage). */
+size_t tcache_cached_bytes(const struct mpool_pool *pool) mpool_internal;
+
+/* fork(): the registry lock is held across it (pool.c). */
+void tcache_fork_prepare(void) mpool_internal;
+void tcache_fork_release(void) mpool_internal;
+
+#endif /* MPOOL_TCACHE_H */
