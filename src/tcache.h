@@ -36,7 +36,7 @@
 #include "pool.h"
 
 #define TCACHE_SLOTS 8            /* pools a thread keeps a cache for at once */
-#define TCACHE_BIN_BYTES (16 * 1024) /* a list holds about this many bytes */
+#define TCACHE_BIN_BYTES ((size_t)16 * 1024) /* a list holds about this many bytes */
 #define TCACHE_BIN_MAX 64         /* and at most this many blocks */
 
 struct tcache_bin {
