@@ -4,7 +4,8 @@
  * pool.c, check.c) works on it; the layers below only see their own parts.
  *
  * Locks of a thread-safe pool, and the only order in which they nest:
- *   class lock (one per size class)  ->  page lock (buddy.lock)
+ *   tcache_lock (tcache.c, process-wide)  ->  class lock (one per size class)
+ *     ->  page lock (buddy.lock)
  *   huge lock (huge.lock) nests with no other.
  */
 #ifndef MPOOL_POOL_H
