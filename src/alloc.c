@@ -254,8 +254,8 @@ static mpool_noinline void *alloc_slow(mpool_t *pool, size_t size)
             return alloc_general(pool, size);
         struct tcache_bin *b = &tc->bin[cls];
         void **block = b->head;
-        if (unlikely(block == NULL))
-            return alloc_general(pool, size);
+        if (unlikely(block == NULL || ((uint64_t *)block)[1] != pool->tc_key))
+            return alloc_general(pool, size); /* tcache_pop reports a broken list */
         b->head = block[0];
         block[1] = NULL; /* live blocks never hold the mark */
         tcache_set_count(b, b->count - 1);
@@ -352,7 +352,7 @@ static bool free_block(struct block *b, void *p, bool exact)
         if (unlikely(pool->debug))
             memset(p, POISON_FREED, pg->block_size);
         if (pool->tcache && pg->block_size >= 2 * sizeof(uint64_t))
-            ((uint64_t *)p)[1] = pool->tc_key;
+            ((uint64_t *)p)[1] = tcache_slab_mark(pool);
         slab_push_locked(pool, pg, p);
         lock_give(&c->lock, pool->thread_safe);
         return true;
@@ -412,9 +412,6 @@ static mpool_noinline void free_slow(mpool_t *pool, void *p)
 {
     if (chunk_kind(p) != CHUNK_REGION)
         return free_general(pool, p);
-    /* The block's line is read (the mark) and written (the links) below:
-     * start loading it now, alongside the descriptor's. */
-    __builtin_prefetch(p, 1);
     struct region *r = region_of(p);
     struct page *page = region_page_of(r, p);
     struct page *pg = page_head(page);
@@ -423,14 +420,15 @@ static mpool_noinline void free_slow(mpool_t *pool, void *p)
     if (pg->kind != PAGE_SLAB || (pool && pool != owner) || owner->debug || !slab_offset_is_block(pg, off))
         return free_general(pool, p);
     if (owner->tcache) {
-        /* No cache yet, a full list, a class not cached, or p marked free (a
-         * double free): free_general sorts it out through free_block. */
+        /* No cache yet, a full list, a class not cached, or p already on top
+         * of the list (the common double free): free_general sorts it out
+         * through free_block.  The block is written, not read (tcache.h). */
         struct tcache *tc = tcache_mine(owner);
         if (unlikely(tc == NULL))
             return free_general(pool, p);
         struct tcache_bin *b = &tc->bin[pg->cls];
         void **block = p;
-        if (unlikely(b->count >= b->max || tcache_marked(owner, block)))
+        if (unlikely(b->count >= b->max || block == b->head))
             return free_general(pool, p);
         block[0] = b->head;
         ((uint64_t *)block)[1] = owner->tc_key;

@@ -270,6 +270,7 @@ void mpool_set_thread_safe(mpool_t *pool, bool on)
     tcache_pool_switch(pool); /* every cache back to the slabs, a new mark */
     pool->thread_safe = on;
     pool_set_fast(pool);
+    tcache_pool_mark_slabs(pool);
 }
 
 bool mpool_is_thread_safe(const mpool_t *pool)

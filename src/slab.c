@@ -37,8 +37,10 @@ static void partial_remove(struct sclass *c, struct page *pg)
     pg->flags &= (uint8_t)~PG_LISTED;
 }
 
-/* Turns a fresh page run into a slab of class c with every block free. */
-static void slab_format(struct sclass *c, unsigned cls, struct page *pg)
+/* Turns a fresh page run into a slab of class c with every block free.  In a
+ * pool with thread caches, every block also gets the slab mark in its second
+ * word (tcache.h), like every other block on a slab's list there. */
+static void slab_format(const struct mpool_pool *pool, struct sclass *c, unsigned cls, struct page *pg)
 {
     size_t bsize = c->block_size;
     size_t cap = ((size_t)pg->npages << PAGE_SHIFT) / bsize;
@@ -46,6 +48,9 @@ static void slab_format(struct sclass *c, unsigned cls, struct page *pg)
     for (size_t i = 0; i + 1 < cap; i++)
         *(void **)(start + i * bsize) = start + (i + 1) * bsize;
     *(void **)(start + (cap - 1) * bsize) = NULL;
+    if (pool->tcache && bsize >= 2 * sizeof(uint64_t))
+        for (size_t i = 0; i < cap; i++)
+            ((uint64_t *)(start + i * bsize))[1] = pool->tc_key ^ 1;
     mpool_assert_internal(pg->kind == PAGE_SLAB && pg->cls == cls, "the page allocator made the run a slab");
     pg->block_size = (uint16_t)bsize;
     pg->limit = (uint32_t)(cap * bsize);
@@ -95,7 +100,7 @@ void *slab_refill_locked(struct mpool_pool *pool, unsigned cls, enum buddy_statu
         pg = buddy_alloc(&pool->buddy, &req, pool->thread_safe, &dirty, status);
         if (!pg)
             return NULL;
-        slab_format(c, cls, pg);
+        slab_format(pool, c, cls, pg);
     }
     pg->flags |= PG_CURRENT;
     pg->used = 1; /* counts nothing while current (slab.h) */
@@ -197,6 +202,15 @@ size_t slab_check_locked(const struct mpool_pool *pool, unsigned cls)
     }
     if (!current_seen)
         problems++;
+    if (pool->tcache && c->block_size >= 2 * sizeof(uint64_t)) /* every free block has the slab mark */
+        for (const struct page *pg = c->slabs; pg; pg = pg->cnext) {
+            size_t steps = 0, capacity = slab_capacity(pg);
+            for (const uint64_t *f = pg->free; f && steps <= capacity; f = *(const uint64_t *const *)f, steps++)
+                if (f[1] != (pool->tc_key ^ 1)) {
+                    problems++;
+                    break;
+                }
+        }
     prev = NULL;
     n = 0;
     for (const struct page *pg = c->partial; pg; pg = pg->next) {

@@ -39,21 +39,45 @@ static struct page *slab_of_block(void *p)
     return page_head(region_page_of(region_of(p), p));
 }
 
-/* Gives up to n blocks of list cls back to their slabs under the class lock;
- * they keep their mark, so a later free of one is still a double free. */
+/* Empties list b, found broken at block p, and reports the double free that
+ * broke it.  The blocks on it stay marked free and are not used again. */
+static void report_double_free(struct mpool_pool *pool, struct tcache_bin *b, const void *p, const char *who)
+{
+    b->head = NULL;
+    tcache_set_count(b, 0);
+    error_raise(&pool->policy, MPOOL_ERR_INVALID_POINTER, 0,
+                "%s: double free detected: block %p was freed twice (found again on a thread cache)", who, p);
+}
+
+void tcache_corrupt(struct mpool_pool *pool, struct tcache *tc, unsigned cls, const void *p, const char *who)
+{
+    report_double_free(pool, &tc->bin[cls], p, who);
+}
+
+/* Gives up to n blocks of list cls back to their slabs under the class lock,
+ * marked as slab blocks.  A block without the cache mark was pushed twice:
+ * the rest of the list is dropped and reported (after the lock). */
 static void bin_give_back(struct mpool_pool *pool, struct tcache_bin *b, unsigned cls, uint32_t n)
 {
     struct sclass *c = &pool->cls[cls];
     uint32_t moved = 0;
+    void **bad = NULL;
     lock_take(&c->lock, pool->thread_safe);
     while (moved < n && b->head) {
         void **block = b->head;
+        if (((uint64_t *)block)[1] != pool->tc_key) {
+            bad = block;
+            break;
+        }
         b->head = block[0];
+        ((uint64_t *)block)[1] = tcache_slab_mark(pool);
         slab_push_locked(pool, slab_of_block(block), block);
         moved++;
     }
     lock_give(&c->lock, pool->thread_safe);
     tcache_set_count(b, b->count - moved);
+    if (bad)
+        report_double_free(pool, b, bad, "mpool_free");
 }
 
 static void flush_all(struct mpool_pool *pool, struct tcache *tc)
@@ -128,33 +152,60 @@ struct tcache *tcache_attach(struct mpool_pool *pool)
     return tc;
 }
 
+/* Takes the next block of class cls for a cache from the slabs (under the
+ * class lock): every block on a slab's list carries the slab mark, so one
+ * without it was freed twice (it is on a cache list too, or was handed out
+ * from one): it is left out, never to be used, and *bad remembers it. */
+static void **take_checked_locked(struct mpool_pool *pool, unsigned cls, bool marks, bool any_slab,
+                                  enum buddy_status *status, void ***bad)
+{
+    for (;;) {
+        void **block;
+        if (any_slab) {
+            block = slab_pop_locked(pool, cls, status);
+        } else {
+            struct page *pg = pool->current[cls];
+            block = pg->free;
+            if (block)
+                pg->free = block[0];
+        }
+        if (!block || !marks || ((uint64_t *)block)[1] == tcache_slab_mark(pool))
+            return block;
+        *bad = block;
+    }
+}
+
 void *tcache_refill(struct mpool_pool *pool, struct tcache *tc, unsigned cls, enum buddy_status *status)
 {
     struct tcache_bin *b = &tc->bin[cls];
     struct sclass *c = &pool->cls[cls];
+    bool marks = c->block_size >= 2 * sizeof(uint64_t);
+    void **bad = NULL;
     lock_take(&c->lock, pool->thread_safe);
-    void **first = slab_pop_locked(pool, cls, status);
+    void **first = take_checked_locked(pool, cls, marks, true, status, &bad);
     uint32_t n = 0;
-    if (first && b->max) {
-        /* Half a list more, from the current slab only: caching never takes
-         * a new slab from the page allocator. */
-        struct page *pg = pool->current[cls];
-        while (n < b->max / 2 && pg->free) {
-            void **block = pg->free;
-            pg->free = block[0];
-            block[0] = b->head;
-            ((uint64_t *)block)[1] = pool->tc_key;
-            b->head = block;
-            n++;
-        }
+    /* Half a list more, from the current slab only: caching never takes a new
+     * slab from the page allocator. */
+    while (first && n < b->max / 2) {
+        void **block = take_checked_locked(pool, cls, marks, false, status, &bad);
+        if (!block)
+            break;
+        block[0] = b->head;
+        ((uint64_t *)block)[1] = pool->tc_key;
+        b->head = block;
+        n++;
     }
     lock_give(&c->lock, pool->thread_safe);
-    if (!first)
-        return NULL;
     if (n)
         tcache_set_count(b, b->count + n);
-    if (c->block_size >= 2 * sizeof(uint64_t))
-        first[1] = NULL; /* it may carry a mark from an earlier list */
+    if (bad)
+        error_raise(&pool->policy, MPOOL_ERR_INVALID_POINTER, 0,
+                    "mpool_alloc: double free detected: block %p was freed twice (found on a slab without its mark)",
+                    (void *)bad);
+    if (!first)
+        return NULL;
+    if (marks)
+        first[1] = NULL; /* live blocks never hold a mark */
     return first;
 }
 
@@ -203,6 +254,20 @@ void tcache_pool_switch(struct mpool_pool *pool)
         flush_all(pool, tc);
     pool->tc_key = new_key(pool);
     lock_give(&tcache_lock, true);
+}
+
+void tcache_pool_mark_slabs(struct mpool_pool *pool)
+{
+    if (!pool->tcache)
+        return;
+    for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
+        struct sclass *c = &pool->cls[cls];
+        if (c->block_size < 2 * sizeof(uint64_t))
+            continue;
+        for (struct page *pg = c->slabs; pg; pg = pg->cnext)
+            for (uint64_t *f = pg->free; f; f = *(uint64_t **)f)
+                f[1] = tcache_slab_mark(pool);
+    }
 }
 
 void tcache_pool_reset(struct mpool_pool *pool)

@@ -10,16 +10,23 @@
  * table keyed by the pool's id (ids are never reused, so a slot naming a
  * destroyed pool matches no pool).
  *
- * Exactness.  A block on a cache list has the pool's secret random key in its
- * second word; every block handed out has that word cleared (the slab pop
- * clears it, and so does the cache pop).  So "second word == key" means the
- * block is free (in some thread's cache, or flushed back to a slab): the
- * exact queries (mpool_owns, mpool_usable_size, mpool_safe_free) and every
- * free treat such a block as not live, which also catches a double free
- * wherever the first free went.  A live block whose own data holds the key
- * would be misjudged; the key is random per pool (and replaced when the pool
- * switches modes or is reset), so that takes a program reading freed memory.
- * Classes of 8-byte blocks have no second word and are not cached.
+ * Marks.  A block on a cache list has the pool's secret random key K in its
+ * second word, a block a cache gave back to a slab (or that the general free
+ * path put there) has K ^ 1; every block handed out has that word cleared.
+ * Every block on a slab's list of a caching pool has K ^ 1 (slab_format marks
+ * new slabs; mpool_check verifies it).  So a marked block is free wherever it
+ * sits: the exact queries (mpool_owns, mpool_usable_size, mpool_safe_free)
+ * and the general free path refuse it.
+ * The inline free path does not read the block (on a random free that read is
+ * a cache miss: churn 81 -> 52 ns without it); it refuses the list's head
+ * (the common double free) and writes K.  A block freed twice is found when
+ * a list reaches it again with the wrong mark, before it is handed out a
+ * second time: a cache list expects K (tcache_pop, flushes; the list is
+ * dropped), a slab's list K ^ 1 (refills; the block is left out).  Either
+ * is reported as a double free, at that later call.  A live block whose own data holds a mark would be misjudged;
+ * the key is random per pool (and replaced when the pool switches modes or is
+ * reset), so that takes a program reading freed memory.  Classes of 8-byte
+ * blocks have no second word and are not cached.
  *
  * Registry.  Every cache is on its pool's list, under one process-wide lock
  * (tcache_lock, rare operations only: attaching, a thread's exit, usage,
@@ -66,6 +73,10 @@ struct tcache *tcache_attach(struct mpool_pool *pool) mpool_internal mpool_noinl
 void *tcache_refill(struct mpool_pool *pool, struct tcache *tc, unsigned cls,
                     enum buddy_status *status) mpool_internal mpool_noinline;
 bool tcache_flush_half(struct mpool_pool *pool, struct tcache *tc, unsigned cls) mpool_internal mpool_noinline;
+/* Reports a list found broken at block p (a block pushed twice) and empties
+ * the list: its blocks stay marked free and are not used again. */
+void tcache_corrupt(struct mpool_pool *pool, struct tcache *tc, unsigned cls, const void *p,
+                    const char *who) mpool_internal mpool_noinline;
 
 /* The calling thread's cache for pool if it has one already, else NULL. */
 static inline struct tcache *tcache_mine(const struct mpool_pool *pool)
@@ -90,7 +101,17 @@ static inline void tcache_set_count(struct tcache_bin *b, uint32_t n)
     __atomic_store_n(&b->count, n, __ATOMIC_RELAXED);
 }
 
-/* A block of class cls for the caller; NULL with *status if the pool has none. */
+/* The mark of a block on a slab's free list of a caching pool (the cache
+ * mark is pool->tc_key itself). */
+static inline uint64_t tcache_slab_mark(const struct mpool_pool *pool)
+{
+    return pool->tc_key ^ 1;
+}
+
+/* A block of class cls for the caller; NULL with *status if the pool has none.
+ * A block on the list without the cache mark was pushed twice (a double free
+ * that the free path does not look for): tcache_corrupt reports it and drops
+ * the list, so nothing is handed out twice. */
 static inline void *tcache_pop(struct mpool_pool *pool, struct tcache *tc, unsigned cls,
                                enum buddy_status *status)
 {
@@ -98,16 +119,21 @@ static inline void *tcache_pop(struct mpool_pool *pool, struct tcache *tc, unsig
     void **block = b->head;
     if (unlikely(block == NULL))
         return tcache_refill(pool, tc, cls, status);
+    if (unlikely(((uint64_t *)block)[1] != pool->tc_key)) {
+        tcache_corrupt(pool, tc, cls, block, "mpool_alloc");
+        return tcache_refill(pool, tc, cls, status);
+    }
     b->head = block[0];
-    block[1] = NULL; /* live blocks never hold the key */
+    block[1] = NULL; /* live blocks never hold a mark */
     tcache_set_count(b, b->count - 1);
     return block;
 }
 
-/* True if the block at p (of a class with a second word) is free by its mark. */
+/* True if the block at p (of a class with a second word) is marked free: on
+ * a cache list or on a slab's list. */
 static inline bool tcache_marked(const struct mpool_pool *pool, const void *p)
 {
-    return ((const uint64_t *)p)[1] == pool->tc_key;
+    return (((const uint64_t *)p)[1] ^ pool->tc_key) <= 1;
 }
 
 /* Clears the mark a block p of class cls may carry from an earlier list, before
@@ -126,7 +152,9 @@ static inline bool tcache_block_marked(const struct mpool_pool *pool, const stru
 
 /* Pushes block p (a block start of class cls, checked by the caller) onto the
  * cache.  False, nothing changed, if p is marked free (a double free) or the
- * class is not cached: the caller then takes the general path. */
+ * class is not cached: the caller then takes the general path.  (This is the
+ * general path's push, which may read the block; free_slow's inline push
+ * only compares p with the list's head.) */
 static inline bool tcache_push(struct mpool_pool *pool, struct tcache *tc, unsigned cls, void *p)
 {
     struct tcache_bin *b = &tc->bin[cls];
@@ -150,6 +178,10 @@ void tcache_pool_init(struct mpool_pool *pool) mpool_internal;
 /* The pool changes mode (thread_safe, so pool->tcache): every cache is
  * flushed back and the key replaced.  No other thread may use the pool. */
 void tcache_pool_switch(struct mpool_pool *pool) mpool_internal;
+
+/* After a switch that turned caching on: every block on a slab's list gets
+ * the slab mark.  No other thread may use the pool. */
+void tcache_pool_mark_slabs(struct mpool_pool *pool) mpool_internal;
 
 /* Reset: every cache of the pool forgets its blocks; a new key. */
 void tcache_pool_reset(struct mpool_pool *pool) mpool_internal;

@@ -2,7 +2,8 @@
  * test_tcache.c - per-thread caches (tcache.h, tcache.c) of thread-safe
  * pools, with the internal structures inspected through pool.h and tcache.h:
  * a freed block waits in the freeing thread's cache and is no block for any
- * call; every double free is caught, whichever list the first free reached;
+ * call; free(a); free(a) is refused at once, and every other double free is
+ * found before the block could be handed out twice;
  * lists stay within their bound; a thread's exit gives its blocks back;
  * destroy, reset, mode switches, trim and slot eviction leave nothing
  * dangling; usage does not count cached blocks; classes without room for
@@ -21,6 +22,8 @@
 #include <mpool.h>
 
 #include "pool.h"
+#include "region.h"
+#include "slab.h"
 #include "tcache.h"
 #include "testutil.h"
 
@@ -84,45 +87,89 @@ Test(tcache, freed_block_waits_in_the_cache_and_is_dead)
     mpool_destroy(pool);
 }
 
-/* free(a); free(b); free(a): caught although a is not the last freed block,
- * whether a still waits in the cache or was flushed back to its slab. */
-Test(tcache, every_double_free_is_caught)
+/* Allocates n blocks of size and asserts that no two are the same; true if
+ * one of the calls reported a double free (INVALID_POINTER). */
+static bool alloc_distinct(mpool_t *pool, size_t size, void **out, size_t n)
+{
+    bool reported = false;
+    for (size_t i = 0; i < n; i++) {
+        prime_error(MPOOL_ERR_INVALID_POINTER);
+        out[i] = mpool_alloc(pool, size);
+        cr_assert_not_null(out[i]);
+        reported |= mpool_last_error() == MPOOL_ERR_INVALID_POINTER;
+        for (size_t j = 0; j < i; j++)
+            cr_assert_neq(out[i], out[j], "blocks %zu and %zu are the same %p after a double free", i, j, out[i]);
+    }
+    return reported;
+}
+
+/* The free path compares with the list's head only: free(a); free(a) is
+ * refused at once, and so is any double free that reaches the general path. */
+Test(tcache, immediate_double_free_is_refused)
 {
     mpool_t *pool = make_pool();
-    size_t size = 64;
-    unsigned cls = class_of(pool, size);
-    char *a = mpool_alloc(pool, size), *b = mpool_alloc(pool, size);
-    cr_assert(a && b);
+    unsigned cls = class_of(pool, 64);
+    char *a = mpool_alloc(pool, 64);
     mpool_free(pool, a);
-    mpool_free(pool, b);
     struct tcache *tc = tcache_mine(pool);
     uint32_t count = tc->bin[cls].count;
     prime_error(MPOOL_ERR_INVALID_POINTER);
     mpool_free(pool, a);
-    assert_refused("double free of a cached block (not the last freed)");
+    assert_refused("free(a); free(a)");
     cr_assert_eq(tc->bin[cls].count, count, "a refused free changed the list");
-    /* Push a out of the cache: fill the list past its bound. */
-    size_t n = 4 * tc->bin[cls].max;
-    void **more = calloc(n, sizeof *more);
-    for (size_t i = 0; i < n; i++)
-        more[i] = mpool_alloc(pool, size);
-    for (size_t i = 0; i < n; i++)
-        mpool_free(pool, more[i]);
-    cr_assert_leq(tc->bin[cls].count, tc->bin[cls].max);
     prime_error(MPOOL_ERR_INVALID_POINTER);
-    mpool_free(pool, more[0]); /* flushed back to its slab long ago */
-    assert_refused("double free of a block flushed back to its slab");
+    cr_assert_not(mpool_safe_free(pool, a));
+    assert_refused("safe_free of a cached block");
     cr_assert_eq(mpool_check(pool), 0);
-    /* No block is handed out twice afterwards. */
+    mpool_destroy(pool);
+}
+
+/* free(a); free(b); free(a): a is on the list twice.  The list finds it when
+ * it reaches a again (its mark is gone), reports the double free there and
+ * hands out no block twice. */
+Test(tcache, double_free_in_a_cache_is_found_before_reuse)
+{
+    mpool_t *pool = make_pool();
+    size_t size = 64;
+    char *a = mpool_alloc(pool, size), *b = mpool_alloc(pool, size);
+    cr_assert(a && b);
+    mpool_free(pool, a);
+    mpool_free(pool, b);
+    mpool_free(pool, a); /* not the head: taken, found later */
+    enum { N = 8 };
+    void *got[N];
+    cr_assert(alloc_distinct(pool, size, got, N), "the double free of a was never reported");
+    for (int i = 0; i < N; i++)
+        mpool_free(pool, got[i]);
+    cr_assert_eq(mpool_check(pool), 0);
+    mpool_destroy(pool);
+}
+
+/* A block a flush gave back to its slab, freed again into a cache: it is on
+ * a slab's list and a cache list.  Whichever hands it out first, the other
+ * finds its mark wrong: reported, and it is never handed out twice. */
+Test(tcache, double_free_of_a_flushed_block_is_found_before_reuse)
+{
+    mpool_t *pool = make_pool();
+    size_t size = 80;
+    unsigned cls = class_of(pool, size);
+    char *keep = mpool_alloc(pool, size), *z = mpool_alloc(pool, size); /* keep holds the slab */
+    mpool_free(pool, z);
+    mpool_trim(pool); /* the caller's cache goes back to the slabs */
+    cr_assert_eq(page_head(region_page_of(region_of(z), z))->kind, PAGE_SLAB);
+    cr_assert_eq(tcache_mine(pool)->bin[cls].count, 0);
+    prime_error(MPOOL_ERR_INVALID_POINTER);
+    cr_assert_not(mpool_owns(pool, z), "a block on a slab's list is owned");
+    mpool_free(pool, z); /* the second free: into the cache, unread */
+    size_t n = 4 * slab_capacity(page_head(region_page_of(region_of(z), z)));
+    void **got = calloc(n, sizeof *got);
+    cr_assert(alloc_distinct(pool, size, got, n), "the double free of a flushed block was never reported");
     for (size_t i = 0; i < n; i++)
-        more[i] = mpool_alloc(pool, size);
+        cr_assert_neq(got[i], keep);
     for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < i; j++)
-            cr_assert_neq(more[i], more[j], "blocks %zu and %zu are the same", i, j);
-    for (size_t i = 0; i < n; i++)
-        mpool_free(pool, more[i]);
-    free(more);
-    cr_assert_eq(mpool_get_usage(pool).used, 0);
+        mpool_free(pool, got[i]);
+    free(got);
+    mpool_free(pool, keep);
     cr_assert_eq(mpool_check(pool), 0);
     mpool_destroy(pool);
 }
@@ -232,11 +279,12 @@ Test(tcache, a_thread_exit_gives_its_blocks_back)
         live += (N / 2) * mpool_usable_size(pool, blocks[t][1]);
     cr_assert_eq(mpool_get_usage(pool).used, live);
     /* The blocks the threads freed are free (and marked), the others live: the
-     * main thread frees those, and a second free of the first kind is refused. */
+     * main thread frees those, and the exact free refuses the first kind. */
     for (int t = 0; t < T; t++) {
         prime_error(MPOOL_ERR_INVALID_POINTER);
-        mpool_free(pool, blocks[t][0]);
-        assert_refused("free of a block an exited thread freed");
+        cr_assert_not(mpool_safe_free(pool, blocks[t][0]));
+        assert_refused("safe_free of a block an exited thread freed");
+        cr_assert_not(mpool_owns(pool, blocks[t][2]));
         for (size_t i = 1; i < N; i += 2)
             mpool_free(pool, blocks[t][i]);
     }
