@@ -129,9 +129,10 @@ MPOOL_API void *mpool_calloc(mpool_t *pool, size_t count, size_t size);
 MPOOL_API void *mpool_realloc(mpool_t *pool, void *ptr, size_t size);
 
 /* Frees a block.  NULL does nothing.  Catches foreign pointers, interior
- * pointers and the common double free cheaply (on a thread-safe pool, every
- * double free of a block of 16 bytes or more); mpool_safe_free (or
- * enable_debug) checks exactly. */
+ * pointers and the common double free (the same block twice in a row)
+ * cheaply; on a thread-safe pool, any other double free of a block of 16
+ * bytes or more is reported by a later allocation, before the block could be
+ * handed out twice.  mpool_safe_free (or enable_debug) checks exactly. */
 MPOOL_API void mpool_free(mpool_t *pool, void *ptr);
 
 /* Frees ptr if and only if it is a live block of the pool; otherwise returns
