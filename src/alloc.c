@@ -245,10 +245,12 @@ static mpool_noinline void *alloc_slow(mpool_t *pool, size_t size)
 {
     if (!pool)
         pool = pool_default();
-    unsigned cls = size <= SMALL_MAX && !pool->debug ? pool->small_class[(size + 7) >> 3] : CLASS_NONE;
-    if (unlikely(cls == CLASS_NONE))
+    if (unlikely(size > SMALL_MAX))
         return alloc_general(pool, size);
     if (pool->tcache) { /* a missing cache or an empty list: made or refilled via slab_alloc */
+        unsigned cls = pool->small_class[(size + 7) >> 3]; /* a caching pool is not in debug mode */
+        if (unlikely(cls == CLASS_NONE))
+            return alloc_general(pool, size);
         struct tcache *tc = tcache_mine(pool);
         if (unlikely(tc == NULL))
             return alloc_general(pool, size);
@@ -261,6 +263,9 @@ static mpool_noinline void *alloc_slow(mpool_t *pool, size_t size)
         tcache_set_count(b, b->count - 1);
         return block;
     }
+    unsigned cls = pool->debug ? CLASS_NONE : pool->small_class[(size + 7) >> 3];
+    if (unlikely(cls == CLASS_NONE))
+        return alloc_general(pool, size);
     mpool_lock_t *l = &pool->cls[cls].lock;
     bool locking = pool->thread_safe;
     if (locking && !lock_try(l))
@@ -417,9 +422,9 @@ static mpool_noinline void free_slow(mpool_t *pool, void *p)
     struct page *pg = page_head(page);
     struct mpool_pool *owner = r->pool;
     uint64_t off = ((uintptr_t)p & (PAGE_SIZE - 1)) + ((uint64_t)page->back << (PAGE_SHIFT - 6));
-    if (pg->kind != PAGE_SLAB || (pool && pool != owner) || owner->debug || !slab_offset_is_block(pg, off))
+    if (pg->kind != PAGE_SLAB || (pool && pool != owner) || !slab_offset_is_block(pg, off))
         return free_general(pool, p);
-    if (owner->tcache) {
+    if (owner->tcache) { /* a caching pool is not in debug mode */
         /* No cache yet, a full list, a class not cached, or p already on top
          * of the list (the common double free): free_general sorts it out
          * through free_block.  The block is written, not read (tcache.h). */
@@ -436,6 +441,8 @@ static mpool_noinline void free_slow(mpool_t *pool, void *p)
         tcache_set_count(b, b->count + 1);
         return;
     }
+    if (owner->debug)
+        return free_general(pool, p);
     mpool_lock_t *l = &owner->cls[pg->cls].lock;
     bool locking = owner->thread_safe;
     if (locking && !lock_try(l))
@@ -519,6 +526,16 @@ void mpool_free(mpool_t *pool, void *p)
         return;
     }
     free_slow(pool, p);
+}
+
+void *alloc_default(size_t size)
+{
+    return alloc_slow(pool_default(), size);
+}
+
+void free_default(void *p)
+{
+    free_slow(NULL, p);
 }
 
 bool mpool_safe_free(mpool_t *pool, void *p)

@@ -14,4 +14,10 @@
  * (no free-list walk), as malloc_usable_size need not. */
 size_t alloc_usable_size_fast(const void *p) mpool_internal;
 
+/* mpool_alloc(NULL, size) and mpool_free(NULL, p) (p not NULL) without the
+ * inline paths that only unlocked pools use: malloc and free go straight to
+ * the default pool's thread cache. */
+void *alloc_default(size_t size) mpool_internal;
+void free_default(void *p) mpool_internal;
+
 #endif /* MPOOL_ALLOC_H */

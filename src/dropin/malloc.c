@@ -58,7 +58,7 @@ atomic_size_t dropin_allocations, dropin_frees;
 DROPIN_API void *malloc(size_t size)
 {
     dropin_count(&dropin_allocations);
-    return mpool_alloc(NULL, size);
+    return alloc_default(size);
 }
 
 DROPIN_API void free(void *p)
@@ -66,7 +66,7 @@ DROPIN_API void free(void *p)
     if (!p)
         return;
     dropin_count(&dropin_frees);
-    mpool_free(NULL, p);
+    free_default(p);
 }
 
 DROPIN_API void *calloc(size_t count_, size_t size)
