@@ -4,7 +4,7 @@
  * to whole pages only (the buddy allocator gives back the rest of the run).
  *
  * A freed large block is kept whole in the pool's large cache, by its length
- * in pages, while the cache holds at most 4 MiB: the next request for that
+ * in pages, while the cache holds at most 2 MiB: the next request for that
  * many pages takes it back without splitting and merging buddies (64 KiB
  * malloc+free pair: see docs/architecture.md).  A cached run is still an
  * allocated run to the page allocator, with kind LARGE and flag PG_CACHED,

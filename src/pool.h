@@ -30,7 +30,7 @@ struct sclass {
 /* Freed large blocks kept whole, by length in pages (large.c); under the
  * page lock. */
 #define LARGE_CACHE_MAX_PAGES 512   /* every large block: up to 2 MiB */
-#define LARGE_CACHE_CAP_PAGES 1024  /* 4 MiB at most in all */
+#define LARGE_CACHE_CAP_PAGES 512   /* 2 MiB at most in all (peak RSS: see docs/architecture.md) */
 struct large_cache {
     struct page *bin[LARGE_CACHE_MAX_PAGES + 1]; /* bin[n]: runs of n pages (LIFO, via next) */
     size_t pages;                                /* pages held in all bins */
