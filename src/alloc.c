@@ -224,6 +224,15 @@ static void *alloc_any(struct mpool_pool *pool, size_t size, size_t align, const
  * blocks, debug pools, errors. */
 static mpool_noinline void *alloc_general(struct mpool_pool *pool, size_t size)
 {
+    size_t req = size < pool->min_block ? pool->min_block : size;
+    if (req > SLAB_MAX && size <= pool->max_block && req <= BUDDY_MAX_RUN && pool->align <= PAGE_SIZE &&
+        !pool->debug) { /* a large block (the routing of alloc_route), without its detours */
+        bool zeroed;
+        enum buddy_status st;
+        void *p = large_alloc(pool, req, pool->align, &zeroed, &st);
+        if (likely(p != NULL))
+            return p;
+    }
     return alloc_any(pool, size, 0, "mpool_alloc", NULL, NULL);
 }
 
@@ -386,6 +395,20 @@ static mpool_noinline void free_general(mpool_t *pool, void *p)
         fail_invalid_pointer(pool ? pool : b.pool, "mpool_free", p);
 }
 
+/* free_slow's case of a run that is not a slab: a large block (its head
+ * descriptor says LARGE only while it is allocated or cached, region.h) is
+ * freed at once when p is its first byte, the block is not cached and the
+ * pool agrees; everything else goes to free_general. */
+static mpool_noinline void free_large(mpool_t *pool, void *p, struct mpool_pool *owner, struct page *pg)
+{
+    if (pg->kind == PAGE_LARGE && p == page_start(pg) && !(pg->flags & PG_CACHED) && (!pool || pool == owner) &&
+        !owner->debug) {
+        large_free(owner, pg);
+        return;
+    }
+    free_general(pool, p);
+}
+
 /* Gives back the class lock l of a refused free (held when `locking`), then
  * lets free_general sort the pointer out. */
 static mpool_noinline void free_refused(mpool_t *pool, void *p, mpool_lock_t *l, bool locking)
@@ -422,7 +445,9 @@ static mpool_noinline void free_slow(mpool_t *pool, void *p)
     struct page *pg = page_head(page);
     struct mpool_pool *owner = r->pool;
     uint64_t off = ((uintptr_t)p & (PAGE_SIZE - 1)) + ((uint64_t)page->back << (PAGE_SHIFT - 6));
-    if (pg->kind != PAGE_SLAB || (pool && pool != owner) || !slab_offset_is_block(pg, off))
+    if (unlikely(pg->kind != PAGE_SLAB))
+        return free_large(pool, p, owner, pg);
+    if ((pool && pool != owner) || !slab_offset_is_block(pg, off))
         return free_general(pool, p);
     if (owner->tcache) { /* a caching pool is not in debug mode */
         /* No cache yet, a full list, a class not cached, or p already on top
