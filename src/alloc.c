@@ -220,6 +220,17 @@ static void *alloc_any(struct mpool_pool *pool, size_t size, size_t align, const
     return p;
 }
 
+/* The slab class of a request above SMALL_MAX with the pool's alignment, or
+ * CLASS_NONE if it is not served from a slab (alloc_route's rule). */
+static inline unsigned cache_class(const struct mpool_pool *pool, size_t size)
+{
+    size_t req = size < pool->min_block ? pool->min_block : size;
+    size_t rounded = align_up(req, pool->align);
+    if (size > pool->max_block || pool->align > PAGE_SIZE || rounded > SLAB_MAX)
+        return CLASS_NONE;
+    return sizeclass_of(rounded);
+}
+
 /* Every allocation alloc_slow does not finish: refills, large and huge
  * blocks, debug pools, errors. */
 static mpool_noinline void *alloc_general(struct mpool_pool *pool, size_t size)
@@ -254,10 +265,8 @@ static mpool_noinline void *alloc_slow(mpool_t *pool, size_t size)
 {
     if (!pool)
         pool = pool_default();
-    if (unlikely(size > SMALL_MAX))
-        return alloc_general(pool, size);
     if (pool->tcache) { /* a missing cache or an empty list: made or refilled via slab_alloc */
-        unsigned cls = pool->small_class[(size + 7) >> 3]; /* a caching pool is not in debug mode */
+        unsigned cls = size <= SMALL_MAX ? pool->small_class[(size + 7) >> 3] : cache_class(pool, size);
         if (unlikely(cls == CLASS_NONE))
             return alloc_general(pool, size);
         struct tcache *tc = tcache_mine(pool);
@@ -272,7 +281,7 @@ static mpool_noinline void *alloc_slow(mpool_t *pool, size_t size)
         tcache_set_count(b, b->count - 1);
         return block;
     }
-    unsigned cls = pool->debug ? CLASS_NONE : pool->small_class[(size + 7) >> 3];
+    unsigned cls = pool->debug || size > SMALL_MAX ? CLASS_NONE : pool->small_class[(size + 7) >> 3];
     if (unlikely(cls == CLASS_NONE))
         return alloc_general(pool, size);
     mpool_lock_t *l = &pool->cls[cls].lock;
