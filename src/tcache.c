@@ -39,25 +39,33 @@ static struct page *slab_of_block(void *p)
     return page_head(region_page_of(region_of(p), p));
 }
 
-/* Empties list b, found broken at block p, and reports the double free that
- * broke it.  The blocks on it stay marked free and are not used again. */
-static void report_double_free(struct mpool_pool *pool, struct tcache_bin *b, const void *p, const char *who)
+/* Empties list b, found broken (a block on it was pushed twice).  The blocks
+ * on it stay marked free and are not used again. */
+static void drop_list(struct tcache_bin *b)
 {
     b->head = NULL;
     tcache_set_count(b, 0);
+}
+
+/* Reports the double free of block p found on a cache list (never under a
+ * lock of ours: the pool's logger may call into mpool). */
+static void report_double_free(struct mpool_pool *pool, const void *p, const char *who)
+{
     error_raise(&pool->policy, MPOOL_ERR_INVALID_POINTER, 0,
                 "%s: double free detected: block %p was freed twice (found again on a thread cache)", who, p);
 }
 
 void tcache_corrupt(struct mpool_pool *pool, struct tcache *tc, unsigned cls, const void *p, const char *who)
 {
-    report_double_free(pool, &tc->bin[cls], p, who);
+    drop_list(&tc->bin[cls]);
+    report_double_free(pool, p, who);
 }
 
 /* Gives up to n blocks of list cls back to their slabs under the class lock,
  * marked as slab blocks.  A block without the cache mark was pushed twice:
- * the rest of the list is dropped and reported (after the lock). */
-static void bin_give_back(struct mpool_pool *pool, struct tcache_bin *b, unsigned cls, uint32_t n)
+ * the rest of the list is dropped, and the block returned for the caller to
+ * report once it holds no lock (else NULL). */
+static void **bin_give_back(struct mpool_pool *pool, struct tcache_bin *b, unsigned cls, uint32_t n)
 {
     struct sclass *c = &pool->cls[cls];
     uint32_t moved = 0;
@@ -77,24 +85,44 @@ static void bin_give_back(struct mpool_pool *pool, struct tcache_bin *b, unsigne
     lock_give(&c->lock, pool->thread_safe);
     tcache_set_count(b, b->count - moved);
     if (bad)
-        report_double_free(pool, b, bad, "mpool_free");
+        drop_list(b);
+    return bad;
 }
 
-static void flush_all(struct mpool_pool *pool, struct tcache *tc)
+/* Gives every list of tc back; returns a block found freed twice, or NULL. */
+static void **flush_all(struct mpool_pool *pool, struct tcache *tc)
 {
+    void **bad = NULL;
     for (unsigned cls = 0; cls < CLASS_COUNT; cls++)
-        if (tc->bin[cls].head)
-            bin_give_back(pool, &tc->bin[cls], cls, tc->bin[cls].count);
+        if (tc->bin[cls].head) {
+            void **b = bin_give_back(pool, &tc->bin[cls], cls, tc->bin[cls].count);
+            bad = bad ? bad : b;
+        }
+    return bad;
+}
+
+/* A double free found while tcache_lock was held, reported after it. */
+struct found {
+    struct mpool_pool *pool;
+    void **block;
+};
+
+static void report_found(const struct found *f)
+{
+    if (f->block)
+        report_double_free(f->pool, f->block, "mpool_free");
 }
 
 /* Takes tc off its pool's list after flushing it (if the pool still exists).
- * Caller holds tcache_lock. */
-static void detach_locked(struct tcache *tc)
+ * Caller holds tcache_lock; a double free found is left in *found. */
+static void detach_locked(struct tcache *tc, struct found *found)
 {
     struct mpool_pool *pool = tc->pool;
     if (!pool)
         return;
-    flush_all(pool, tc);
+    void **bad = flush_all(pool, tc);
+    if (bad && !found->block)
+        *found = (struct found){pool, bad};
     LIST_REMOVE(pool->tcaches, tc, next, prev);
     tc->pool = NULL;
 }
@@ -102,6 +130,7 @@ static void detach_locked(struct tcache *tc)
 static void thread_exit(void *arg)
 {
     struct tcache_thread *t = arg;
+    struct found found = {NULL, NULL};
     t->exiting = true;
     lock_take(&tcache_lock, true);
     for (unsigned i = 0; i < TCACHE_SLOTS; i++) {
@@ -109,11 +138,12 @@ static void thread_exit(void *arg)
         t->id[i] = 0;
         t->tc[i] = NULL;
         if (tc) {
-            detach_locked(tc);
+            detach_locked(tc, &found);
             prim_unmap(tc, tcache_bytes());
         }
     }
     lock_give(&tcache_lock, true);
+    report_found(&found);
 }
 
 static void make_exit_key(void)
@@ -139,9 +169,10 @@ struct tcache *tcache_attach(struct mpool_pool *pool)
         tc->bin[cls].max = bin_max(pool->cls[cls].block_size);
     unsigned slot = (unsigned)(pool->id % TCACHE_SLOTS);
     struct tcache *old = t->tc[slot];
+    struct found found = {NULL, NULL};
     lock_take(&tcache_lock, true);
     if (old)
-        detach_locked(old);
+        detach_locked(old, &found);
     tc->pool = pool;
     LIST_PUSH(pool->tcaches, tc, next, prev);
     lock_give(&tcache_lock, true);
@@ -149,6 +180,7 @@ struct tcache *tcache_attach(struct mpool_pool *pool)
     t->tc[slot] = tc;
     if (old)
         prim_unmap(old, tcache_bytes());
+    report_found(&found);
     return tc;
 }
 
@@ -214,7 +246,9 @@ bool tcache_flush_half(struct mpool_pool *pool, struct tcache *tc, unsigned cls)
     struct tcache_bin *b = &tc->bin[cls];
     if (!b->max)
         return false;
-    bin_give_back(pool, b, cls, b->count - b->max / 2);
+    void **bad = bin_give_back(pool, b, cls, b->count - b->max / 2);
+    if (bad)
+        report_double_free(pool, bad, "mpool_free");
     return true;
 }
 
@@ -249,11 +283,15 @@ void tcache_pool_init(struct mpool_pool *pool)
 
 void tcache_pool_switch(struct mpool_pool *pool)
 {
+    struct found found = {pool, NULL};
     lock_take(&tcache_lock, true);
-    for (struct tcache *tc = pool->tcaches; tc; tc = tc->next)
-        flush_all(pool, tc);
+    for (struct tcache *tc = pool->tcaches; tc; tc = tc->next) {
+        void **bad = flush_all(pool, tc);
+        found.block = found.block ? found.block : bad;
+    }
     pool->tc_key = new_key(pool);
     lock_give(&tcache_lock, true);
+    report_found(&found);
 }
 
 void tcache_pool_mark_slabs(struct mpool_pool *pool)
@@ -303,7 +341,8 @@ size_t tcache_flush_mine(struct mpool_pool *pool)
     size_t n = 0;
     for (unsigned cls = 0; cls < CLASS_COUNT; cls++)
         n += tc->bin[cls].count;
-    flush_all(pool, tc);
+    struct found found = {pool, flush_all(pool, tc)};
+    report_found(&found);
     return n;
 }
 

@@ -145,6 +145,30 @@ Test(tcache, double_free_in_a_cache_is_found_before_reuse)
     mpool_destroy(pool);
 }
 
+/* The same found by a flush (mpool_trim gives the caller's lists back): the
+ * list is dropped at the block pushed twice and the double free reported. */
+Test(tcache, double_free_in_a_cache_is_found_by_a_flush)
+{
+    mpool_t *pool = make_pool();
+    size_t size = 48;
+    char *a = mpool_alloc(pool, size), *b = mpool_alloc(pool, size);
+    cr_assert(a && b);
+    mpool_free(pool, a);
+    mpool_free(pool, b);
+    mpool_free(pool, a);
+    prime_error(MPOOL_ERR_INVALID_POINTER);
+    mpool_trim(pool);
+    assert_refused("a flush of a list holding a block twice");
+    cr_assert_eq(tcache_mine(pool)->bin[class_of(pool, size)].count, 0);
+    enum { N = 8 };
+    void *got[N];
+    alloc_distinct(pool, size, got, N); /* a, once on its slab's list, may come back once */
+    for (int i = 0; i < N; i++)
+        mpool_free(pool, got[i]);
+    cr_assert_eq(mpool_check(pool), 0);
+    mpool_destroy(pool);
+}
+
 /* A block a flush gave back to its slab, freed again into a cache: it is on
  * a slab's list and a cache list.  Whichever hands it out first, the other
  * finds its mark wrong: reported, and it is never handed out twice. */
