@@ -76,8 +76,8 @@ static bool block_is_start(const struct block *b, const void *p)
     if (b->kind == BLOCK_SLAB) {
         return slab_offset_is_block(b->pg, (uint64_t)((const char *)p - (const char *)page_start(b->pg)));
     }
-    if (b->kind == BLOCK_LARGE) /* a cached run (large.h) is no block */
-        return p == page_start(b->pg) && !(b->pg->flags & PG_CACHED);
+    if (b->kind == BLOCK_LARGE)
+        return large_is_block(b->pg, p);
     return b->kind == BLOCK_HUGE;
 }
 
@@ -220,9 +220,9 @@ static void *alloc_any(struct mpool_pool *pool, size_t size, size_t align, const
     return p;
 }
 
-/* The slab class of a request above SMALL_MAX with the pool's alignment, or
- * CLASS_NONE if it is not served from a slab (alloc_route's rule). */
-static inline unsigned cache_class(const struct mpool_pool *pool, size_t size)
+/* The slab class of a request with the pool's alignment, or CLASS_NONE if it
+ * is not served from a slab (alloc_route's rule). */
+static inline unsigned slab_class_for(const struct mpool_pool *pool, size_t size)
 {
     size_t req = size < pool->min_block ? pool->min_block : size;
     size_t rounded = align_up(req, pool->align);
@@ -235,12 +235,11 @@ static inline unsigned cache_class(const struct mpool_pool *pool, size_t size)
  * blocks, debug pools, errors. */
 static mpool_noinline void *alloc_general(struct mpool_pool *pool, size_t size)
 {
-    size_t req = size < pool->min_block ? pool->min_block : size;
-    if (req > SLAB_MAX && size <= pool->max_block && req <= BUDDY_MAX_RUN && pool->align <= PAGE_SIZE &&
-        !pool->debug) { /* a large block (the routing of alloc_route), without its detours */
-        bool zeroed;
+    if (likely(!pool->debug && size <= MAX_REQUEST)) { /* the route alone; alloc_any handles the rest */
+        size_t req = size < pool->min_block ? pool->min_block : size;
+        bool fresh;
         enum buddy_status st;
-        void *p = large_alloc(pool, req, pool->align, &zeroed, &st);
+        void *p = alloc_route(pool, size, req, pool->align, &fresh, &st);
         if (likely(p != NULL))
             return p;
     }
@@ -266,19 +265,15 @@ static mpool_noinline void *alloc_slow(mpool_t *pool, size_t size)
     if (!pool)
         pool = pool_default();
     if (pool->tcache) { /* a missing cache or an empty list: made or refilled via slab_alloc */
-        unsigned cls = size <= SMALL_MAX ? pool->small_class[(size + 7) >> 3] : cache_class(pool, size);
+        unsigned cls = size <= SMALL_MAX ? pool->small_class[(size + 7) >> 3] : slab_class_for(pool, size);
         if (unlikely(cls == CLASS_NONE))
             return alloc_general(pool, size);
         struct tcache *tc = tcache_mine(pool);
         if (unlikely(tc == NULL))
             return alloc_general(pool, size);
-        struct tcache_bin *b = &tc->bin[cls];
-        void **block = b->head;
-        if (unlikely(block == NULL || ((uint64_t *)block)[1] != pool->tc_key))
-            return alloc_general(pool, size); /* tcache_pop reports a broken list */
-        b->head = block[0];
-        block[1] = NULL; /* live blocks never hold the mark */
-        tcache_set_count(b, b->count - 1);
+        void *block = tcache_take(pool, &tc->bin[cls]);
+        if (unlikely(block == NULL))
+            return alloc_general(pool, size); /* tcache_pop refills, or reports a broken list */
         return block;
     }
     unsigned cls = pool->debug || size > SMALL_MAX ? CLASS_NONE : pool->small_class[(size + 7) >> 3];
@@ -375,7 +370,7 @@ static bool free_block(struct block *b, void *p, bool exact)
         if (unlikely(pool->debug))
             memset(p, POISON_FREED, pg->block_size);
         if (pool->tcache && pg->block_size >= 2 * sizeof(uint64_t))
-            ((uint64_t *)p)[1] = tcache_slab_mark(pool);
+            ((uint64_t *)p)[1] = pool_slab_mark(pool);
         slab_push_locked(pool, pg, p);
         lock_give(&c->lock, pool->thread_safe);
         return true;
@@ -410,8 +405,7 @@ static mpool_noinline void free_general(mpool_t *pool, void *p)
  * pool agrees; everything else goes to free_general. */
 static mpool_noinline void free_large(mpool_t *pool, void *p, struct mpool_pool *owner, struct page *pg)
 {
-    if (pg->kind == PAGE_LARGE && p == page_start(pg) && !(pg->flags & PG_CACHED) && (!pool || pool == owner) &&
-        !owner->debug) {
+    if (pg->kind == PAGE_LARGE && large_is_block(pg, p) && (!pool || pool == owner) && !owner->debug) {
         large_free(owner, pg);
         return;
     }
@@ -466,13 +460,9 @@ static mpool_noinline void free_slow(mpool_t *pool, void *p)
         if (unlikely(tc == NULL))
             return free_general(pool, p);
         struct tcache_bin *b = &tc->bin[pg->cls];
-        void **block = p;
-        if (unlikely(b->count >= b->max || block == b->head))
+        if (unlikely(b->count >= b->max || p == b->head))
             return free_general(pool, p);
-        block[0] = b->head;
-        ((uint64_t *)block)[1] = owner->tc_key;
-        b->head = block;
-        tcache_set_count(b, b->count + 1);
+        tcache_put(owner, b, p);
         return;
     }
     if (owner->debug)
@@ -588,11 +578,8 @@ bool mpool_safe_free(mpool_t *pool, void *p)
  * 0 if it would not come from a slab. */
 static size_t slab_usable_for(const struct mpool_pool *pool, size_t size)
 {
-    size_t req = size < pool->min_block ? pool->min_block : size;
-    size_t rounded = align_up(req, pool->align);
-    if (size > pool->max_block || pool->align > PAGE_SIZE || rounded > SLAB_MAX)
-        return 0;
-    return sizeclass_size(sizeclass_of(rounded));
+    unsigned cls = slab_class_for(pool, size);
+    return cls == CLASS_NONE ? 0 : sizeclass_size(cls);
 }
 
 static bool is_huge_size(const struct mpool_pool *pool, size_t size)

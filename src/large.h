@@ -28,6 +28,13 @@ void large_shrink(struct mpool_pool *pool, struct page *head, size_t size) mpool
 
 static inline size_t large_usable(const struct page *head) { return (size_t)head->npages << PAGE_SHIFT; }
 
+/* True if p is the block of the large run headed by head: its first byte,
+ * and the run is not cached. */
+static inline bool large_is_block(const struct page *head, const void *p)
+{
+    return p == page_start(head) && !(head->flags & PG_CACHED);
+}
+
 /* Gives every cached run back to the page allocator; returns the bytes. */
 size_t large_cache_flush(struct mpool_pool *pool) mpool_internal;
 

@@ -95,12 +95,8 @@ static inline bool lock_give_waited(mpool_lock_t *l)
 
 static inline void lock_give(mpool_lock_t *l, bool on)
 {
-    if (!on)
-        return;
-    lock_note(__tsan_mutex_pre_unlock, l);
-    if (unlikely(__atomic_exchange_n(&l->state, 0, __ATOMIC_RELEASE) == 2))
+    if (on && unlikely(lock_give_waited(l)))
         lock_wake(l);
-    lock_note(__tsan_mutex_post_unlock, l);
 }
 
 #endif /* MPOOL_LOCK_H */

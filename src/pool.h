@@ -86,6 +86,13 @@ struct mpool_pool {
     mpool_config_t config;
 };
 
+/* The mark of a block on a slab's free list of a pool with thread caches
+ * (the cache mark is tc_key itself; tcache.h). */
+static inline uint64_t pool_slab_mark(const struct mpool_pool *pool)
+{
+    return pool->tc_key ^ 1;
+}
+
 struct process_options;
 
 /* The default pool (pool.c), set up by the first mpool_default(). */

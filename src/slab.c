@@ -50,7 +50,7 @@ static void slab_format(const struct mpool_pool *pool, struct sclass *c, unsigne
     *(void **)(start + (cap - 1) * bsize) = NULL;
     if (pool->tcache && bsize >= 2 * sizeof(uint64_t))
         for (size_t i = 0; i < cap; i++)
-            ((uint64_t *)(start + i * bsize))[1] = pool->tc_key ^ 1;
+            ((uint64_t *)(start + i * bsize))[1] = pool_slab_mark(pool);
     mpool_assert_internal(pg->kind == PAGE_SLAB && pg->cls == cls, "the page allocator made the run a slab");
     pg->block_size = (uint16_t)bsize;
     pg->limit = (uint32_t)(cap * bsize);
@@ -206,7 +206,7 @@ size_t slab_check_locked(const struct mpool_pool *pool, unsigned cls)
         for (const struct page *pg = c->slabs; pg; pg = pg->cnext) {
             size_t steps = 0, capacity = slab_capacity(pg);
             for (const uint64_t *f = pg->free; f && steps <= capacity; f = *(const uint64_t *const *)f, steps++)
-                if (f[1] != (pool->tc_key ^ 1)) {
+                if (f[1] != pool_slab_mark(pool)) {
                     problems++;
                     break;
                 }

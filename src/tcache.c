@@ -78,7 +78,7 @@ static void **bin_give_back(struct mpool_pool *pool, struct tcache_bin *b, unsig
             break;
         }
         b->head = block[0];
-        ((uint64_t *)block)[1] = tcache_slab_mark(pool);
+        ((uint64_t *)block)[1] = pool_slab_mark(pool);
         slab_push_locked(pool, slab_of_block(block), block);
         moved++;
     }
@@ -201,7 +201,7 @@ static void **take_checked_locked(struct mpool_pool *pool, unsigned cls, bool ma
             if (block)
                 pg->free = block[0];
         }
-        if (!block || !marks || ((uint64_t *)block)[1] == tcache_slab_mark(pool))
+        if (!block || !marks || ((uint64_t *)block)[1] == pool_slab_mark(pool))
             return block;
         *bad = block;
     }
@@ -304,7 +304,7 @@ void tcache_pool_mark_slabs(struct mpool_pool *pool)
             continue;
         for (struct page *pg = c->slabs; pg; pg = pg->cnext)
             for (uint64_t *f = pg->free; f; f = *(uint64_t **)f)
-                f[1] = tcache_slab_mark(pool);
+                f[1] = pool_slab_mark(pool);
     }
 }
 

@@ -101,11 +101,28 @@ static inline void tcache_set_count(struct tcache_bin *b, uint32_t n)
     __atomic_store_n(&b->count, n, __ATOMIC_RELAXED);
 }
 
-/* The mark of a block on a slab's free list of a caching pool (the cache
- * mark is pool->tc_key itself). */
-static inline uint64_t tcache_slab_mark(const struct mpool_pool *pool)
+/* Takes the top block of list b for the caller, or NULL if the list is empty
+ * or its top lacks the cache mark (a block pushed twice: tcache_pop). */
+static inline void *tcache_take(const struct mpool_pool *pool, struct tcache_bin *b)
 {
-    return pool->tc_key ^ 1;
+    void **block = b->head;
+    if (unlikely(block == NULL || ((uint64_t *)block)[1] != pool->tc_key))
+        return NULL;
+    b->head = block[0];
+    block[1] = NULL; /* live blocks never hold a mark */
+    tcache_set_count(b, b->count - 1);
+    return block;
+}
+
+/* Puts block p on top of list b with the cache mark (the caller checked the
+ * bound and, as much as it wants, that p is not free already). */
+static inline void tcache_put(const struct mpool_pool *pool, struct tcache_bin *b, void *p)
+{
+    void **block = p;
+    block[0] = b->head;
+    ((uint64_t *)block)[1] = pool->tc_key;
+    b->head = block;
+    tcache_set_count(b, b->count + 1);
 }
 
 /* A block of class cls for the caller; NULL with *status if the pool has none.
@@ -116,24 +133,19 @@ static inline void *tcache_pop(struct mpool_pool *pool, struct tcache *tc, unsig
                                enum buddy_status *status)
 {
     struct tcache_bin *b = &tc->bin[cls];
-    void **block = b->head;
-    if (unlikely(block == NULL))
-        return tcache_refill(pool, tc, cls, status);
-    if (unlikely(((uint64_t *)block)[1] != pool->tc_key)) {
-        tcache_corrupt(pool, tc, cls, block, "mpool_alloc");
-        return tcache_refill(pool, tc, cls, status);
-    }
-    b->head = block[0];
-    block[1] = NULL; /* live blocks never hold a mark */
-    tcache_set_count(b, b->count - 1);
-    return block;
+    void *block = tcache_take(pool, b);
+    if (likely(block != NULL))
+        return block;
+    if (b->head)
+        tcache_corrupt(pool, tc, cls, b->head, "mpool_alloc");
+    return tcache_refill(pool, tc, cls, status);
 }
 
 /* True if the block at p (of a class with a second word) is marked free: on
  * a cache list or on a slab's list. */
 static inline bool tcache_marked(const struct mpool_pool *pool, const void *p)
 {
-    return (((const uint64_t *)p)[1] ^ pool->tc_key) <= 1;
+    return (((const uint64_t *)p)[1] ^ pool->tc_key) <= 1; /* tc_key or pool_slab_mark */
 }
 
 /* Clears the mark a block p of class cls may carry from an earlier list, before
@@ -160,13 +172,9 @@ static inline bool tcache_push(struct mpool_pool *pool, struct tcache *tc, unsig
     struct tcache_bin *b = &tc->bin[cls];
     if (unlikely(b->count >= b->max) && !tcache_flush_half(pool, tc, cls))
         return false;
-    void **block = p;
-    if (unlikely(tcache_marked(pool, block)))
+    if (unlikely(tcache_marked(pool, p)))
         return false;
-    block[0] = b->head;
-    ((uint64_t *)block)[1] = pool->tc_key;
-    b->head = block;
-    tcache_set_count(b, b->count + 1);
+    tcache_put(pool, b, p);
     return true;
 }
 
