@@ -629,11 +629,13 @@ void *mpool_realloc(mpool_t *pool, void *p, size_t size)
         if (is_huge_size(pool, size)) {
             enum buddy_status st;
             void *q = huge_resize(pool, b.h, size, &st);
-            if (!q)
-                fail_status(pool, "mpool_realloc", p, size, st);
-            return q;
+            if (q || st == BUDDY_FULL) {
+                if (!q)
+                    fail_status(pool, "mpool_realloc", p, size, st);
+                return q;
+            }
         }
-        break;
+        break; /* moving the pages was refused (or the block changes kind): copy */
     default:
         break;
     }

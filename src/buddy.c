@@ -163,8 +163,10 @@ static enum buddy_status buddy_add_region_locked(struct buddy *b, size_t npages)
     return BUDDY_OK;
 }
 
-/* Unmaps a region none of whose data pages is allocated. */
-static void buddy_remove_region_locked(struct buddy *b, struct region *r)
+/* Unmaps a region none of whose data pages is allocated; false if the system
+ * refused, and the region then stays as it was, its free runs back on the
+ * lists with their dirty counts and stamps. */
+static bool buddy_remove_region_locked(struct buddy *b, struct region *r)
 {
     for (size_t i = r->meta_pages; i < r->npages;) {
         struct page *pg = &r->pages[i];
@@ -173,13 +175,22 @@ static void buddy_remove_region_locked(struct buddy *b, struct region *r)
         buddy_unlink_locked(b, pg);
     }
     LIST_REMOVE(b->regions, r, next, prev);
-    if (b->hot_region && *b->hot_region == r)
-        *b->hot_region = NO_REGION;
     size_t bytes = (size_t)r->npages << PAGE_SHIFT;
+    if (!region_destroy(r)) {
+        LIST_PUSH(b->regions, r, next, prev);
+        for (size_t i = r->meta_pages; i < r->npages;) { /* unlinking kept order, dirty, stamp */
+            struct page *pg = &r->pages[i];
+            i += run_pages(pg->order);
+            buddy_insert_locked(b, pg, pg->order, pg->dirty, pg->stamp);
+        }
+        return false;
+    }
+    if (b->hot_region && *b->hot_region == r) /* compares the address only */
+        *b->hot_region = NO_REGION;
     b->region_bytes -= bytes;
-    region_destroy(r);
     budget_give(b->budget, bytes);
     buddy_update_threshold(b);
+    return true;
 }
 
 /* Unmaps every region with no allocated page; returns the bytes unmapped. */
@@ -189,10 +200,9 @@ static size_t buddy_release_empty_locked(struct buddy *b)
     struct region *r = b->regions;
     while (r) {
         struct region *next = r->next;
-        if (r->free_pages == r->npages - r->meta_pages) {
-            released += (size_t)r->npages << PAGE_SHIFT;
-            buddy_remove_region_locked(b, r);
-        }
+        size_t bytes = (size_t)r->npages << PAGE_SHIFT;
+        if (r->free_pages == r->npages - r->meta_pages && buddy_remove_region_locked(b, r))
+            released += bytes;
         r = next;
     }
     return released;
@@ -406,19 +416,22 @@ size_t buddy_trim(struct buddy *b, bool ts)
 
 void buddy_reset(struct buddy *b)
 {
+    uint32_t now = prim_clock_ms();
     memset(b->free, 0, sizeof b->free);
     b->free_pages = b->dirty_pages = 0;
     for (struct region *r = b->regions; r; r = r->next) {
         size_t data = r->npages - r->meta_pages;
         r->free_pages = 0;
-        prim_decommit(region_base(r) + ((size_t)r->meta_pages << PAGE_SHIFT), data << PAGE_SHIFT);
+        /* Pages count as clean only if the system confirmed it. */
+        bool clean = prim_decommit(region_base(r) + ((size_t)r->meta_pages << PAGE_SHIFT),
+                                   data << PAGE_SHIFT);
         for (size_t i = r->meta_pages; i < r->npages; i++) {
             r->pages[i].kind = PAGE_FREE;
             r->pages[i].order = ORDER_ABSORBED;
             r->pages[i].back = 0;
             r->pages[i].used = 0;
         }
-        buddy_release_range_locked(b, r, r->meta_pages, data, 0, 0, false);
+        buddy_release_range_locked(b, r, r->meta_pages, data, clean ? 0 : SIZE_MAX, now, false);
     }
 }
 
@@ -428,7 +441,7 @@ void buddy_destroy(struct buddy *b)
     while (r) {
         struct region *next = r->next;
         size_t bytes = (size_t)r->npages << PAGE_SHIFT;
-        region_destroy(r);
+        (void)region_destroy(r); /* if refused, the mapping outlives the pool: nothing can use it */
         budget_give(b->budget, bytes);
         r = next;
     }

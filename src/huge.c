@@ -42,14 +42,23 @@ void *huge_alloc(struct mpool_pool *pool, size_t size, size_t align, enum buddy_
     return huge_block(h);
 }
 
-/* Unmaps without touching the list. */
-static void huge_unmap(struct mpool_pool *pool, struct huge *h)
+/* Unmaps without touching the lists; false if the system refused. */
+static bool huge_unmap(struct mpool_pool *pool, struct huge *h)
 {
     size_t map = huge_map_size(h->usable);
-    chunk_mark(huge_block(h), CHUNK_NONE);
-    h->magic = 0;
-    prim_unmap(h, map);
+    if (!prim_unmap(h, map))
+        return false;
     budget_give(&pool->budget, map);
+    return true;
+}
+
+/* Keeps a freed block whose unmapping was refused: its pages are given back
+ * as far as the system allows, its mapping waits on the stuck list. */
+static void huge_keep_stuck_locked(struct mpool_pool *pool, struct huge *h)
+{
+    (void)prim_decommit(huge_block(h), h->usable);
+    h->magic = HUGE_STUCK;
+    LIST_PUSH(pool->huge.stuck, h, next, prev);
 }
 
 void huge_free(struct mpool_pool *pool, struct huge *h)
@@ -58,8 +67,37 @@ void huge_free(struct mpool_pool *pool, struct huge *h)
     LIST_REMOVE(pool->huge.head, h, next, prev);
     pool->huge.count--;
     pool->huge.usable -= h->usable;
-    huge_unmap(pool, h);
+    chunk_mark(huge_block(h), CHUNK_NONE);
+    h->magic = 0;
+    if (!huge_unmap(pool, h))
+        huge_keep_stuck_locked(pool, h);
     lock_give(&pool->huge.lock, pool->thread_safe);
+}
+
+/* Unmaps the stuck blocks the system lets go now. */
+static size_t huge_trim_locked(struct mpool_pool *pool)
+{
+    size_t released = 0;
+    struct huge *h = pool->huge.stuck;
+    while (h) {
+        struct huge *next = h->next;
+        size_t map = huge_map_size(h->usable);
+        LIST_REMOVE(pool->huge.stuck, h, next, prev);
+        if (huge_unmap(pool, h))
+            released += map;
+        else
+            LIST_PUSH(pool->huge.stuck, h, next, prev);
+        h = next;
+    }
+    return released;
+}
+
+size_t huge_trim(struct mpool_pool *pool)
+{
+    lock_take(&pool->huge.lock, pool->thread_safe);
+    size_t released = huge_trim_locked(pool);
+    lock_give(&pool->huge.lock, pool->thread_safe);
+    return released;
 }
 
 void *huge_resize(struct mpool_pool *pool, struct huge *h, size_t size, enum buddy_status *status)
@@ -79,8 +117,11 @@ void *huge_resize(struct mpool_pool *pool, struct huge *h, size_t size, enum bud
     struct huge *nh = prim_remap(h, old_map, map, h->align, PAGE_SIZE);
     if (!nh) {
         lock_give(&pool->huge.lock, pool->thread_safe);
-        if (map > old_map)
-            budget_give(&pool->budget, map - old_map);
+        if (map <= old_map) { /* a refused shrink: the block still serves the request */
+            *status = BUDDY_OK;
+            return old_block;
+        }
+        budget_give(&pool->budget, map - old_map);
         *status = BUDDY_NOMEM;
         return NULL;
     }
@@ -108,12 +149,16 @@ void huge_release_all(struct mpool_pool *pool)
     struct huge *h = pool->huge.head;
     while (h) {
         struct huge *next = h->next;
-        huge_unmap(pool, h);
+        chunk_mark(huge_block(h), CHUNK_NONE);
+        h->magic = 0;
+        if (!huge_unmap(pool, h))
+            huge_keep_stuck_locked(pool, h);
         h = next;
     }
     pool->huge.head = NULL;
     pool->huge.count = 0;
     pool->huge.usable = 0;
+    huge_trim_locked(pool);
 }
 
 size_t huge_check_locked(const struct mpool_pool *pool)

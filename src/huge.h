@@ -12,6 +12,10 @@
  * only the exact block start passes.  Blocks are listed in their pool (so
  * statistics, reset and destroy cover them); resizing moves pages with
  * mremap instead of copying.
+ *
+ * A freed block whose unmapping the system refuses (it would split a mapping
+ * past vm.max_map_count) is decommitted and kept on the pool's `stuck` list,
+ * still charged to max_size, until mpool_trim, reset or destroy unmaps it.
  */
 #ifndef MPOOL_HUGE_H
 #define MPOOL_HUGE_H
@@ -19,6 +23,7 @@
 #include "pool.h"
 
 #define HUGE_MAGIC 0x6d706f6f6c484731ULL /* "mpoolHG1" */
+#define HUGE_STUCK 0x6d706f6f6c484758ULL /* "mpoolHGX": freed, not yet unmapped */
 
 struct huge {
     uint64_t magic;
@@ -42,14 +47,18 @@ static inline void *huge_block(const struct huge *h) { return (char *)h + PAGE_S
 /* A huge block of at least size bytes aligned to align; NULL with *status. */
 void *huge_alloc(struct mpool_pool *pool, size_t size, size_t align, enum buddy_status *status) mpool_internal;
 
-/* Unmaps a huge block. */
+/* Unmaps a huge block (or keeps it stuck, see above). */
 void huge_free(struct mpool_pool *pool, struct huge *h) mpool_internal;
 
+/* Unmaps the stuck blocks the system now lets go; returns the bytes unmapped. */
+size_t huge_trim(struct mpool_pool *pool) mpool_internal;
+
 /* Resizes a huge block in place or by moving its pages; NULL (block
- * unchanged) with *status on failure. */
+ * unchanged) with *status on failure.  A shrink the system refuses leaves
+ * the block as it is, which still serves the request. */
 void *huge_resize(struct mpool_pool *pool, struct huge *h, size_t size, enum buddy_status *status) mpool_internal;
 
-/* Unmaps every huge block of the pool. */
+/* Unmaps every huge block of the pool, stuck ones included. */
 void huge_release_all(struct mpool_pool *pool) mpool_internal;
 
 /* Number of broken invariants in the pool's list.  Caller holds huge.lock. */

@@ -140,7 +140,7 @@ mpool_t *mpool_create(const mpool_config_t *config)
     enum buddy_status st = pool_init(pool, &cfg);
     if (st != BUDDY_OK) {
         pool_release_memory(pool);
-        prim_unmap(pool, pool_struct_size());
+        (void)prim_unmap(pool, pool_struct_size());
         error_raise(&policy, MPOOL_ERR_OUT_OF_MEMORY, 0,
                     "mpool_create(initial_size=%zu): out of memory", cfg.initial_size);
         return NULL;
@@ -160,7 +160,7 @@ void mpool_destroy(mpool_t *pool)
     pool->magic = 0;
     tcache_pool_destroy(pool);
     pool_release_memory(pool);
-    prim_unmap(pool, pool_struct_size());
+    (void)prim_unmap(pool, pool_struct_size()); /* refused: the mapping outlives the pool, unused */
 }
 
 void mpool_reset(mpool_t *pool)
@@ -183,7 +183,8 @@ size_t mpool_trim(mpool_t *pool)
     tcache_flush_mine(pool);
     slab_flush_empty(pool);
     large_cache_flush(pool);
-    return buddy_trim(&pool->buddy, pool->thread_safe);
+    size_t released = huge_trim(pool);
+    return released + buddy_trim(&pool->buddy, pool->thread_safe);
 }
 
 /* ---- The default pool --------------------------------------------------- */

@@ -43,6 +43,7 @@ struct huge_list {
     struct huge *head;
     size_t count;          /* live huge blocks */
     size_t usable;         /* their usable bytes */
+    struct huge *stuck;    /* freed blocks the system refused to unmap (huge.c) */
 };
 
 #define POOL_MAGIC 0x6d706f6f6c504c31ULL /* "mpoolPL1" */

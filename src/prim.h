@@ -5,6 +5,10 @@
  *
  * Every function works on whole pages of the system and reports failure by
  * its return value; none of them prints or sets the library's error state.
+ * Any call may fail, and callers record a change (memory returned, pages
+ * clean, a mapping resized) only when the call confirmed it: Linux refuses
+ * madvise(MADV_DONTNEED) on locked pages (mlockall), and refuses an munmap or
+ * mremap that would split a mapping once vm.max_map_count is reached.
  */
 #ifndef MPOOL_PRIM_H
 #define MPOOL_PRIM_H
@@ -18,11 +22,13 @@
  * a system page).  NULL if the system refuses. */
 void *prim_map(size_t size, size_t align, size_t offset);
 
-/* Returns a mapping (or a page-aligned part of one) to the system. */
-void prim_unmap(void *addr, size_t size);
+/* Returns a mapping (or a page-aligned part of one) to the system.  False if
+ * the system refused: the pages are then still mapped, contents unchanged. */
+bool prim_unmap(void *addr, size_t size);
 
 /* The pages keep their addresses but lose their contents: the system may take
- * the memory back, and the next touch sees zeros.  Returns false on failure. */
+ * the memory back, and the next touch sees zeros.  Returns false on failure:
+ * the pages may then still hold their old contents. */
 bool prim_decommit(void *addr, size_t size);
 
 /* Resizes a mapping made by prim_map without copying its pages.  The result
@@ -35,5 +41,25 @@ void *prim_remap(void *addr, size_t old_size, size_t new_size, size_t align, siz
  * with unsigned subtraction).  Cheap: no system call where the system has a
  * coarse clock in user space. */
 uint32_t prim_clock_ms(void);
+
+#ifdef MPOOL_FAULT_INJECTION
+/* Fault injection, compiled only into the test library (CMake target
+ * mpool_testlib, prim/fault.c): each kind of call can be made to fail as the
+ * system would, to test the paths that handle a refusal. */
+enum prim_call { PRIM_MAP, PRIM_UNMAP, PRIM_DECOMMIT, PRIM_REMAP, PRIM_CALL_KINDS };
+
+/* From the nth call of `call` on (1: the next one), `count` calls fail
+ * (SIZE_MAX: every one); also restarts the count of prim_fault_calls. */
+void prim_fault_arm(enum prim_call call, size_t nth, size_t count);
+
+/* No call fails any more (every kind). */
+void prim_fault_disarm(void);
+
+/* Calls of `call` made since it was last armed (or since the start). */
+size_t prim_fault_calls(enum prim_call call);
+
+/* Counts a call of `call`; true if it must fail (prim/unix.c asks). */
+bool prim_fault_hit(enum prim_call call);
+#endif
 
 #endif /* MPOOL_PRIM_H */

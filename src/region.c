@@ -28,8 +28,11 @@ struct region *region_create(struct mpool_pool *pool, struct mpool_pool *fast_ow
     return r;
 }
 
-void region_destroy(struct region *r)
+bool region_destroy(struct region *r)
 {
     chunk_mark(r, CHUNK_NONE);
-    prim_unmap(r, (size_t)r->npages << PAGE_SHIFT);
+    if (prim_unmap(r, (size_t)r->npages << PAGE_SHIFT))
+        return true;
+    chunk_mark(r, CHUNK_REGION);
+    return false;
 }

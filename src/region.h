@@ -129,8 +129,9 @@ _Static_assert(sizeof(struct region) == 64, "the region header is one descriptor
  * page is PAGE_META until the buddy allocator adopts it.  NULL if refused. */
 struct region *region_create(struct mpool_pool *pool, struct mpool_pool *fast_owner, size_t npages) mpool_internal;
 
-/* Unmaps the region and clears its chunk mark. */
-void region_destroy(struct region *r) mpool_internal;
+/* Unmaps the region and clears its chunk mark; false if the system refused
+ * (the region is then still mapped and marked, unchanged). */
+bool region_destroy(struct region *r) mpool_internal;
 
 static inline struct region *region_of(const void *p)
 {

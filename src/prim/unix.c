@@ -17,6 +17,13 @@
 
 #include "common.h"
 
+/* Test builds may make any call fail as the system would (prim/fault.c). */
+#ifdef MPOOL_FAULT_INJECTION
+#define FAULT(call) prim_fault_hit(call)
+#else
+#define FAULT(call) false
+#endif
+
 /* A range of address space (size + align), then trimmed to the aligned part. */
 static void *map_trimmed(size_t size, size_t align, size_t offset, int prot)
 {
@@ -32,10 +39,16 @@ static void *map_trimmed(size_t size, size_t align, size_t offset, int prot)
     char *base = (char *)want;
     size_t head = (size_t)(base - raw);
     size_t tail = span - head - size;
-    if (head)
-        munmap(raw, head);
-    if (tail)
-        munmap(base + size, tail);
+    /* A refused trim would leave address space that nothing ever unmaps:
+     * give back what is still mapped and report the refusal instead. */
+    if (head && munmap(raw, head) != 0) {
+        munmap(raw, span);
+        return NULL;
+    }
+    if (tail && munmap(base + size, tail) != 0) {
+        munmap(base, size + tail);
+        return NULL;
+    }
     return base;
 }
 
@@ -43,6 +56,8 @@ void *prim_map(size_t size, size_t align, size_t offset)
 {
     mpool_assert(is_pow2(align) && align >= PAGE_SIZE, "prim_map: alignment is a power of two >= page");
     mpool_assert(size % PAGE_SIZE == 0 && offset % PAGE_SIZE == 0, "prim_map: whole pages");
+    if (FAULT(PRIM_MAP))
+        return NULL;
     if (align == PAGE_SIZE) {
         void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         return p == MAP_FAILED ? NULL : p;
@@ -51,23 +66,32 @@ void *prim_map(size_t size, size_t align, size_t offset)
     return p;
 }
 
-void prim_unmap(void *addr, size_t size)
+bool prim_unmap(void *addr, size_t size)
 {
-    if (size)
-        munmap(addr, size);
+    if (size == 0)
+        return true;
+    if (FAULT(PRIM_UNMAP))
+        return false;
+    return munmap(addr, size) == 0;
 }
 
 bool prim_decommit(void *addr, size_t size)
 {
-    return size == 0 || madvise(addr, size, MADV_DONTNEED) == 0;
+    if (size == 0)
+        return true;
+    if (FAULT(PRIM_DECOMMIT))
+        return false;
+    return madvise(addr, size, MADV_DONTNEED) == 0;
 }
 
 void *prim_remap(void *addr, size_t old_size, size_t new_size, size_t align, size_t offset)
 {
+    if (FAULT(PRIM_REMAP))
+        return NULL;
 #ifdef MREMAP_FIXED
     if (new_size <= old_size) {
-        if (new_size < old_size)
-            munmap((char *)addr + new_size, old_size - new_size);
+        if (new_size < old_size && munmap((char *)addr + new_size, old_size - new_size) != 0)
+            return NULL; /* splitting the mapping was refused; it is unchanged */
         return addr;
     }
     void *p = mremap(addr, old_size, new_size, 0);
@@ -91,11 +115,15 @@ void *prim_remap(void *addr, size_t old_size, size_t new_size, size_t align, siz
 
 uint32_t prim_clock_ms(void)
 {
-    struct timespec ts;
+    struct timespec ts = {0, 0};
 #ifdef CLOCK_MONOTONIC_COARSE
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-#else
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) == 0)
+        return (uint32_t)((uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u);
 #endif
+    /* Without a coarse clock, or if the kernel refuses it.  CLOCK_MONOTONIC
+     * is always there on POSIX systems that have clock_gettime; were it
+     * refused too, time stands still at 0 and dirty runs age only at trim. */
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+        return 0;
     return (uint32_t)((uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u);
 }
