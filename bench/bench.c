@@ -2,6 +2,9 @@
  * bench.c - the allocator benchmark driver: one program, one workload per
  * subcommand, one line of JSON out.
  *
+ * The multi-thread workloads (prodcons, threads, larson, xfree, exchange,
+ * bursts) live in threads.c; what the workloads share is in bench.h.
+ *
  * Built twice (CMakeLists.txt, "Benchmarks" block):
  *   mpool_bench      calls only malloc/free/realloc and is NOT linked with
  *                    mpool, so the same binary measures any allocator that
@@ -17,11 +20,27 @@
  *   bench prodcons N                    one thread allocates, another frees
  *   bench threads T OPS LIVE            T threads, each its own churn; OPS in all
  *   bench realloc NBUF MAXSIZE ROUNDS   NBUF buffers grown from 64 B to MAXSIZE
+ *                                       by 1/8 + 16 B a step, last byte written
+ *   bench grow NBUF MAXSIZE ROUNDS      the same by 25% a step (size * 5 / 4),
+ *                                       each new tail written
  *   bench larson T ROUNDS SLOTS OPS     larson-like: threads replace blocks in
  *                                       arrays that move to the next thread
  *                                       every round
  *   bench frag N                        build N mixed blocks, free 90% interleaved,
  *                                       trim, reuse; resident memory at each step
+ *   bench xfree PAIRS BATCH BATCHES     PAIRS producer threads fill batches of
+ *                                       BATCH blocks of 16 B - 1 KiB; PAIRS
+ *                                       consumer threads free whole batches
+ *   bench exchange T STEPS MAXSIZE      T threads each allocate STEPS blocks of
+ *                                       16 B - MAXSIZE (log-uniform), touch them,
+ *                                       pass half to the next thread through a
+ *                                       queue, and free what they receive
+ *   bench bursts T BURSTS K MAXSIZE     T threads each run BURSTS bursts: K/2..K
+ *                                       blocks of 16 B - MAXSIZE made, written,
+ *                                       freed
+ *   bench tiny N                        a small single-thread program (N words
+ *                                       counted, sorted, printed to a buffer):
+ *                                       the runner takes its peak RSS and time
  *
  *   bench spawn PRELOAD STDIN PROG ARGS...
  *                                       runs PROG (LD_PRELOAD=PRELOAD, stdin from
@@ -30,8 +49,14 @@
  *
  * Output: {"workload":..., "ns_per_op":..., "ops":..., "seconds":...,
  * "peak_rss_kb":..., extra fields}.  Times cover the measured loop only
- * (CLOCK_MONOTONIC), not start-up.  Random numbers are a fixed-seed
- * xorshift, so every allocator sees the same sequence of requests.
+ * (CLOCK_MONOTONIC), not start-up; for several threads, from the first
+ * thread's start to the last one's end.  Random numbers are a fixed-seed
+ * xorshift, so every allocator sees the same sequence of requests (threads
+ * exchanging blocks see the same requests, not the same interleaving).
+ *
+ * The real programs of the runner (a Python script, sqlite3, redis-server)
+ * are not here: bench/run.py launches them through spawn or, for a server,
+ * starts and measures them itself.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -50,32 +75,21 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifdef BENCH_MPOOL_API
-#include <mpool.h>
-static mpool_t *bench_pool;
-#define B_MALLOC(n) mpool_alloc(bench_pool, (n))
-#define B_FREE(p) mpool_free(bench_pool, (p))
-#define B_REALLOC(p, n) mpool_realloc(bench_pool, (p), (n))
-#define B_VARIANT "mpool-api"
-#else
-#define B_MALLOC(n) malloc(n)
-#define B_FREE(p) free(p)
-#define B_REALLOC(p, n) realloc((p), (n))
-#define B_VARIANT "malloc"
-#endif
+#include "bench.h"
 
-/* Keeps the compiler from removing an allocation that is never used. */
-#define ESCAPE(p) __asm__ volatile("" : : "r"(p) : "memory")
+#ifdef BENCH_MPOOL_API
+mpool_t *bench_pool;
+#endif
 
 /* ---- Small helpers ------------------------------------------------------ */
 
-static _Noreturn void die(const char *what)
+_Noreturn void die(const char *what)
 {
     fprintf(stderr, "bench: %s\n", what);
     exit(1);
 }
 
-static void *xmalloc(size_t n)
+void *xmalloc(size_t n)
 {
     void *p = B_MALLOC(n);
     if (!p)
@@ -85,44 +99,18 @@ static void *xmalloc(size_t n)
 
 /* Bookkeeping arrays of the benchmark itself: from the measured allocator
  * too (the binary has no other), but allocated before the clock starts. */
-static void *table(size_t count, size_t size)
+void *table(size_t count, size_t size)
 {
     void *p = xmalloc(count * size);
     memset(p, 0, count * size);
     return p;
 }
 
-static double now(void)
+double now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-typedef struct { uint64_t s; } rng_t;
-
-static uint64_t rnd(rng_t *r)
-{
-    r->s ^= r->s >> 12;
-    r->s ^= r->s << 25;
-    r->s ^= r->s >> 27;
-    return r->s * 0x2545F4914F6CDD1DULL;
-}
-
-static rng_t rng_seed(uint64_t seed) { return (rng_t){ seed * 0x9E3779B97F4A7C15ULL + 1 }; }
-
-/* A size between 8 B and max (inclusive), log-uniform: a power-of-two band is
- * picked uniformly, then a size uniformly inside it.  Small sizes dominate
- * the count, large ones the bytes, as in most programs. */
-static size_t rnd_size(rng_t *r, size_t max)
-{
-    unsigned bands = 0;
-    while (((size_t)8 << (bands + 1)) <= max)
-        bands++;
-    uint64_t x = rnd(r);
-    size_t lo = (size_t)8 << (x % (bands + 1));
-    size_t size = lo + (size_t)((x >> 16) % lo);
-    return size > max ? max : size;
 }
 
 static long resident_kb(void)
@@ -153,7 +141,7 @@ static long peak_kb(void)
     return kb;
 }
 
-static long arg(int argc, char **argv, int i, long fallback)
+long arg(int argc, char **argv, int i, long fallback)
 {
     if (i >= argc)
         return fallback;
@@ -166,7 +154,7 @@ static long arg(int argc, char **argv, int i, long fallback)
 }
 
 /* Prints the result line: the common fields, then `extra` (", \"k\": v ..." or ""). */
-static void report(const char *workload, double seconds, double ops, const char *extra)
+void report(const char *workload, double seconds, double ops, const char *extra)
 {
     printf("{\"workload\": \"%s\", \"variant\": \"%s\", \"ns_per_op\": %.3f, \"ops\": %.0f, "
            "\"seconds\": %.6f, \"peak_rss_kb\": %ld%s}\n",
@@ -266,7 +254,7 @@ static int cmd_batch(int argc, char **argv)
 
 /* ---- 3. churn: a live set where one random block is replaced per step --- */
 
-static double churn_run(char **live, size_t count, long steps, size_t max, rng_t *r)
+double churn_run(char **live, size_t count, long steps, size_t max, rng_t *r)
 {
     double t0 = now();
     for (long s = 0; s < steps; s++) {
@@ -279,7 +267,7 @@ static double churn_run(char **live, size_t count, long steps, size_t max, rng_t
     return now() - t0;
 }
 
-static char **churn_fill(size_t count, size_t max, rng_t *r)
+char **churn_fill(size_t count, size_t max, rng_t *r)
 {
     char **live = table(count, sizeof *live);
     for (size_t i = 0; i < count; i++) {
@@ -289,7 +277,7 @@ static char **churn_fill(size_t count, size_t max, rng_t *r)
     return live;
 }
 
-static void churn_drop(char **live, size_t count)
+void churn_drop(char **live, size_t count)
 {
     for (size_t i = 0; i < count; i++)
         B_FREE(live[i]);
@@ -313,172 +301,34 @@ static int cmd_churn(int argc, char **argv)
     return 0;
 }
 
-/* ---- 4. prodcons: one thread allocates, the other frees ----------------- */
+/* ---- 6. realloc, grow: buffers grown from 64 B to MAXSIZE --------------- */
 
-/* A single-producer single-consumer ring.  Each side publishes its index
- * once per RING_BATCH blocks and rereads the other's only when it runs out,
- * so the two threads do not trade cache lines on every block: the figure is
- * the allocator's, not the queue's. */
-#define RING 4096
-#define RING_BATCH 64
-static struct {
-    void *slot[RING];
-    _Alignas(64) atomic_long head; /* slots below head are filled */
-    _Alignas(64) atomic_long tail; /* slots below tail are emptied */
-} ring;
-
-static void relax(unsigned *spins)
-{
-    if (++*spins < 64)
-        __asm__ volatile("pause");
-    else {
-        sched_yield();
-        *spins = 0;
-    }
-}
-
-static void *consumer(void *arg)
-{
-    long n = *(long *)arg, seen = 0;
-    unsigned spins = 0;
-    for (long i = 0; i < n; i++) {
-        while (i == seen) {
-            seen = atomic_load_explicit(&ring.head, memory_order_acquire);
-            if (i == seen)
-                relax(&spins);
-        }
-        void *p = ring.slot[i % RING];
-        if ((i + 1) % RING_BATCH == 0)
-            atomic_store_explicit(&ring.tail, i + 1, memory_order_release);
-        B_FREE(p);
-    }
-    return NULL;
-}
-
-static int cmd_prodcons(int argc, char **argv)
-{
-    long n = arg(argc, argv, 2, 2000000), emptied = 0;
-    rng_t r = rng_seed(4);
-    pthread_t t;
-    double t0 = now();
-    if (pthread_create(&t, NULL, consumer, &n))
-        die("pthread_create failed");
-    unsigned spins = 0;
-    for (long i = 0; i < n; i++) {
-        char *p = xmalloc(rnd_size(&r, 512));
-        p[0] = (char)i;
-        while (i - emptied >= RING) {
-            emptied = atomic_load_explicit(&ring.tail, memory_order_acquire);
-            if (i - emptied >= RING)
-                relax(&spins);
-        }
-        ring.slot[i % RING] = p;
-        if ((i + 1) % RING_BATCH == 0 || i + 1 == n)
-            atomic_store_explicit(&ring.head, i + 1, memory_order_release);
-    }
-    pthread_join(t, NULL);
-    report("prodcons", now() - t0, (double)n, "");
-    return 0;
-}
-
-/* ---- 5. threads: T threads, each with its own churn --------------------- */
-
+/* How a buffer grows: next = size * num / den + add; fill writes every new
+ * byte (a buffer filled as it grows), else only the new last one. */
 typedef struct {
-    pthread_barrier_t *start, *done;
-    size_t live;
-    long steps;
-    unsigned id;
-    double t0, t1; /* when this thread's steps began and ended */
-} worker_t;
+    size_t num, den, add;
+    int fill;
+} growth_t;
 
-/* Wall time of a multi-threaded phase: first start to last end, as the
- * threads saw them (the main thread may not be running at either moment). */
-#define SPAN(w, n, span)                                    \
-    do {                                                    \
-        double first_ = (w)[0].t0, last_ = (w)[0].t1;       \
-        for (long k_ = 1; k_ < (n); k_++) {                 \
-            if ((w)[k_].t0 < first_)                        \
-                first_ = (w)[k_].t0;                        \
-            if ((w)[k_].t1 > last_)                         \
-                last_ = (w)[k_].t1;                         \
-        }                                                   \
-        (span) = last_ - first_;                            \
-    } while (0)
-
-static void *churn_worker(void *arg)
+/* NBUF buffers grown round robin, so neighbours compete for the space after
+ * each buffer; checks that realloc kept the contents.  Returns the reallocs. */
+static double realloc_run(char **buf, size_t *size, long nbuf, size_t max, long rounds,
+                          growth_t g)
 {
-    worker_t *w = arg;
-    rng_t r = rng_seed(100 + w->id);
-    char **live = churn_fill(w->live, 512, &r);
-    pthread_barrier_wait(w->start);
-    w->t0 = now();
-    churn_run(live, w->live, w->steps, 512, &r);
-    w->t1 = now();
-    pthread_barrier_wait(w->done);
-    churn_drop(live, w->live);
-    return NULL;
-}
-
-static int cmd_threads(int argc, char **argv)
-{
-    long nthreads = arg(argc, argv, 2, 2);
-    long ops = arg(argc, argv, 3, 2000000);
-    size_t live = (size_t)arg(argc, argv, 4, 10000);
-    if (nthreads < 1 || nthreads > 256 || live < 1)
-        die("threads: 1 <= T <= 256, LIVE >= 1");
-    pthread_barrier_t start, done;
-    pthread_barrier_init(&start, NULL, (unsigned)nthreads);
-    pthread_barrier_init(&done, NULL, (unsigned)nthreads);
-    pthread_t *tid = table((size_t)nthreads, sizeof *tid);
-    worker_t *w = table((size_t)nthreads, sizeof *w);
-    for (long i = 0; i < nthreads; i++) {
-        w[i] = (worker_t){ &start, &done, live, ops / nthreads, (unsigned)i, 0, 0 };
-        if (pthread_create(&tid[i], NULL, churn_worker, &w[i]))
-            die("pthread_create failed");
-    }
-    for (long i = 0; i < nthreads; i++)
-        pthread_join(tid[i], NULL);
-    double t; /* the steps only: live sets are filled before, freed after */
-    SPAN(w, nthreads, t);
-    char extra[64];
-    snprintf(extra, sizeof extra, ", \"threads\": %ld", nthreads);
-    report("threads", t, (double)(ops / nthreads * nthreads), extra);
-    pthread_barrier_destroy(&start);
-    pthread_barrier_destroy(&done);
-    B_FREE(tid);
-    B_FREE(w);
-    return 0;
-}
-
-/* ---- 6. realloc: buffers grown from 64 B to MAXSIZE ---------------------- */
-
-static int cmd_realloc(int argc, char **argv)
-{
-    long nbuf = arg(argc, argv, 2, 8);
-    size_t max = (size_t)arg(argc, argv, 3, 4 << 20);
-    long rounds = arg(argc, argv, 4, 10);
-    if (nbuf < 1 || max < 64)
-        die("realloc: NBUF >= 1, MAXSIZE >= 64");
-    char **buf = table((size_t)nbuf, sizeof *buf);
-    size_t *size = table((size_t)nbuf, sizeof *size);
     double ops = 0;
-    double t0 = now();
     for (long round = 0; round < rounds; round++) {
         for (long b = 0; b < nbuf; b++) {
             size[b] = 64;
             buf[b] = xmalloc(64);
             memset(buf[b], (int)b, 64);
         }
-        /* Round robin, so neighbours compete for the space after each buffer;
-         * each step grows by 1/8 plus 16 bytes (a string or vector that
-         * grows a little at a time) and writes the new last byte. */
         int growing = 1;
         while (growing) {
             growing = 0;
             for (long b = 0; b < nbuf; b++) {
                 if (size[b] >= max)
                     continue;
-                size_t next = size[b] + size[b] / 8 + 16;
+                size_t next = size[b] * g.num / g.den + g.add;
                 if (next > max)
                     next = max;
                 char *p = B_REALLOC(buf[b], next);
@@ -486,7 +336,10 @@ static int cmd_realloc(int argc, char **argv)
                     die("out of memory");
                 if (p[size[b] - 1] != (char)b)
                     die("realloc lost the contents");
-                p[next - 1] = (char)b;
+                if (g.fill)
+                    memset(p + size[b], (int)b, next - size[b]);
+                else
+                    p[next - 1] = (char)b;
                 buf[b] = p;
                 size[b] = next;
                 ops++;
@@ -496,95 +349,41 @@ static int cmd_realloc(int argc, char **argv)
         for (long b = 0; b < nbuf; b++)
             B_FREE(buf[b]);
     }
+    return ops;
+}
+
+static int realloc_cmd(int argc, char **argv, const char *name, growth_t g, size_t max_default)
+{
+    long nbuf = arg(argc, argv, 2, 8);
+    size_t max = (size_t)arg(argc, argv, 3, (long)max_default);
+    long rounds = arg(argc, argv, 4, 10);
+    if (nbuf < 1 || max < 64)
+        die("realloc: NBUF >= 1, MAXSIZE >= 64");
+    char **buf = table((size_t)nbuf, sizeof *buf);
+    size_t *size = table((size_t)nbuf, sizeof *size);
+    double t0 = now();
+    double ops = realloc_run(buf, size, nbuf, max, rounds, g);
     double t = now() - t0;
     char extra[64];
     snprintf(extra, sizeof extra, ", \"max_size\": %zu", max);
-    report("realloc", t, ops, extra);
+    report(name, t, ops, extra);
     B_FREE(buf);
     B_FREE(size);
     return 0;
 }
 
-/* ---- 7. larson: threads replace blocks in arrays that change hands ------ */
-
-typedef struct {
-    pthread_barrier_t *barrier;
-    char ***arrays; /* arrays[i]: the array thread i works on this round */
-    long nthreads, rounds, slots, ops;
-    unsigned id;
-    double t0, t1;
-} larson_t;
-
-static void *larson_worker(void *arg)
+/* Each step adds 1/8 plus 16 bytes (a string or vector that grows a little
+ * at a time) and writes the new last byte. */
+static int cmd_realloc(int argc, char **argv)
 {
-    larson_t *w = arg;
-    rng_t r = rng_seed(200 + w->id);
-    pthread_barrier_wait(w->barrier);
-    w->t0 = now();
-    for (long round = 0; round < w->rounds; round++) {
-        char **a = w->arrays[w->id];
-        for (long k = 0; k < w->ops; k++) {
-            long i = (long)(rnd(&r) % (uint64_t)w->slots);
-            B_FREE(a[i]);
-            a[i] = xmalloc(rnd_size(&r, 1024));
-            a[i][0] = (char)k;
-        }
-        /* Hand the array on: thread i takes thread i+1's, so the blocks it
-         * frees next round were allocated by another thread. */
-        pthread_barrier_wait(w->barrier);
-        if (w->id == 0) {
-            char **first = w->arrays[0];
-            for (long t = 0; t + 1 < w->nthreads; t++)
-                w->arrays[t] = w->arrays[t + 1];
-            w->arrays[w->nthreads - 1] = first;
-        }
-        pthread_barrier_wait(w->barrier);
-    }
-    w->t1 = now();
-    return NULL;
+    return realloc_cmd(argc, argv, "realloc", (growth_t){ 9, 8, 16, 0 }, 4 << 20);
 }
 
-static int cmd_larson(int argc, char **argv)
+/* Each step adds 25% (size * 5 / 4) and writes the whole new tail: a buffer
+ * that is filled as it grows. */
+static int cmd_grow(int argc, char **argv)
 {
-    long nthreads = arg(argc, argv, 2, 4);
-    long rounds = arg(argc, argv, 3, 20);
-    long slots = arg(argc, argv, 4, 2000);
-    long ops = arg(argc, argv, 5, 20000);
-    if (nthreads < 1 || nthreads > 256 || slots < 1)
-        die("larson: 1 <= T <= 256, SLOTS >= 1");
-    rng_t r = rng_seed(7);
-    char ***arrays = table((size_t)nthreads, sizeof *arrays);
-    for (long t = 0; t < nthreads; t++) {
-        arrays[t] = table((size_t)slots, sizeof **arrays);
-        for (long i = 0; i < slots; i++)
-            arrays[t][i] = xmalloc(rnd_size(&r, 1024));
-    }
-    pthread_barrier_t barrier;
-    pthread_barrier_init(&barrier, NULL, (unsigned)nthreads);
-    pthread_t *tid = table((size_t)nthreads, sizeof *tid);
-    larson_t *w = table((size_t)nthreads, sizeof *w);
-    for (long t = 0; t < nthreads; t++) {
-        w[t] = (larson_t){ &barrier, arrays, nthreads, rounds, slots, ops, (unsigned)t, 0, 0 };
-        if (pthread_create(&tid[t], NULL, larson_worker, &w[t]))
-            die("pthread_create failed");
-    }
-    for (long t = 0; t < nthreads; t++)
-        pthread_join(tid[t], NULL);
-    double t;
-    SPAN(w, nthreads, t);
-    char extra[64];
-    snprintf(extra, sizeof extra, ", \"threads\": %ld", nthreads);
-    report("larson", t, (double)(nthreads * rounds * ops), extra);
-    for (long k = 0; k < nthreads; k++) {
-        for (long i = 0; i < slots; i++)
-            B_FREE(arrays[k][i]);
-        B_FREE(arrays[k]);
-    }
-    B_FREE(arrays);
-    B_FREE(tid);
-    B_FREE(w);
-    pthread_barrier_destroy(&barrier);
-    return 0;
+    return realloc_cmd(argc, argv, "grow", (growth_t){ 5, 4, 0, 1 }, 1 << 20);
 }
 
 /* ---- 8. frag: build up, free 90% interleaved, trim, reuse --------------- */
@@ -669,6 +468,100 @@ static int cmd_frag(int argc, char **argv)
     return 0;
 }
 
+/* ---- 13. tiny: a short single-thread program ------------------------------ */
+
+/* What a small command-line tool does with the heap: split generated text
+ * into words (a block each), count them in a chained hash table, gather the
+ * distinct ones in an array grown by realloc, sort it, render a report into
+ * a growing string, free everything.  About N + N/8 + a few hundred blocks;
+ * the runner reports the peak RSS and the wall time of the whole process. */
+typedef struct word {
+    struct word *next;
+    long count;
+    char text[];
+} word_t;
+
+static int word_order(const void *a, const void *b)
+{
+    const word_t *x = *(word_t *const *)a, *y = *(word_t *const *)b;
+    if (x->count != y->count)
+        return x->count < y->count ? 1 : -1;
+    return strcmp(x->text, y->text);
+}
+
+static int cmd_tiny(int argc, char **argv)
+{
+    long nwords = arg(argc, argv, 2, 3000);
+    if (nwords < 1)
+        die("tiny: N >= 1");
+    rng_t r = rng_seed(13);
+    double t0 = now();
+    size_t nbuckets = 256, ndistinct = 0, cap = 16, len = 0, room = 256;
+    word_t **bucket = xmalloc(nbuckets * sizeof *bucket);
+    memset(bucket, 0, nbuckets * sizeof *bucket);
+    word_t **all = xmalloc(cap * sizeof *all);
+    for (long i = 0; i < nwords; i++) {
+        char w[48]; /* a word from a small vocabulary, most of them short */
+        uint64_t x = rnd(&r) % (uint64_t)(nwords / 8 + 1);
+        int n = snprintf(w, sizeof w, "w%" PRIu64 "%.*s", x, (int)(x % 29),
+                         "abcdefghijklmnopqrstuvwxyz0123456789");
+        char *token = xmalloc((size_t)n + 1); /* the tokenizer's copy */
+        memcpy(token, w, (size_t)n + 1);
+        uint64_t h = 1469598103934665603ULL;
+        for (const char *c = token; *c; c++)
+            h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+        word_t **slot = &bucket[h % nbuckets];
+        while (*slot && strcmp((*slot)->text, token) != 0)
+            slot = &(*slot)->next;
+        if (*slot) {
+            (*slot)->count++;
+        } else {
+            word_t *e = xmalloc(sizeof *e + (size_t)n + 1);
+            e->next = NULL;
+            e->count = 1;
+            memcpy(e->text, token, (size_t)n + 1);
+            *slot = e;
+            if (ndistinct == cap) {
+                cap *= 2;
+                word_t **grown = B_REALLOC(all, cap * sizeof *all);
+                if (!grown)
+                    die("out of memory");
+                all = grown;
+            }
+            all[ndistinct++] = e;
+        }
+        B_FREE(token);
+    }
+    qsort(all, ndistinct, sizeof *all, word_order);
+    char *out = xmalloc(room);
+    for (size_t i = 0; i < ndistinct; i++) {
+        char line[96];
+        int n = snprintf(line, sizeof line, "%6ld %s\n", all[i]->count, all[i]->text);
+        if (len + (size_t)n + 1 > room) {
+            room *= 2;
+            char *grown = B_REALLOC(out, room);
+            if (!grown)
+                die("out of memory");
+            out = grown;
+        }
+        memcpy(out + len, line, (size_t)n + 1);
+        len += (size_t)n;
+    }
+    unsigned long sum = 0;
+    for (size_t i = 0; i < len; i++)
+        sum = sum * 31 + (unsigned char)out[i];
+    B_FREE(out);
+    for (size_t i = 0; i < ndistinct; i++)
+        B_FREE(all[i]);
+    B_FREE(all);
+    B_FREE(bucket);
+    double t = now() - t0;
+    char extra[96];
+    snprintf(extra, sizeof extra, ", \"distinct\": %zu, \"checksum\": %lu", ndistinct, sum % 1000000);
+    report("tiny", t, (double)nwords, extra); /* per word read */
+    return 0;
+}
+
 /* ---- spawn: the runner's launcher -------------------------------------- */
 
 /* A fresh small process between the runner and the measured program: a
@@ -723,8 +616,13 @@ static const struct {
     { "prodcons", cmd_prodcons, "N" },
     { "threads", cmd_threads, "T OPS LIVE" },
     { "realloc", cmd_realloc, "NBUF MAXSIZE ROUNDS" },
+    { "grow", cmd_grow, "NBUF MAXSIZE ROUNDS" },
     { "larson", cmd_larson, "T ROUNDS SLOTS OPS" },
     { "frag", cmd_frag, "N" },
+    { "xfree", cmd_xfree, "PAIRS BATCH BATCHES" },
+    { "exchange", cmd_exchange, "T STEPS MAXSIZE" },
+    { "bursts", cmd_bursts, "T BURSTS K MAXSIZE" },
+    { "tiny", cmd_tiny, "N" },
     { "spawn", cmd_spawn, "PRELOAD STDIN PROG [ARGS...]" },
 };
 

@@ -16,6 +16,23 @@ The fast-path figure is counted, not timed: instructions per malloc+free pair
 under valgrind --tool=callgrind (the pair loop at two lengths, the difference
 divided by the difference of the lengths, as scripts/instr-per-pair.sh does).
 
+Workloads (bench/bench.c subcommands unless said otherwise; sizes per
+profile in PROFILES): 1 pair, 2 batch, 3 churn (blocks up to 512 B, 64 KiB
+and 256 KiB), 4 producer/consumer, 5 threads ×T, 6 realloc growth (+1/8, and
++25% steps to 1 MiB writing each new tail), 7 larson-like, 8 fragmentation,
+9 real programs (a Python script, sqlite3), 10 batches of small blocks freed
+whole by other threads, 11 random sizes 16 B - 64 KiB passed to a neighbour
+thread (time and peak RSS), 12 many short bursts on T threads (time and peak
+RSS), 13 a small single-thread program (peak RSS and wall time of the whole
+process), 14 redis-server under redis-benchmark (one row per command: 1e9 /
+requests per second, and the server's peak RSS; skipped when redis-server
+or redis-benchmark is missing).  Debian's redis-server links libjemalloc, so
+its "glibc" column preloads DIR/bench/libbench-glibc.so (glibc's malloc put
+back in front); each run checks in INFO memory which allocator served it.
+
+The summary gives, per allocator, the geometric mean of its ratios to the
+best peer over every time row (and over the peak RSS table).
+
 Writes OUT/latest.md, OUT/latest.json and OUT/latest.png (gnuplot; skipped
 with a note when gnuplot is missing) and prints the tables.  Raw run output
 goes to OUT/raw/ (not kept in git).
@@ -23,10 +40,13 @@ goes to OUT/raw/ (not kept in git).
 import argparse
 import datetime
 import json
+import math
 import os
 import platform
 import re
+import shlex
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -63,6 +83,9 @@ PROFILES = {
         prodcons=1000000, threads=[1, 2, 4, 8], threads_ops=2000000, threads_live=10000,
         realloc=(8, 4 * MIB, 6), larson=(4, 10, 2000, 20000), frag=600000,
         python=(1, 20000), python_scale=0.1, sqlite_rows=50000,
+        churn_256k=(20000, 100000), grow=(4, MIB, 20), xfree=(2, 1000, 1000),
+        exchange=(4, 100000, 64 * KIB), bursts=(4, 2000, 1000, KIB), tiny=3000,
+        redis=dict(n=10000, big_n=4000, big_size=16 * KIB, big_keys=4096, reps=3),
         fastpath_n=(100000, 1100000), fastpath_sizes=[16, 1024]),
     "full": dict(
         reps=7,
@@ -72,6 +95,9 @@ PROFILES = {
         prodcons=4000000, threads=[1, 2, 4, 8, 16, 32], threads_ops=8000000,
         threads_live=10000, realloc=(8, 8 * MIB, 10), larson=(8, 20, 2000, 40000),
         frag=1500000, python=(3, 20000), python_scale=0.5, sqlite_rows=250000,
+        churn_256k=(50000, 400000), grow=(4, MIB, 60), xfree=(4, 1000, 2000),
+        exchange=(8, 400000, 64 * KIB), bursts=(8, 4000, 1000, KIB), tiny=3000,
+        redis=dict(n=100000, big_n=40000, big_size=16 * KIB, big_keys=4096, reps=None),
         fastpath_n=(100000, 1100000), fastpath_sizes=[16, 128, 1024, 8 * KIB]),
     "smoke": dict(
         reps=1,
@@ -79,7 +105,9 @@ PROFILES = {
         batch=(1000, 2), churn_small=(1000, 5000), churn_64k=(200, 1000), prodcons=5000,
         threads=[1, 2], threads_ops=5000, threads_live=100, realloc=(2, 64 * KIB, 1),
         larson=(2, 2, 100, 500), frag=2000, python=(1, 200), python_scale=0.01,
-        sqlite_rows=300,
+        sqlite_rows=300, churn_256k=(100, 500), grow=(1, 64 * KIB, 1), xfree=(1, 100, 20),
+        exchange=(2, 2000, 64 * KIB), bursts=(2, 20, 100, KIB), tiny=3000,
+        redis=dict(n=500, big_n=200, big_size=16 * KIB, big_keys=100, reps=None),
         fastpath_n=(1000, 11000), fastpath_sizes=[16]),
 }
 
@@ -190,14 +218,28 @@ def child_env(preload):
 class Workload:
     """One command per allocator; rows are the figures read from each run."""
 
-    def __init__(self, wid, label, argv=None, program=None, rows=None, note=None):
+    def __init__(self, wid, label, argv=None, program=None, rows=None, note=None, runner=None,
+                 skip=None, reps=None):
         self.id = wid
         self.label = label
         self.argv = argv          # driver subcommand (list of str)
         self.program = program    # function(alloc) -> (argv, stdin path or None)
+        self.runner = runner      # function(name, alloc, raw, timeout) -> result: runs itself
         self.rows = rows or [(wid, label, "ns/op", lambda r: r["ns_per_op"])]
         self.note = note
+        self.skip = skip          # why it cannot run here (then it is left out, with a note)
+        self.reps = reps          # at most this many repetitions (None: the profile's)
         self.cleanup = None
+
+    def real_program(self):
+        """A program of its own: mpool reaches it only through the drop-in."""
+        return self.program is not None or self.runner is not None
+
+
+def peak_row(wid, label):
+    """The row of a workload's peak RSS (child_maxrss_kb: the launcher's ru_maxrss of
+    the process; for a server, its VmHWM)."""
+    return (f"{wid}-peak", f"{label}: peak RSS", "MiB", lambda r: r["child_maxrss_kb"] / 1024.0)
 
 
 def python_exe():
@@ -231,7 +273,182 @@ def sqlite_script(src_dir, rows, raw):
     return path, (rows if n else None)
 
 
-def workloads(p, raw, only=None):
+# ---- redis-server under redis-benchmark ---------------------------------------
+
+REDIS_TESTS = ["SET", "GET", "INCR", "LPUSH", "LPOP"]  # redis-benchmark -t, in its order
+
+
+def free_port():
+    with socket.socket() as s_:
+        s_.bind(("127.0.0.1", 0))
+        return s_.getsockname()[1]
+
+
+def redis_call(port, command, timeout=5.0):
+    """Sends one inline command; returns the reply's text (a bulk reply's body)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as c:
+        c.sendall(command.encode() + b"\r\n")
+        data = b""
+        while True:
+            chunk = c.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+            if data.startswith(b"$"):
+                head, _, body = data.partition(b"\r\n")
+                if len(body) >= int(head[1:]) + 2:
+                    return body[:int(head[1:])].decode(errors="replace")
+            elif data.endswith(b"\r\n"):
+                return data.decode(errors="replace").strip()
+    return data.decode(errors="replace").strip()
+
+
+def vm_hwm_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no VmHWM for pid {pid}")
+
+
+def redis_benchmark(bench, port, args, timeout):
+    """Runs redis-benchmark -q; returns test name -> requests per second."""
+    r = subprocess.run([bench, "-h", "127.0.0.1", "-p", str(port), "-q"] + args,
+                       capture_output=True, text=True, timeout=timeout, env=child_env(None))
+    rps = {}
+    for line in re.split(r"[\r\n]+", r.stdout):
+        m = re.match(r"\s*([A-Z_]+): ([0-9.]+) requests per second", line)
+        if m:
+            rps[m.group(1)] = float(m.group(2))
+    if r.returncode != 0 or not rps:
+        tail = (r.stderr.strip() or r.stdout.strip() or "no output").splitlines()[-1]
+        raise RuntimeError(f"redis-benchmark {' '.join(args)}: exit {r.returncode}: {tail}")
+    return rps
+
+
+def redis_start(server, preload, raw, log):
+    """Starts redis-server on a free loopback port, without persistence;
+    returns (process, port) once it answers PING.  A server that exits first
+    (another process took the port in between) is tried again, twice."""
+    for _ in range(3):
+        port = free_port()
+        argv = [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "no", "--daemonize", "no", "--dir", raw, "--logfile", log]
+        with open(log, "a") as f:
+            f.write(f"$ {'LD_PRELOAD=' + preload + ' ' if preload else ''}{shlex.join(argv)}\n")
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, env=child_env(preload),
+                                start_new_session=True)
+        t0 = time.time()
+        while proc.poll() is None:
+            try:
+                if redis_call(port, "PING", 1.0) == "+PONG":
+                    return proc, port
+            except OSError:
+                pass
+            if time.time() - t0 > 20:
+                redis_stop(proc)
+                raise RuntimeError("redis-server did not answer within 20 s")
+            time.sleep(0.02)
+    raise RuntimeError(f"redis-server exited with {proc.returncode} (see {log})")
+
+
+def redis_stop(proc, port=None):
+    if port is not None:
+        try:
+            redis_call(port, "SHUTDOWN NOSAVE")
+        except OSError:
+            pass  # it closes the connection as it goes
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            pass
+    if proc.poll() is None:
+        os.killpg(proc.pid, 9)
+        proc.wait()
+
+
+def redis_runner(server, bench, cfg, glibc_shim):
+    """A runner for Workload: starts redis-server under the allocator (the
+    "glibc" column preloads glibc_shim: the Debian build links libjemalloc),
+    runs redis-benchmark against it, reads the server's peak RSS (VmHWM) and
+    INFO memory, and shuts it down."""
+    big = f"SET {size_label(cfg['big_size'])}"
+
+    def run(name, a, raw, timeout):
+        preload = a["preload"]
+        if name == "glibc":
+            if not os.path.exists(glibc_shim):
+                raise RuntimeError(f"{glibc_shim} not built (without it redis runs jemalloc)")
+            preload = glibc_shim
+        log = os.path.join(raw, f"redis.{name}.log")
+        t0 = time.time()
+        proc, port = redis_start(server, preload, raw, log)
+        try:
+            rps = redis_benchmark(bench, port, ["-t", ",".join(t.lower() for t in REDIS_TESTS),
+                                                "-n", str(cfg["n"])], timeout)
+            missing = [t for t in REDIS_TESTS if t not in rps]
+            if missing:
+                raise RuntimeError(f"redis-benchmark gave no figure for {', '.join(missing)}")
+            rps[big] = redis_benchmark(bench, port, [
+                "-t", "set", "-n", str(cfg["big_n"]), "-d", str(cfg["big_size"]),
+                "-r", str(cfg["big_keys"])], timeout)["SET"]
+            info = dict(line.split(":", 1) for line in
+                        redis_call(port, "INFO memory").splitlines() if ":" in line)
+            peak = vm_hwm_kb(proc.pid)
+        finally:
+            redis_stop(proc, port)
+        if proc.returncode != 0:
+            raise RuntimeError(f"redis-server exited with {proc.returncode} at shutdown "
+                               f"(see {log})")
+        # Which allocator held the data: jemalloc's own count (allocator_allocated,
+        # from mallctl) against redis's count of its blocks (used_memory).  Under
+        # any other column than jemalloc, a jemalloc heap means the preload did
+        # not take, and the figures would not be that allocator's.
+        used = int(info.get("used_memory", 0))
+        je = int(info.get("allocator_allocated", 0))
+        heap = "libjemalloc" if used and je >= used / 2 else "the preloaded allocator"
+        with open(log, "a") as f:
+            f.write(f"rps {json.dumps(rps)}; VmHWM {peak} kB; used_memory {used}; "
+                    f"allocator_allocated {je}; heap: {heap}; exit {proc.returncode}\n")
+        if heap == "libjemalloc" and name != "jemalloc":
+            raise RuntimeError(f"libjemalloc, not {name}, served the server (allocator_allocated "
+                               f"{je} of used_memory {used})")
+        return {"rps": rps, "wall_s": time.time() - t0, "child_maxrss_kb": peak,
+                "used_memory_peak": int(info.get("used_memory_peak", 0)),
+                "mem_allocator": info.get("mem_allocator", "").strip(), "heap": heap}
+    return run, big
+
+
+def redis_workload(p, build):
+    label = "14. redis"
+    cfg = p.get("redis")
+    server, bench = shutil.which("redis-server"), shutil.which("redis-benchmark")
+    if not (server and bench):
+        return Workload("redis", label, skip=(
+            "redis-server or redis-benchmark not found (Debian package redis-server; "
+            "scripts/install-deps.sh --bench installs it)"))
+    shim = os.path.join(build, "bench", "libbench-glibc.so")
+    runner, big = redis_runner(server, bench, cfg, shim)
+    rows = [(f"redis-{t.lower().replace(' ', '-')}", f"{label} {t}", "ns/req",
+             lambda r, t=t: 1e9 / r["rps"][t]) for t in REDIS_TESTS + [big]]
+    rows.append(peak_row("redis", label))
+    version = subprocess.run([server, "--version"], capture_output=True, text=True).stdout.strip()
+    linked = subprocess.run(["ldd", server], capture_output=True, text=True).stdout
+    how = ("links libjemalloc dynamically: a preload takes its malloc, calloc, realloc, free "
+           "and malloc_usable_size (mallctl statistics stay jemalloc's); the glibc column "
+           "preloads bench/libbench-glibc.so" if "libjemalloc" in linked else
+           "not linked with libjemalloc: a preload takes its malloc")
+    note = (f"{version}; {how}. redis-benchmark -q -t {','.join(t.lower() for t in REDIS_TESTS)} "
+            f"-n {cfg['n']}, then -t set -n {cfg['big_n']} -d {cfg['big_size']} "
+            f"-r {cfg['big_keys']} (50 clients, loopback); ns/req = 1e9 / requests per second; "
+            f"peak RSS: the server's VmHWM before shutdown")
+    if cfg.get("reps"):
+        note += f"; {cfg['reps']} repetitions at most"
+    return Workload("redis", label, runner=runner, rows=rows, note=note, reps=cfg.get("reps"))
+
+
+def workloads(p, raw, only=None, build=""):
     ws = []
     for size, n in p["pair"]:
         ws.append(Workload(f"pair-{size}", f"1. pair {size_label(size)}", ["pair", size, n]))
@@ -241,12 +458,17 @@ def workloads(p, raw, only=None):
     ws.append(Workload("churn-small", "3. churn ≤512 B", ["churn", live, steps, 512]))
     live, steps = p["churn_64k"]
     ws.append(Workload("churn-64k", "3. churn ≤64 KiB", ["churn", live, steps, 64 * KIB]))
+    live, steps = p["churn_256k"]
+    ws.append(Workload("churn-256k", "3. churn ≤256 KiB", ["churn", live, steps, 256 * KIB]))
     ws.append(Workload("prodcons", "4. producer/consumer", ["prodcons", p["prodcons"]]))
     for t in p["threads"]:
         ws.append(Workload(f"threads-{t}", f"5. threads ×{t}",
                            ["threads", t, p["threads_ops"], p["threads_live"]]))
     nbuf, maxsize, rounds = p["realloc"]
     ws.append(Workload("realloc", "6. realloc growth", ["realloc", nbuf, maxsize, rounds]))
+    nbuf, maxsize, rounds = p["grow"]
+    ws.append(Workload("grow", f"6. realloc +25% to {size_label(maxsize)}",
+                       ["grow", nbuf, maxsize, rounds]))
     t, rounds, slots, ops = p["larson"]
     ws.append(Workload("larson", f"7. larson-like ×{t}", ["larson", t, rounds, slots, ops]))
     mib = lambda key: (lambda r: r[key] / 1024.0)  # noqa: E731
@@ -292,6 +514,22 @@ def workloads(p, raw, only=None):
                        rows=[("sqlite", "9. sqlite", "s", lambda r: r["wall_s"])], note=how))
     ws[-1].cleanup = lambda: [os.remove(db + s_) for s_ in ("", "-journal", "-wal", "-shm")
                               if os.path.exists(db + s_)]
+    pairs, batch, batches = p["xfree"]
+    ws.append(Workload("xfree", f"10. batches freed by others ×{2 * pairs}",
+                       ["xfree", pairs, batch, batches]))
+    t, steps, maxsize = p["exchange"]
+    label = f"11. exchange ≤{size_label(maxsize)} ×{t}"
+    ws.append(Workload("exchange", label, ["exchange", t, steps, maxsize], rows=[
+        ("exchange", label, "ns/op", lambda r: r["ns_per_op"]), peak_row("exchange", label)]))
+    t, bursts, most, maxsize = p["bursts"]
+    label = f"12. bursts ×{t}"
+    ws.append(Workload("bursts", label, ["bursts", t, bursts, most, maxsize], rows=[
+        ("bursts", label, "ns/op", lambda r: r["ns_per_op"]), peak_row("bursts", label)]))
+    label = "13. small program"
+    ws.append(Workload("tiny", label, ["tiny", p["tiny"]], rows=[
+        ("tiny", label, "ms", lambda r: r["wall_s"] * 1000.0),
+        ("tiny-peak", f"{label}: peak RSS", "KiB", lambda r: float(r["child_maxrss_kb"]))]))
+    ws.append(redis_workload(p, build))
     if only:
         ws = [w for w in ws if any(re.search(o, w.id) for o in only)]
     return ws
@@ -303,12 +541,19 @@ def run_one(w, name, a, launcher, raw, timeout):
     Every run goes through the driver's `spawn` launcher: a small fresh
     process that forks the measured one, so its peak RSS (ru_maxrss) does not
     start from the size of this Python process."""
+    tag = f"{w.id}.{name}"
+    if w.runner is not None:
+        try:
+            return w.runner(name, a, raw, timeout)
+        except subprocess.TimeoutExpired as e:
+            raise RuntimeError(f"{tag}: timed out after {e.timeout} s")
+        except (RuntimeError, OSError, ValueError, KeyError) as e:
+            raise RuntimeError(f"{tag}: {e}")
     if w.argv is not None:
         argv, stdin_path = [a["bin"]] + [str(x) for x in w.argv], None
     else:
         argv, stdin_path = w.program(a)
     full = [launcher, "spawn", a["preload"] or "-", stdin_path or "-"] + argv
-    tag = f"{w.id}.{name}"
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                                 env=child_env(None), start_new_session=True)
@@ -398,6 +643,31 @@ def add_ratios(cells):
     for c in cells.values():
         c["ratio"] = c["median"] / best[0] if best else None
     return best[1] if best else None
+
+
+TIME_UNITS = ("ns/op", "ns/req", "ms", "s")  # the rows the time summary covers
+
+
+def geomean(values):
+    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else None
+
+
+def summary(rows, peak_rows, cols):
+    """allocator -> geometric mean of its ratios to the best peer over the time
+    rows, and over the peak RSS table, with the number of rows in each."""
+    out = {}
+    for name in cols:
+        t = [r["cells"][name]["ratio"] for r in rows
+             if r["unit"] in TIME_UNITS and (r["cells"].get(name) or {}).get("ratio")]
+        m = [r["cells"][name]["ratio"] for r in peak_rows
+             if (r["cells"].get(name) or {}).get("ratio")]
+        out[name] = {"time_geomean_ratio": geomean(t), "time_rows": len(t),
+                     "peak_rss_geomean_ratio": geomean(m), "peak_rss_rows": len(m)}
+    return out
+
+
+def geomean_text(ratio, count):
+    return f"×{ratio:.2f} ({count} row{'' if count == 1 else 's'})" if ratio else "–"
 
 
 def fmt(v):
@@ -513,7 +783,7 @@ def chart(out_png, rows, cols, raw, title):
         xt = ":xtic(1)" if i == 0 else ""
         plots.append(f"'{data}' using {i + 2}{xt} title '{c}' lc rgb '{colour}'")
     script = f"""
-set terminal pngcairo size 1800,800 font ',10'
+set terminal pngcairo size {max(1800, 56 * len(rows))},800 font ',10'
 set output '{out_png}'
 set title '{title}'
 set datafile missing '-'
@@ -588,7 +858,13 @@ def main():
         print(f"bench: {launcher} not built (make bench builds it)", file=sys.stderr)
         return 1
 
-    ws = workloads(p, raw, args.only)
+    ws = []
+    for w in workloads(p, raw, args.only, build):
+        if w.skip:
+            notes.append(f"{w.id} skipped: {w.skip}")
+            print(f"bench: {w.id} skipped: {w.skip}", file=sys.stderr)
+        else:
+            ws.append(w)
     started = datetime.datetime.now(datetime.timezone.utc)
     load_start = loadavg()
     t_start = time.time()
@@ -602,9 +878,9 @@ def main():
         for w in ws:
             for name in cols:
                 a = live[name]
-                if w.program is not None and name == "mpool-api":
+                if w.real_program() and name == "mpool-api":
                     continue  # a real program reaches mpool only through the drop-in
-                if (w.id, name) in errors:
+                if (w.id, name) in errors or (w.reps and rep >= w.reps):
                     continue
                 try:
                     runs[w.id][name].append(run_one(w, name, a, launcher, raw, args.timeout))
@@ -670,6 +946,13 @@ def main():
         if runs.get("frag", {}).get(name):
             frag_trim[name] = runs["frag"][name][0].get("trim")
 
+    redis_heap = {}
+    for name in cols:
+        heaps = sorted({r.get("heap") for r in runs.get("redis", {}).get(name, [])} - {None})
+        if heaps:
+            redis_heap[name] = " / ".join(heaps)
+    totals = summary(rows, peak_rows, cols)
+
     finished = datetime.datetime.now(datetime.timezone.utc)
     duration = time.time() - t_start
     machine = machine_info(build)
@@ -680,6 +963,9 @@ def main():
             notes.append(f"{w.id}: {w.note}")
     if frag_trim:
         notes.append("frag trims with: " + "; ".join(f"{k}: {v}" for k, v in frag_trim.items()))
+    if redis_heap:
+        notes.append("redis heap served by (INFO memory: jemalloc's allocator_allocated against "
+                     "used_memory): " + "; ".join(f"{k}: {v}" for k, v in redis_heap.items()))
 
     result = {
         "schema": 1, "profile": args.profile, "repetitions": reps,
@@ -690,7 +976,7 @@ def main():
         "machine": machine,
         "allocators": {n: {k: v for k, v in a.items() if k != "bin"} for n, a in allocs.items()},
         "peers": [p_ for p_ in PEERS if p_ in cols],
-        "rows": rows, "peak_rss": peak_rows, "thread_scaling": scaling,
+        "rows": rows, "peak_rss": peak_rows, "thread_scaling": scaling, "summary": totals,
         "fastpath_instructions_per_pair": ({str(k): v for k, v in fast.items()} if fast else None),
         "notes": notes,
     }
@@ -710,14 +996,34 @@ def main():
                                                    " (no preload)" if n == "glibc" else "")
         for n, a in allocs.items() if "skip" not in a) + "\n")
     header = ["workload", "unit"] + cols
-    md.append("## Time (and memory of the fragmentation run)\n")
+    md.append("## Summary: geometric mean of the ratios to the best peer\n")
+    md.append(md_table(
+        ["allocator", "time rows", "peak RSS rows"],
+        [[n, geomean_text(v["time_geomean_ratio"], v["time_rows"]),
+          geomean_text(v["peak_rss_geomean_ratio"], v["peak_rss_rows"])]
+         for n, v in totals.items()]) + "\n")
+    md.append(f"Each allocator's median / best peer median, multiplied over the rows it ran "
+              f"and rooted: time rows are those in {', '.join(TIME_UNITS)} of the next table, "
+              f"peak RSS rows the table of that name. 1.00 would be the best peer on every "
+              f"row, so a peer is never below it; mpool-api has no real-program rows.\n")
+    md.append("## Time (and memory of the fragmentation, exchange, burst, small-program and "
+              "redis runs)\n")
     md.append(md_table(header, [[r["label"], r["unit"]] + [cell_text(r["cells"].get(c))
                                                            for c in cols] for r in rows]) + "\n")
     md.append("ns/op: wall time of the measured loop per operation (pair: one malloc+free; "
               "batch, churn, threads, larson: one free + one malloc; prodcons: one block made "
-              "and freed across threads; realloc: one realloc; frag: one block operation). "
-              "threads ×T: all threads' operations over the wall time (aggregate). "
-              "python, sqlite: wall seconds of the whole process.\n")
+              "and freed across threads; realloc: one realloc (+25%: writing the new tail); "
+              "frag: one block operation; batches freed by others: one block made by a "
+              "producer thread and freed, in a whole batch, by a consumer; exchange: one block "
+              "of 16 B–64 KiB made and touched, kept or passed to the next thread, freed; "
+              "bursts: one block of a burst made, written and freed). "
+              "threads ×T and the other multi-thread rows: all threads' operations over the "
+              "wall time (aggregate). python, sqlite: wall seconds of the whole process; "
+              "small program: wall milliseconds of the whole process (start-up included) and "
+              "its peak RSS in KiB. redis: ns/req = 1e9 / redis-benchmark's requests per second "
+              "(client and server share the machine), peak RSS of the server. "
+              "The \"peak RSS\" rows repeat the peak RSS table for the workloads where memory "
+              "is the point.\n")
     if scaling:
         ts = sorted({t for s in scaling.values() for t in s})
         md.append("## Thread scaling (threads ×T throughput / threads ×1 throughput)\n")

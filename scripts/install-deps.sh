@@ -15,9 +15,10 @@
 # Otherwise the exact command is printed and the script exits 1.
 #
 # --bench (make bench): python3 is required; the peers' libraries libmimalloc2.0,
-# libjemalloc2, libtcmalloc-minimal4 and gnuplot-nox (the chart) are optional:
-# when they cannot be installed a note is printed and the benchmark skips that
-# allocator (or the chart).
+# libjemalloc2, libtcmalloc-minimal4, gnuplot-nox (the chart) and redis-server
+# (the server workload; it brings redis-benchmark) are optional: when they
+# cannot be installed a note is printed and the benchmark skips that allocator
+# (or the chart, or the redis rows).
 #
 # Exit: 0 all present (or installed, or --dry-run), 1 missing and not installed,
 # 2 bad usage.  MPOOL_DEPS_PRETEND_MISSING="pkg ..." treats those packages as
@@ -30,7 +31,7 @@ for arg in "$@"; do
     case "$arg" in
         -n|--dry-run) dry_run=1 ;;
         --bench) bench=1 ;;
-        -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "install-deps: unknown argument: $arg (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -132,6 +133,9 @@ if [[ $bench == 1 ]]; then
     check_lib libjemalloc.so.2 libjemalloc2
     check_lib libtcmalloc_minimal.so.4 libtcmalloc-minimal4
     if pretended gnuplot-nox || ! have gnuplot; then want_optional gnuplot-nox; fi
+    if pretended redis-server || ! have redis-server || ! have redis-benchmark; then
+        want_optional redis-server
+    fi
 fi
 
 # Installs the optional packages one by one (a failure is a note, not an
