@@ -7,33 +7,40 @@
  *   size <= max_block_size and size <= 2 MiB                            -> large (page run)
  *   otherwise                                                           -> huge (own mapping)
  *
- * Fast paths: mpool_alloc and mpool_free on a pool that is neither thread
- * safe nor in debug mode pop and push a slab free list without locks.  The
- * free tries, in order: the pool's hot slab (a range compare proves the
- * pointer is the pool's, no lookup), its hot region (no chunk-map lookup),
- * then any region of the pool; everything else goes through the noinline
- * slow functions below, which take the class lock when the pool is thread
- * safe.
+ * One path for slab blocks, whatever the pool (heap.h, slab.h): allocation
+ * pops the free list of the calling thread's heap's current slab of the
+ * class; free finds the slab from the address and, if the calling thread's
+ * heap owns it, pushes its local list, else its thread_free list.  The
+ * inline parts (mpool_alloc, mpool_free, and malloc and free through
+ * alloc_default and free_default) hold the common case of the owner; every
+ * other case leaves them through one unlikely branch:
+ *   alloc_slow    a pool whose heap is not reached inline (thread safe,
+ *                 debug, the default pool), or a class whose slab is empty;
+ *   alloc_general everything else: large and huge blocks, debug pools, errors;
+ *   free_general  a block of another heap (the remote free), large and huge
+ *                 blocks, debug pools, every pointer that is not a live block.
  *
- * Checking pointers: every other entry first finds the block with the chunk
- * map (a foreign pointer never gets dereferenced), then checks the owner pool.
- * mpool_free and mpool_realloc add cheap checks (block start, the slab's
- * most recently freed block); mpool_safe_free, mpool_owns, mpool_usable_size
- * and debug pools are exact (a slab block is also looked for on the free list).
+ * Checking pointers: free first proves with the chunk map that the pointer
+ * lies in one of our regions (nothing is read through a foreign pointer),
+ * then that the slab's owner is the caller's heap, that the pointer starts
+ * a block (slab.h: one multiplication), and that the block does not carry
+ * the pool's free mark (a double free).  The general path finds the block the
+ * same way, then its pool; mpool_safe_free, mpool_owns and mpool_usable_size
+ * are exact by the same tests.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "alloc.h"
+#include "heap.h"
 #include "huge.h"
 #include "large.h"
 #include "pool.h"
 #include "slab.h"
-#include "tcache.h"
 
 #define MAX_REQUEST ((size_t)PTRDIFF_MAX - 2 * REGION_SIZE) /* larger sizes cannot be served */
-#define POISON_FREED 0xDF  /* debug: freed blocks */
+#define POISON_FREED 0xDF  /* debug: freed blocks (past a slab block's link and mark) */
 #define POISON_FRESH 0xAB  /* debug: new blocks (not calloc) */
 
 enum block_kind { BLOCK_NONE = 0, BLOCK_SLAB, BLOCK_LARGE, BLOCK_HUGE };
@@ -54,7 +61,7 @@ static struct block block_find(const void *p)
     struct region *r = region_find(p);
     if (r) {
         struct page *head = region_run_of(r, p);
-        if (head) {
+        if (head && (head->kind == PAGE_LARGE || __atomic_load_n(&head->heap, __ATOMIC_ACQUIRE))) {
             b.kind = head->kind == PAGE_SLAB ? BLOCK_SLAB : BLOCK_LARGE;
             b.pool = r->pool;
             b.pg = head;
@@ -73,9 +80,8 @@ static struct block block_find(const void *p)
 /* True if p is where a block starts (not inside one). */
 static bool block_is_start(const struct block *b, const void *p)
 {
-    if (b->kind == BLOCK_SLAB) {
-        return slab_offset_is_block(b->pg, (uint64_t)((const char *)p - (const char *)page_start(b->pg)));
-    }
+    if (b->kind == BLOCK_SLAB)
+        return slab_is_block_offset(b->pg, slab_offset(b->pg, p));
     if (b->kind == BLOCK_LARGE)
         return large_is_block(b->pg, p);
     return b->kind == BLOCK_HUGE;
@@ -95,31 +101,18 @@ static size_t block_usable(const struct block *b)
     }
 }
 
+/* True if slab block p carries its pool's free mark (slab.h). */
+static bool block_marked_free(const struct block *b, void *p)
+{
+    return b->kind == BLOCK_SLAB && *block_mark(p) == b->pool->key;
+}
+
 /* Exact: p starts a live block of pool (any pool if NULL), found in *b. */
 static bool block_lookup_live(const struct mpool_pool *pool, const void *p, struct block *b)
 {
     *b = block_find(p);
-    if (b->kind == BLOCK_NONE || (pool && b->pool != pool) || !block_is_start(b, p))
-        return false;
-    if (b->kind != BLOCK_SLAB)
-        return true;
-    struct mpool_pool *owner = b->pool;
-    struct sclass *c = &owner->cls[b->pg->cls];
-    lock_take(&c->lock, owner->thread_safe);
-    bool live = b->pg->kind == PAGE_SLAB && slab_block_is_live_locked(b->pg, p) &&
-                !tcache_block_marked(owner, b->pg, p);
-    lock_give(&c->lock, owner->thread_safe);
-    return live;
-}
-
-/* The cheap double-free check of mpool_free: p is not the block freed last. */
-static bool slab_not_last_freed(struct mpool_pool *pool, struct page *pg, const void *p)
-{
-    struct sclass *c = &pool->cls[pg->cls];
-    lock_take(&c->lock, pool->thread_safe);
-    bool ok = pg->free != p && !tcache_block_marked(pool, pg, p);
-    lock_give(&c->lock, pool->thread_safe);
-    return ok;
+    return b->kind != BLOCK_NONE && (!pool || b->pool == pool) && block_is_start(b, p) &&
+           !block_marked_free(b, (void *)p);
 }
 
 /* ---- Reporting ---------------------------------------------------------- */
@@ -128,6 +121,12 @@ static mpool_noinline void fail_invalid_pointer(const struct mpool_pool *pool, c
 {
     error_raise(pool ? &pool->policy : &mpool_default()->policy, MPOOL_ERR_INVALID_POINTER, 0,
                 "%s(%p): invalid pointer (foreign, interior, already freed or of another pool)", who, p);
+}
+
+static mpool_noinline void fail_double_free(const struct mpool_pool *pool, const char *who, const void *p)
+{
+    error_raise(&pool->policy, MPOOL_ERR_INVALID_POINTER, 0,
+                "%s(%p): double free detected: the block is already free", who, p);
 }
 
 /* Reports a failed allocation of size bytes; old is the block being resized (or NULL). */
@@ -146,20 +145,18 @@ static mpool_noinline void fail_status(const struct mpool_pool *pool, const char
 
 /* ---- Allocation --------------------------------------------------------- */
 
+/* A block of class cls from the calling thread's heap. */
 static void *slab_alloc(struct mpool_pool *pool, unsigned cls, enum buddy_status *st)
 {
-    if (pool->tcache) {
-        struct tcache *tc = tcache_of(pool);
-        if (likely(tc != NULL))
-            return tcache_pop(pool, tc, cls, st);
+    struct heap *h = heap_of(pool);
+    if (unlikely(h == NULL)) {
+        *st = BUDDY_NOMEM;
+        return NULL;
     }
-    struct sclass *c = &pool->cls[cls];
-    lock_take(&c->lock, pool->thread_safe);
-    void *p = slab_pop_locked(pool, cls, st);
-    lock_give(&c->lock, pool->thread_safe);
-    if (p)
-        tcache_unmark(pool, cls, p);
-    return p;
+    struct page *pg = h->current[cls];
+    if (likely(pg->free != NULL))
+        return slab_pop(pg);
+    return heap_alloc_refill(h, cls, st);
 }
 
 /* One attempt at a block of size bytes (req after min_block) aligned to align,
@@ -179,15 +176,14 @@ static void *alloc_route(struct mpool_pool *pool, size_t size, size_t req, size_
     return huge_alloc(pool, req, align, st);
 }
 
-/* Gives back what the pool holds without using it (the empty slabs classes
- * keep, then regions without blocks), to make room under max_size; true if
- * anything was given back. */
+/* Gives back what the pool holds without using it (empty slabs of the heaps
+ * the caller may touch, cached large blocks, then regions without blocks), to
+ * make room under max_size; true if anything was given back. */
 static bool make_room(struct mpool_pool *pool)
 {
-    bool flushed = tcache_flush_mine(pool) > 0;
-    flushed |= slab_flush_empty(pool) > 0;
-    flushed |= large_cache_flush(pool) > 0;
-    return buddy_release_empty(&pool->buddy, pool->thread_safe) > 0 || flushed;
+    bool freed = heap_pool_trim(pool) > 0;
+    freed |= large_cache_flush(pool) > 0;
+    return buddy_release_empty(&pool->buddy, pool->thread_safe) > 0 || freed;
 }
 
 /* Serves any request; align is a power of two (0: the pool's alignment).
@@ -231,80 +227,45 @@ static inline unsigned slab_class_for(const struct mpool_pool *pool, size_t size
     return sizeclass_of(rounded);
 }
 
-/* Every allocation alloc_slow does not finish: refills, large and huge
- * blocks, debug pools, errors. */
+/* Every allocation alloc_slow does not finish. */
 static mpool_noinline void *alloc_general(struct mpool_pool *pool, size_t size)
 {
-    if (likely(!pool->debug && size <= MAX_REQUEST)) { /* the route alone; alloc_any handles the rest */
-        size_t req = size < pool->min_block ? pool->min_block : size;
-        bool fresh;
-        enum buddy_status st;
-        void *p = alloc_route(pool, size, req, pool->align, &fresh, &st);
-        if (likely(p != NULL))
-            return p;
-    }
     return alloc_any(pool, size, 0, "mpool_alloc", NULL, NULL);
 }
 
-/* Wakes a thread waiting for lock l, just given back, then returns block, or
- * takes the general path if there is none (out of line: see alloc_slow). */
-static mpool_noinline void *alloc_wake(struct mpool_pool *pool, size_t size, mpool_lock_t *l, void *block)
-{
-    lock_wake(l);
-    return block ? block : alloc_general(pool, size);
-}
-
-/* mpool_alloc when its inline path cannot serve: every request of a
- * thread-safe pool, and the rest of an unlocked one.  The common case, a
- * small block from the current slab, takes the class lock with one
- * compare-and-swap and never waits here: a held lock, an empty slab, a debug
- * pool or anything that is not small goes to alloc_general, which does it all.
- * Every call out of this function is a tail call, so it saves no registers. */
+/* mpool_alloc when its inline part cannot serve: a pool whose heap it does
+ * not reach, a class whose current slab is empty, sizes above SMALL_MAX. */
 static mpool_noinline void *alloc_slow(mpool_t *pool, size_t size)
 {
     if (!pool)
         pool = pool_default();
-    if (pool->tcache) { /* a missing cache or an empty list: made or refilled via slab_alloc */
-        unsigned cls = size <= SMALL_MAX ? pool->small_class[(size + 7) >> 3] : slab_class_for(pool, size);
-        if (unlikely(cls == CLASS_NONE))
-            return alloc_general(pool, size);
-        struct tcache *tc = tcache_mine(pool);
-        if (unlikely(tc == NULL))
-            return alloc_general(pool, size);
-        void *block = tcache_take(pool, &tc->bin[cls]);
-        if (unlikely(block == NULL))
-            return alloc_general(pool, size); /* tcache_pop refills, or reports a broken list */
-        return block;
-    }
-    unsigned cls = pool->debug || size > SMALL_MAX ? CLASS_NONE : pool->small_class[(size + 7) >> 3];
-    if (unlikely(cls == CLASS_NONE))
+    if (unlikely(pool->debug || size > SMALL_MAX))
         return alloc_general(pool, size);
-    mpool_lock_t *l = &pool->cls[cls].lock;
-    bool locking = pool->thread_safe;
-    if (locking && !lock_try(l))
+    unsigned cls = pool->size_class[size];
+    struct heap *h = heap_mine(pool);
+    if (unlikely(cls == CLASS_NONE || h == NULL))
         return alloc_general(pool, size);
-    struct page *pg = pool->current[cls];
-    void *block = pg->free;
-    if (likely(block != NULL)) {
-        pg->free = *(void **)block; /* the current slab: nothing to count (slab.h) */
-        tcache_unmark(pool, cls, block);
-    }
-    if (locking && unlikely(lock_give_waited(l)))
-        return alloc_wake(pool, size, l, block);
-    return likely(block != NULL) ? block : alloc_general(pool, size);
+    struct page *pg = h->current[cls];
+    if (likely(pg->free != NULL))
+        return slab_pop(pg);
+    enum buddy_status st;
+    void *p = heap_alloc_refill(h, cls, &st);
+    return likely(p != NULL) ? p : alloc_general(pool, size);
 }
 
 void *mpool_alloc(mpool_t *pool, size_t size)
 {
     if (likely(pool != NULL && size <= SMALL_MAX)) {
-        struct page *pg = pool->current[pool->fast_class[size]];
-        void *block = pg->free;
-        if (likely(block != NULL)) {
-            pg->free = *(void **)block;
-            return block;
-        }
+        struct page *pg = pool->fast_heap->current[pool->size_class[size]];
+        if (likely(pg->free != NULL))
+            return slab_pop(pg);
     }
     return alloc_slow(pool, size);
+}
+
+void *alloc_default_slow(size_t size)
+{
+    return alloc_slow(NULL, size);
 }
 
 void *mpool_alloc_aligned(mpool_t *pool, size_t size, size_t alignment)
@@ -345,227 +306,97 @@ void *mpool_calloc(mpool_t *pool, size_t count, size_t size)
 
 /* ---- Freeing ------------------------------------------------------------ */
 
-/* Frees a block found by block_find.  exact: p must be live (else the free
- * list head is the only freed block caught).  False, nothing changed, if p is
- * not a block that may be freed. */
-static bool free_block(struct block *b, void *p, bool exact)
+enum free_result { FREED, NOT_A_BLOCK, ALREADY_FREE };
+
+/* Frees slab block p of b (a block start).  A block carrying the free mark
+ * is free, unless its owner (or anyone, on a pool that is not thread safe)
+ * finds it on none of the slab's lists: then a live block's data held the
+ * key by chance.  Others cannot read the owner's lists, and report it. */
+static enum free_result free_slab_block(const struct block *b, void *p)
 {
     struct mpool_pool *pool = b->pool;
-    if (b->kind == BLOCK_SLAB) {
-        struct page *pg = b->pg;
-        if (pool->tcache) { /* every block freed is marked: a double free is one */
-            if (tcache_block_marked(pool, pg, p))
-                return false;
-            struct tcache *tc = tcache_of(pool);
-            if (tc && tcache_push(pool, tc, pg->cls, p))
-                return true;
-        }
-        struct sclass *c = &pool->cls[pg->cls];
-        lock_take(&c->lock, pool->thread_safe);
-        if (pg->kind != PAGE_SLAB || !slab_may_push(pg, p) || tcache_block_marked(pool, pg, p) ||
-            (exact && !slab_block_is_live_locked(pg, p))) {
-            lock_give(&c->lock, pool->thread_safe);
-            return false;
-        }
-        if (unlikely(pool->debug))
-            memset(p, POISON_FREED, pg->block_size);
-        if (pool->tcache && pg->block_size >= 2 * sizeof(uint64_t))
-            ((uint64_t *)p)[1] = pool_slab_mark(pool);
-        slab_push_locked(pool, pg, p);
-        lock_give(&c->lock, pool->thread_safe);
-        return true;
+    struct page *pg = b->pg;
+    struct heap *h = heap_mine(pool);
+    bool owner = h != NULL && __atomic_load_n(&pg->heap, __ATOMIC_ACQUIRE) == h;
+    if (unlikely(*block_mark(p) == pool->key) && (!owner || slab_block_is_free(pg, p)))
+        return ALREADY_FREE;
+    if (unlikely(pool->debug) && pg->block_size > 2 * sizeof(uint64_t))
+        memset((uint64_t *)p + 2, POISON_FREED, pg->block_size - 2 * sizeof(uint64_t));
+    if (owner) {
+        heap_free_local(h, pg, p);
+        return FREED;
     }
-    if (b->kind == BLOCK_LARGE) {
+    *block_mark(p) = pool->key;
+    struct heap *notify = slab_free_remote(pg, p);
+    if (notify)
+        heap_notify(notify, pg);
+    return FREED;
+}
+
+/* Frees the block b found for p (a block start). */
+static enum free_result free_block(const struct block *b, void *p)
+{
+    struct mpool_pool *pool = b->pool;
+    switch (b->kind) {
+    case BLOCK_SLAB:
+        return free_slab_block(b, p);
+    case BLOCK_LARGE:
         if (unlikely(pool->debug))
             memset(p, POISON_FREED, large_usable(b->pg));
         large_free(pool, b->pg);
-        return true;
+        return FREED;
+    case BLOCK_HUGE:
+        huge_free(pool, b->h);
+        return FREED;
+    default:
+        return NOT_A_BLOCK;
     }
-    huge_free(pool, b->h);
-    return true;
 }
 
-/* Everything free_slow does not finish: large and huge blocks, debug pools,
- * a held class lock, NULL, and every pointer that is not a live block
- * (reported).  Blocks are found with block_find and freed by free_block,
- * which waits for locks. */
-static mpool_noinline void free_general(mpool_t *pool, void *p)
+/* Every free the inline paths do not finish: finds the block, checks it
+ * belongs to pool (any pool if NULL) and starts there, frees it, and reports
+ * anything that is not a live block. */
+static mpool_noinline void free_general(mpool_t *pool, void *p, const char *who)
 {
     if (!p)
         return;
     struct block b = block_find(p);
-    if (b.kind == BLOCK_NONE || (pool && b.pool != pool) || !block_is_start(&b, p) ||
-        !free_block(&b, p, b.pool->debug))
-        fail_invalid_pointer(pool ? pool : b.pool, "mpool_free", p);
+    enum free_result r = NOT_A_BLOCK;
+    if (b.kind != BLOCK_NONE && (!pool || b.pool == pool) && block_is_start(&b, p))
+        r = free_block(&b, p);
+    if (r == ALREADY_FREE)
+        fail_double_free(b.pool, who, p);
+    else if (r == NOT_A_BLOCK)
+        fail_invalid_pointer(pool ? pool : b.pool, who, p);
 }
 
-/* free_slow's case of a run that is not a slab: a large block (its head
- * descriptor says LARGE only while it is allocated or cached, region.h) is
- * freed at once when p is its first byte, the block is not cached and the
- * pool agrees; everything else goes to free_general. */
-static mpool_noinline void free_large(mpool_t *pool, void *p, struct mpool_pool *owner, struct page *pg)
-{
-    if (pg->kind == PAGE_LARGE && large_is_block(pg, p) && (!pool || pool == owner) && !owner->debug) {
-        large_free(owner, pg);
-        return;
-    }
-    free_general(pool, p);
-}
-
-/* Gives back the class lock l of a refused free (held when `locking`), then
- * lets free_general sort the pointer out. */
-static mpool_noinline void free_refused(mpool_t *pool, void *p, mpool_lock_t *l, bool locking)
-{
-    lock_give(l, locking);
-    free_general(pool, p);
-}
-
-/* After a push into slab pg that left it empty or had found it full: lists it
- * or gives it back, then gives back the class lock l (held when `locking`). */
-static mpool_noinline void free_after_push(struct mpool_pool *owner, struct page *pg, mpool_lock_t *l,
-                                           bool locking)
-{
-    slab_after_free_locked(owner, pg);
-    lock_give(l, locking);
-}
-
-/* mpool_free when the inline path cannot take p: every free of a
- * thread-safe pool, and the rest of an unlocked one.  The common case, a
- * slab block, needs one lookup: the chunk map proves p is in one of our
- * regions before anything is read there; then the slab's descriptor, its
- * owner, and "p starts a block" (descriptor fields of a live slab's run, which
- * only change once the slab is empty).  Under the class lock, taken with one
- * compare-and-swap (a held lock goes to free_general, which waits): the run is
- * still a slab, p is not its last freed block, and a slab that is not current
- * has a live block.  Every call out of this function is a tail call, so it
- * saves no registers. */
+/* mpool_free when the pool's heap is not reached inline. */
 static mpool_noinline void free_slow(mpool_t *pool, void *p)
 {
-    if (chunk_kind(p) != CHUNK_REGION)
-        return free_general(pool, p);
-    struct region *r = region_of(p);
-    struct page *page = region_page_of(r, p);
-    struct page *pg = page_head(page);
-    struct mpool_pool *owner = r->pool;
-    uint64_t off = ((uintptr_t)p & (PAGE_SIZE - 1)) + ((uint64_t)page->back << (PAGE_SHIFT - 6));
-    if (unlikely(pg->kind != PAGE_SLAB))
-        return free_large(pool, p, owner, pg);
-    if ((pool && pool != owner) || !slab_offset_is_block(pg, off))
-        return free_general(pool, p);
-    if (owner->tcache) { /* a caching pool is not in debug mode */
-        /* No cache yet, a full list, a class not cached, or p already on top
-         * of the list (the common double free): free_general sorts it out
-         * through free_block.  The block is written, not read (tcache.h). */
-        struct tcache *tc = tcache_mine(owner);
-        if (unlikely(tc == NULL))
-            return free_general(pool, p);
-        struct tcache_bin *b = &tc->bin[pg->cls];
-        if (unlikely(b->count >= b->max || p == b->head))
-            return free_general(pool, p);
-        tcache_put(owner, b, p);
-        return;
-    }
-    if (owner->debug)
-        return free_general(pool, p);
-    mpool_lock_t *l = &owner->cls[pg->cls].lock;
-    bool locking = owner->thread_safe;
-    if (locking && !lock_try(l))
-        return free_general(pool, p);
-    void *head = pg->free;
-    if (unlikely(pg->kind != PAGE_SLAB || !slab_may_push(pg, p)))
-        return free_refused(pool, p, l, locking);
-    *(void **)p = head;
-    pg->free = p;
-    if (!(pg->flags & PG_CURRENT) && unlikely(--pg->used == 0 || head == NULL))
-        return free_after_push(owner, pg, l, locking);
-    if (locking && unlikely(lock_give_waited(l)))
-        lock_wake(l);
-}
-
-/* The free fast path once p is known to lie in a region of the fast pool:
- * false if p needs the slow path.  A non-zero used means the descriptor heads
- * a live slab (region.h); a NULL head means the slab was full; p == head is
- * the common double free; p must be where a block starts (an interior pointer
- * would corrupt the free list); and a slab that is not current must keep a
- * live block (used > 1), since an empty one goes back to the page allocator. */
-static inline bool free_fast_in_region(struct region *r, void *p)
-{
-    struct page *page = region_page_of(r, p);
-    uint64_t back = page->back;
-    struct page *pg = page_head(page);
-    void *head = pg->free;
-    uint64_t off = ((uintptr_t)p & (PAGE_SIZE - 1)) + (back << (PAGE_SHIFT - 6)); /* from the slab start */
-    if (unlikely(pg->used == 0 || head == NULL || p == head || !slab_offset_is_block(pg, off)))
-        return false;
-    if (!(pg->flags & PG_CURRENT)) {
-        if (unlikely(pg->used == 1))
-            return false;
-        pg->used--;
-    }
-    *(void **)p = head;
-    pg->free = p;
-    return true;
-}
-
-/* Every free the hot region does not take.  A fast pool's slab block in
- * another of its regions still goes lock-free (the chunk map proves p is in a
- * region before the region is read); everything else, and every free on a
- * thread-safe pool, goes through free_slow. */
-static mpool_noinline void free_other_region(mpool_t *pool, void *p)
-{
-    if (pool && pool->fast && chunk_kind(p) == CHUNK_REGION) {
-        struct region *r = region_of(p);
-        if (r->fast_owner == pool && free_fast_in_region(r, p))
+    if (pool && !pool->debug) {
+        struct heap *h = heap_mine(pool);
+        if (h && heap_free_mine(h, p))
             return;
     }
-    free_slow(pool, p);
+    free_general(pool, p, "mpool_free");
 }
 
-/* A fast pool's free in the hot region but not the hot slab. */
-static mpool_noinline void free_hot_region(mpool_t *pool, void *p)
-{
-    struct region *r = region_of(p);
-    if (r == pool->hot_region && free_fast_in_region(r, p))
-        return;
-    free_other_region(pool, p);
-}
-
-/* The fast path: p lies in the pool's hot slab and starts a block there (one
- * multiplication, one rotation and one compare, slab_set_hot in slab.h: so p
- * is ours and needs no lookup), and p is not the block freed last.  The hot
- * slab is a current slab, which counts nothing (slab.h), so the push is all
- * there is to do. */
 void mpool_free(mpool_t *pool, void *p)
 {
-    if (likely(pool != NULL)) {
-        struct page *pg = pool->hot_slab;
-        uint64_t off = (uintptr_t)p - pool->hot_start;
-        void *head = pg->free;
-        if (likely(slab_index_rotate(off * pool->hot_inverse, pool->hot_shift) < pool->hot_count && p != head)) {
-            *(void **)p = head;
-            pg->free = p;
-            return;
-        }
-        free_hot_region(pool, p);
+    if (likely(pool != NULL) && likely(heap_free_mine(pool->fast_heap, p)))
         return;
-    }
     free_slow(pool, p);
 }
 
-void *alloc_default(size_t size)
+void free_default_slow(void *p)
 {
-    return alloc_slow(pool_default(), size);
-}
-
-void free_default(void *p)
-{
-    free_slow(NULL, p);
+    free_general(NULL, p, "mpool_free");
 }
 
 bool mpool_safe_free(mpool_t *pool, void *p)
 {
     struct block b = {BLOCK_NONE, NULL, NULL, NULL};
-    if (!p || !block_lookup_live(pool, p, &b) || !free_block(&b, p, true)) {
+    if (!p || !block_lookup_live(pool, p, &b) || free_block(&b, p) != FREED) {
         fail_invalid_pointer(pool ? pool : b.pool, "mpool_safe_free", p);
         return false;
     }
@@ -592,19 +423,14 @@ void *mpool_realloc(mpool_t *pool, void *p, size_t size)
 {
     if (!p)
         return alloc_any(pool ? pool : mpool_default(), size, 0, "mpool_realloc", NULL, NULL);
-    struct block b = block_find(p);
-    bool ok = b.kind != BLOCK_NONE && (!pool || b.pool == pool) && block_is_start(&b, p);
-    if (ok && b.pool->debug)
-        ok = block_lookup_live(pool, p, &b);
-    else if (ok && b.kind == BLOCK_SLAB)
-        ok = slab_not_last_freed(b.pool, b.pg, p);
-    if (!ok) {
+    struct block b;
+    if (!block_lookup_live(pool, p, &b)) {
         fail_invalid_pointer(pool ? pool : b.pool, "mpool_realloc", p);
         return NULL;
     }
     pool = b.pool;
     if (size == 0) {
-        free_block(&b, p, false);
+        free_block(&b, p);
         return NULL;
     }
     if (unlikely(size > MAX_REQUEST)) {
@@ -643,7 +469,7 @@ void *mpool_realloc(mpool_t *pool, void *p, size_t size)
     if (!q)
         return NULL;
     memcpy(q, p, size < usable ? size : usable);
-    free_block(&b, p, false);
+    free_block(&b, p);
     return q;
 }
 

@@ -151,7 +151,7 @@ static enum buddy_status buddy_add_region_locked(struct buddy *b, size_t npages)
     size_t bytes = npages << PAGE_SHIFT;
     if (!budget_take(b->budget, bytes))
         return BUDDY_FULL;
-    struct region *r = region_create(b->pool, b->fast_owner, npages);
+    struct region *r = region_create(b->pool, npages);
     if (!r) {
         budget_give(b->budget, bytes);
         return BUDDY_NOMEM;
@@ -185,8 +185,6 @@ static bool buddy_remove_region_locked(struct buddy *b, struct region *r)
         }
         return false;
     }
-    if (b->hot_region && *b->hot_region == r) /* compares the address only */
-        *b->hot_region = NO_REGION;
     b->region_bytes -= bytes;
     budget_give(b->budget, bytes);
     buddy_update_threshold(b);
@@ -343,6 +341,9 @@ struct page *buddy_alloc_locked(struct buddy *b, const struct run_request *req, 
     pg->kind = req->kind;
     pg->cls = req->cls;
     pg->used = 0;
+    pg->heap = NULL; /* the slab layer sets it once the slab is formatted */
+    pg->free = pg->local_free = NULL;
+    pg->thread_free = 0;
     pg->flags = 0;
     pg->order = 0;
     pg->npages = (uint32_t)npages;
@@ -430,6 +431,7 @@ void buddy_reset(struct buddy *b)
             r->pages[i].order = ORDER_ABSORBED;
             r->pages[i].back = 0;
             r->pages[i].used = 0;
+            r->pages[i].heap = NULL;
         }
         buddy_release_range_locked(b, r, r->meta_pages, data, clean ? 0 : SIZE_MAX, now, false);
     }

@@ -20,9 +20,7 @@ struct buddy {
     mpool_lock_t lock;
     struct page *free[BUDDY_ORDERS]; /* free runs of each order (doubly linked) */
     struct region *regions;          /* every region of the pool */
-    struct mpool_pool *pool;              /* owner written into new regions */
-    struct mpool_pool *fast_owner;        /* written into new regions (region.h) */
-    struct region **hot_region;      /* a cached region pointer, reset when that region goes */
+    struct mpool_pool *pool;         /* owner written into new regions */
     struct budget *budget;           /* shared with the huge blocks */
     double growth_factor;
     size_t region_bytes;             /* bytes mapped as regions */

@@ -1,21 +1,22 @@
 /*
  * check.c - mpool_check: walks every structure of a pool and counts broken
- * invariants: those of the page allocator (buddy.c), of every slab and class
- * list (slab.c) and of the huge-block list (huge.h); that every slab run is
- * on its class's list and no list holds anything else; and that the pool's
- * count of bytes in large blocks matches its runs.
+ * invariants: those of the page allocator (buddy.c), of the heaps and their
+ * slabs (heap.c, slab.c), of the large cache and the huge-block list; that
+ * the heaps hold exactly the slab runs of the pool's regions; and that the
+ * pool's count of bytes in large blocks matches its runs.
  *
- * Locks are taken a class at a time (class lock, then the page lock), never
- * all at once, so the check may run while other threads use the pool and
- * still sees each class in a consistent state.
+ * A heap that another thread may be using is not read (its lists change
+ * without a lock): on a thread-safe pool the check covers the caller's heap
+ * and the ownerless ones (those of threads that exited), and the slab count
+ * is then only bounded by the runs.  On a quiet pool whose threads have
+ * exited, or one that is not thread safe, it covers every slab.
  */
+#include "heap.h"
 #include "huge.h"
 #include "large.h"
 #include "pool.h"
-#include "slab.h"
 
 struct run_census {
-    unsigned cls;       /* the class whose slab runs are counted */
     size_t slab_runs;
     size_t large_bytes;
     size_t cached_pages;
@@ -29,16 +30,8 @@ static void census_run(const struct page *pg, void *arg)
         c->large_bytes += (size_t)pg->npages << PAGE_SHIFT;
     else if (pg->kind == PAGE_LARGE)
         c->cached_pages += pg->npages;
-    else if (pg->cls == c->cls)
+    else
         c->slab_runs++;
-}
-
-static size_t class_list_length(const struct sclass *c)
-{
-    size_t n = 0;
-    for (const struct page *pg = c->slabs; pg; pg = pg->cnext)
-        n++;
-    return n;
 }
 
 size_t mpool_check(const mpool_t *cpool)
@@ -47,24 +40,16 @@ size_t mpool_check(const mpool_t *cpool)
     if (pool->magic != POOL_MAGIC)
         return 1;
     bool ts = pool->thread_safe;
-    size_t problems = 0;
-    for (unsigned i = 0; i < CLASS_COUNT; i++) {
-        struct sclass *c = &pool->cls[i];
-        lock_take(&c->lock, ts);
-        problems += slab_check_locked(pool, i);
-        lock_take(&pool->buddy.lock, ts);
-        struct run_census census = {i, 0, 0, 0};
-        buddy_each_run_locked(&pool->buddy, census_run, &census);
-        if (census.slab_runs != class_list_length(c))
-            problems++;
-        lock_give(&pool->buddy.lock, ts);
-        lock_give(&c->lock, ts);
-    }
+    size_t slabs = 0;
+    bool complete = true;
+    size_t problems = heap_pool_check(pool, &slabs, &complete);
     lock_take(&pool->buddy.lock, ts);
     problems += buddy_check_locked(&pool->buddy);
-    struct run_census census = {CLASS_NONE, 0, 0, 0};
+    struct run_census census = {0, 0, 0};
     buddy_each_run_locked(&pool->buddy, census_run, &census);
     if (census.large_bytes != pool->large_used || census.cached_pages != pool->large_cache.pages)
+        problems++;
+    if (complete ? slabs != census.slab_runs : slabs > census.slab_runs)
         problems++;
     problems += large_cache_check_locked(pool);
     lock_give(&pool->buddy.lock, ts);

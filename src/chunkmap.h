@@ -29,10 +29,10 @@ extern uint8_t mpool_chunk_map[CHUNK_ENTRIES] mpool_internal;
 /* The mark of the chunk holding p (CHUNK_NONE for any address we never mapped). */
 static inline unsigned chunk_kind(const void *p)
 {
-    uintptr_t a = (uintptr_t)p;
-    if (unlikely(a >> ADDRESS_BITS))
+    uintptr_t chunk = (uintptr_t)p >> REGION_SHIFT;
+    if (unlikely(chunk >= CHUNK_ENTRIES))
         return CHUNK_NONE;
-    return __atomic_load_n(&mpool_chunk_map[a >> REGION_SHIFT], __ATOMIC_RELAXED);
+    return __atomic_load_n(&mpool_chunk_map[chunk], __ATOMIC_RELAXED);
 }
 
 static inline void chunk_mark(const void *chunk_base, unsigned kind)

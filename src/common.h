@@ -18,6 +18,15 @@
 #define MPOOL_DEBUG 1
 #endif
 
+/* Built with ThreadSanitizer. */
+#if defined(__SANITIZE_THREAD__)
+#define MPOOL_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MPOOL_TSAN 1
+#endif
+#endif
+
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #define mpool_noinline __attribute__((noinline))

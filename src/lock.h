@@ -18,14 +18,6 @@
 
 #include "common.h"
 
-#if defined(__SANITIZE_THREAD__)
-#define MPOOL_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define MPOOL_TSAN 1
-#endif
-#endif
-
 #ifdef MPOOL_TSAN
 #include <sanitizer/tsan_interface.h>
 #define lock_note(call, l) call((void *)(l), 0)

@@ -7,13 +7,13 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "heap.h"
 #include "huge.h"
 #include "large.h"
 #include "options.h"
 #include "pool.h"
 #include "prim.h"
 #include "slab.h"
-#include "tcache.h"
 
 #define MAX_CONFIG_ALIGNMENT ((size_t)1 << 30)
 
@@ -54,18 +54,11 @@ static const char *config_problem(const mpool_config_t *c)
     return NULL;
 }
 
-/* Turns the lock-free inline paths on or off to match thread_safe and debug. */
+/* Points the inline paths at heap0 when they may use it: a pool that is
+ * neither thread safe nor in debug mode (heap.h). */
 static void pool_set_fast(struct mpool_pool *pool)
 {
-    pool->fast = !pool->thread_safe && !pool->debug;
-    pool->tcache = pool->thread_safe && !pool->debug;
-    for (size_t size = 0; size <= SMALL_MAX; size++)
-        pool->fast_class[size] = pool->fast ? pool->small_class[(size + 7) >> 3] : CLASS_NONE;
-    pool->buddy.fast_owner = pool->fast ? pool : &mpool_no_fast_owner;
-    pool->hot_region = NO_REGION;
-    slab_set_hot(pool, NULL);
-    for (struct region *r = pool->buddy.regions; r; r = r->next)
-        r->fast_owner = pool->buddy.fast_owner;
+    pool->fast_heap = !pool->thread_safe && !pool->debug ? pool->heap0 : &mpool_heap_empty;
 }
 
 /* Fills a zeroed pool from a valid configuration and reserves initial_size. */
@@ -76,7 +69,7 @@ static enum buddy_status pool_init(struct mpool_pool *pool, const mpool_config_t
     pool->thread_safe = cfg->thread_safe;
     pool->debug = cfg->enable_debug;
     pool->align = cfg->alignment < 8 ? 8 : cfg->alignment;
-    pool->min_block = cfg->min_block_size;
+    pool->min_block = cfg->min_block_size < 16 ? 16 : cfg->min_block_size; /* a link and a mark */
     pool->max_block = cfg->max_block_size;
     pool->policy.on_error = cfg->on_error;
     pool->policy.on_failure = cfg->on_error;
@@ -84,24 +77,23 @@ static enum buddy_status pool_init(struct mpool_pool *pool, const mpool_config_t
     pool->policy.logger_arg = cfg->logger_arg;
     pool->budget.held = 0;
     pool->budget.max = cfg->max_size;
-    tcache_pool_init(pool);
+    pool->key = heap_new_key(pool);
     buddy_init(&pool->buddy, pool, &pool->budget, cfg->growth_factor);
-    pool->buddy.hot_region = &pool->hot_region;
     lock_init(&pool->huge.lock);
     for (unsigned i = 0; i < CLASS_COUNT; i++) {
         struct sclass *c = &pool->cls[i];
         c->block_size = (uint32_t)sizeclass_size(i);
         c->slab_pages = (uint32_t)sizeclass_slab_pages(c->block_size);
-        lock_init(&c->lock);
     }
-    slab_reset_classes(pool);
-    for (size_t i = 0; i <= SMALL_MAX / 8; i++) {
-        size_t size = i * 8;
+    for (size_t size = 0; size <= SMALL_MAX; size++) {
         size_t req = size < pool->min_block ? pool->min_block : size;
         size_t rounded = align_up(req, pool->align);
         bool slab = size <= pool->max_block && pool->align <= PAGE_SIZE && rounded <= SLAB_MAX;
-        pool->small_class[i] = slab ? (uint8_t)sizeclass_of(rounded) : CLASS_NONE;
+        pool->size_class[size] = slab ? (uint8_t)sizeclass_of(rounded) : CLASS_NONE;
     }
+    pool->fast_heap = &mpool_heap_empty;
+    if (!heap_pool_init(pool))
+        return BUDDY_NOMEM;
     pool_set_fast(pool);
     if (!cfg->initial_size)
         return BUDDY_OK;
@@ -111,11 +103,10 @@ static enum buddy_status pool_init(struct mpool_pool *pool, const mpool_config_t
 
 static void pool_release_memory(struct mpool_pool *pool)
 {
+    heap_pool_destroy(pool);
     huge_release_all(pool);
     buddy_destroy(&pool->buddy);
     lock_fini(&pool->huge.lock);
-    for (unsigned i = 0; i < CLASS_COUNT; i++)
-        lock_fini(&pool->cls[i].lock);
 }
 
 static size_t pool_struct_size(void) { return align_up(sizeof(struct mpool_pool), PAGE_SIZE); }
@@ -158,7 +149,6 @@ void mpool_destroy(mpool_t *pool)
         return;
     }
     pool->magic = 0;
-    tcache_pool_destroy(pool);
     pool_release_memory(pool);
     (void)prim_unmap(pool, pool_struct_size()); /* refused: the mapping outlives the pool, unused */
 }
@@ -168,9 +158,8 @@ void mpool_reset(mpool_t *pool)
     if (!pool)
         pool = mpool_default();
     /* No other thread may use the pool now (its blocks are going), so no locks. */
-    tcache_pool_reset(pool);
+    heap_pool_reset(pool);
     huge_release_all(pool);
-    slab_reset_classes(pool);
     large_cache_forget(pool);
     buddy_reset(&pool->buddy);
     pool->large_used = 0;
@@ -180,8 +169,7 @@ size_t mpool_trim(mpool_t *pool)
 {
     if (!pool)
         pool = mpool_default();
-    tcache_flush_mine(pool);
-    slab_flush_empty(pool);
+    heap_pool_trim(pool);
     large_cache_flush(pool);
     size_t released = huge_trim(pool);
     return released + buddy_trim(&pool->buddy, pool->thread_safe);
@@ -220,6 +208,7 @@ static void default_init(void)
     }
     pool_init(&mpool_default_pool, &cfg);
     mpool_default_pool.is_default = true;
+    mpool_default_pool.tls_heap = !mpool_default_pool.debug;
     if (dropin) /* malloc fails by returning NULL; only misuse follows on_error */
         mpool_default_pool.policy.on_failure = MPOOL_ON_ERROR_RETURN;
     __atomic_store_n(&mpool_default_ready, true, __ATOMIC_RELEASE);
@@ -229,20 +218,23 @@ static void default_init(void)
  * default pool held by a thread that does not exist in the child. */
 static void default_fork_prepare(void)
 {
-    tcache_fork_prepare();
-    for (unsigned i = 0; i < CLASS_COUNT; i++)
-        lock_take(&mpool_default_pool.cls[i].lock, mpool_default_pool.thread_safe);
+    heap_fork_prepare();
     lock_take(&mpool_default_pool.buddy.lock, mpool_default_pool.thread_safe);
     lock_take(&mpool_default_pool.huge.lock, mpool_default_pool.thread_safe);
 }
 
-static void default_fork_release(void)
+static void default_fork_parent(void)
 {
     lock_give(&mpool_default_pool.huge.lock, mpool_default_pool.thread_safe);
     lock_give(&mpool_default_pool.buddy.lock, mpool_default_pool.thread_safe);
-    for (unsigned i = CLASS_COUNT; i-- > 0;)
-        lock_give(&mpool_default_pool.cls[i].lock, mpool_default_pool.thread_safe);
-    tcache_fork_release();
+    heap_fork_parent();
+}
+
+static void default_fork_child(void)
+{
+    lock_give(&mpool_default_pool.huge.lock, mpool_default_pool.thread_safe);
+    lock_give(&mpool_default_pool.buddy.lock, mpool_default_pool.thread_safe);
+    heap_fork_child();
 }
 
 mpool_t *mpool_default(void)
@@ -252,7 +244,7 @@ mpool_t *mpool_default(void)
     pthread_once(&default_once, default_init);
     /* After the pool is ready: registering may allocate, and then finds it. */
     if (!__atomic_exchange_n(&fork_handlers_done, true, __ATOMIC_ACQ_REL))
-        pthread_atfork(default_fork_prepare, default_fork_release, default_fork_release);
+        pthread_atfork(default_fork_prepare, default_fork_parent, default_fork_child);
     return &mpool_default_pool;
 }
 
@@ -268,10 +260,9 @@ void mpool_set_thread_safe(mpool_t *pool, bool on)
 {
     if (!pool)
         pool = mpool_default();
-    tcache_pool_switch(pool); /* every cache back to the slabs, a new mark */
+    heap_pool_gather(pool); /* every slab into heap0, which a pool that is not thread safe uses */
     pool->thread_safe = on;
     pool_set_fast(pool);
-    tcache_pool_mark_slabs(pool);
 }
 
 bool mpool_is_thread_safe(const mpool_t *pool)
@@ -285,19 +276,13 @@ mpool_usage_t mpool_get_usage(const mpool_t *cpool)
 {
     struct mpool_pool *pool = (struct mpool_pool *)(cpool ? cpool : mpool_default());
     mpool_usage_t u = {0, 0, 0, 0.0};
-    for (unsigned i = 0; i < CLASS_COUNT; i++) {
-        lock_take(&pool->cls[i].lock, pool->thread_safe);
-        u.used += slab_class_bytes_locked(pool, i);
-        lock_give(&pool->cls[i].lock, pool->thread_safe);
-    }
+    u.used = heap_pool_used_bytes(pool);
     lock_take(&pool->buddy.lock, pool->thread_safe);
     u.used += pool->large_used;
     lock_give(&pool->buddy.lock, pool->thread_safe);
     lock_take(&pool->huge.lock, pool->thread_safe);
     u.used += pool->huge.usable;
     lock_give(&pool->huge.lock, pool->thread_safe);
-    size_t cached = tcache_cached_bytes(pool); /* free blocks in threads' caches */
-    u.used = cached < u.used ? u.used - cached : 0;
     u.total = budget_held(&pool->budget);
     if (u.used > u.total) /* a racing grow; never report more used than held */
         u.total = u.used;

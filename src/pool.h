@@ -4,9 +4,9 @@
  * pool.c, check.c) works on it; the layers below only see their own parts.
  *
  * Locks of a thread-safe pool, and the only order in which they nest:
- *   tcache_lock (tcache.c, process-wide)  ->  class lock (one per size class)
- *     ->  page lock (buddy.lock)
+ *   heaps_lock (heap.c, process-wide)  ->  page lock (buddy.lock)
  *   huge lock (huge.lock) nests with no other.
+ * Slab blocks take no lock: they come from the calling thread's heap (heap.h).
  */
 #ifndef MPOOL_POOL_H
 #define MPOOL_POOL_H
@@ -18,14 +18,11 @@
 #include "region.h"
 #include "sizeclass.h"
 
-/* One size class of a pool (its current slab is pool->current[class]). */
+/* One size class of a pool. */
 struct sclass {
-    struct page *partial;  /* other slabs with free blocks (PG_LISTED) */
-    struct page *slabs;    /* every slab of the class (cnext/cprev) */
     uint32_t block_size;
     uint32_t slab_pages;
-    mpool_lock_t lock;
-} __attribute__((aligned(64)));
+};
 
 /* Freed large blocks kept whole, by length in pages (large.c); under the
  * page lock. */
@@ -48,34 +45,27 @@ struct huge_list {
 
 #define POOL_MAGIC 0x6d706f6f6c504c31ULL /* "mpoolPL1" */
 
+struct heap; /* heap.h */
+
 struct mpool_pool {
-    /* Read by every allocation.  current[c] is the slab class c allocates from;
-     * it is never NULL (an empty shared sentinel stands in, and always does for
-     * CLASS_NONE), so the fast path tests only the free-list head. */
-    struct page *current[CLASS_COUNT + 1];
-    /* Fast pools: the newest current slab, copied here so that a free into it
-     * needs no lookup (alloc.c); hot_count 0 when there is none. */
-    struct page *hot_slab;     /* a current slab, or the empty sentinel */
-    uintptr_t hot_start;       /* its first byte */
-    uint64_t hot_inverse;      /* block index test of the hot slab (slab_set_hot) */
-    uint64_t hot_count;        /* its capacity; 0 when there is none */
-    uint8_t hot_shift;
-    struct region *hot_region; /* fast pools: region of the newest current slab (else NO_REGION) */
-    uint8_t fast_class[SMALL_MAX + 1];      /* size -> class if `fast`, else all CLASS_NONE */
-    uint8_t small_class[SMALL_MAX / 8 + 1]; /* (size + 7) / 8 -> class, or CLASS_NONE */
-    bool fast;             /* neither thread safe nor in debug mode: lock-free inline paths */
-    bool tcache;           /* thread safe and not in debug mode: per-thread caches (tcache.h) */
+    /* Read by the inline paths: heap0 when neither thread safe nor in debug
+     * mode (every call uses it), else the empty heap, whose slabs are all the
+     * empty sentinel, so the inline paths fall through. */
+    struct heap *fast_heap;
+    uint8_t size_class[SMALL_MAX + 1]; /* size -> class, or CLASS_NONE (indexed by the size
+                                          itself: two instructions fewer than by (size + 7) / 8) */
     bool thread_safe;
     bool debug;
     bool is_default;
+    bool tls_heap;         /* threads find their heap in mpool_default_heap (heap.h) */
     size_t max_block;      /* requests above are huge blocks */
-    size_t slab_limit;     /* requests up to this (after rounding) use slabs */
     size_t align;          /* every block's alignment: max(config.alignment, 8) */
-    size_t min_block;      /* requests below are served as this */
+    size_t min_block;      /* requests below are served as this (at least 16, slab.h) */
     uint64_t magic;
-    uint64_t id;           /* unique in the process, never reused (tcache.h) */
-    uint64_t tc_key;       /* the mark of blocks on cache lists (tcache.h) */
-    struct tcache *tcaches; /* every thread's cache of this pool (tcache_lock) */
+    uint64_t id;           /* unique in the process, never reused (heap.h) */
+    uint64_t key;          /* secret random mark of free slab blocks (slab.h) */
+    struct heap *heap0;    /* the heap of a pool that is not thread safe (heap.h) */
+    struct heap *heaps;    /* every heap of the pool (heaps_lock) */
 
     struct sclass cls[CLASS_COUNT];
     struct buddy buddy;
@@ -86,13 +76,6 @@ struct mpool_pool {
     struct error_policy policy;
     mpool_config_t config;
 };
-
-/* The mark of a block on a slab's free list of a pool with thread caches
- * (the cache mark is tc_key itself; tcache.h). */
-static inline uint64_t pool_slab_mark(const struct mpool_pool *pool)
-{
-    return pool->tc_key ^ 1;
-}
 
 struct process_options;
 
@@ -111,9 +94,8 @@ static inline struct mpool_pool *pool_default(void)
 /* The process options read with the default pool's configuration (options.h). */
 const struct process_options *pool_process_options(void) mpool_internal;
 
-/* The shared sentinel standing for "no current slab", and the fast_owner of
- * regions whose pool is not fast (it is no pool, so no caller matches it). */
+/* The shared sentinel standing for "no current slab": its free list is empty
+ * and it belongs to no heap. */
 extern struct page mpool_empty_slab mpool_internal;
-extern struct mpool_pool mpool_no_fast_owner mpool_internal;
 
 #endif /* MPOOL_POOL_H */

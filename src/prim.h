@@ -42,6 +42,10 @@ void *prim_remap(void *addr, size_t old_size, size_t new_size, size_t align, siz
  * coarse clock in user space. */
 uint32_t prim_clock_ms(void);
 
+/* 16 random bytes the system gave the process at start (Linux: AT_RANDOM),
+ * or NULL where there are none.  For secrets that must not be guessed. */
+const unsigned char *prim_random_bytes(void);
+
 #ifdef MPOOL_FAULT_INJECTION
 /* Fault injection, compiled only into the test library (CMake target
  * mpool_testlib, prim/fault.c): each kind of call can be made to fail as the

@@ -7,12 +7,12 @@
 
 #include "prim.h"
 
-_Static_assert(REGION_META_PAGES == 17, "the header and 1024 descriptors fill 17 pages");
+_Static_assert(REGION_META_PAGES == 33, "the header and 1024 descriptors fill 33 pages");
 _Static_assert(REGION_MIN_PAGES > REGION_META_PAGES, "the smallest region has data pages");
 
-struct region *region_create(struct mpool_pool *pool, struct mpool_pool *fast_owner, size_t npages)
+struct region *region_create(struct mpool_pool *pool, size_t npages)
 {
-    mpool_assert(npages >= REGION_MIN_PAGES && npages <= REGION_PAGES, "region_create: 32..1024 pages");
+    mpool_assert(npages >= REGION_MIN_PAGES && npages <= REGION_PAGES, "region_create: 64..1024 pages");
     size_t meta = REGION_META_PAGES;
     struct region *r = prim_map(npages << PAGE_SHIFT, REGION_SIZE, 0);
     if (!r)
@@ -20,7 +20,6 @@ struct region *region_create(struct mpool_pool *pool, struct mpool_pool *fast_ow
     /* The mapping is zero-filled: every descriptor starts as PAGE_META (0). */
     r->magic = REGION_MAGIC;
     r->pool = pool;
-    r->fast_owner = fast_owner;
     r->npages = (uint32_t)npages;
     r->meta_pages = (uint32_t)meta;
     r->next = r->prev = NULL;

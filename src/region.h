@@ -4,9 +4,9 @@
  *
  * A region is at most 4 MiB long and starts at a 4 MiB boundary (a chunk, see
  * chunkmap.h), so the header of the region holding any pointer is found by
- * masking the pointer's low 22 bits.  The header is followed by one 64-byte
+ * masking the pointer's low 22 bits.  The header is followed by one 128-byte
  * descriptor per 4 KiB page of the chunk; the header and descriptors fill the
- * first `meta_pages` (17) pages, the rest are data pages managed by the buddy
+ * first `meta_pages` (33) pages, the rest are data pages managed by the buddy
  * allocator:
  *
  *   chunk base                                                   base + npages*4K
@@ -23,11 +23,12 @@
  * setting and clearing 512 descriptors per 2 MiB block would buy nothing).
  * A lookup from any page thus reaches the head of the slab or large block it
  * starts, or a descriptor that is not an allocated head (kind FREE or META).
- * A descriptor's `used` is non-zero only at the head of a live slab.
+ * A descriptor's `heap` is non-NULL only at the head of a live slab.
  */
 #ifndef MPOOL_REGION_H
 #define MPOOL_REGION_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "chunkmap.h"
@@ -71,63 +72,71 @@ static inline size_t budget_held(const struct budget *b)
 enum { PAGE_META = 0, PAGE_FREE, PAGE_SLAB, PAGE_LARGE };
 
 enum {
-    PG_LISTED = 2,  /* SLAB: on its class's partial list */
-    PG_CURRENT = 4, /* SLAB: the slab its class allocates from */
-    PG_CACHED = 8,  /* LARGE: a freed block kept whole for reuse (large.c), not live */
+    PG_QUEUED = 1, /* SLAB: on its heap's queue of its class (heap.h) */
+    PG_FULL = 2,   /* SLAB: on its heap's list of full slabs (heap.h) */
+    PG_CACHED = 8, /* LARGE: a freed block kept whole for reuse (large.c), not live */
 };
 
+struct heap;
+
+/* One per page of a region.  The first 64 bytes hold what the owner's free
+ * and allocation read and write; the rest is read on slower paths (and
+ * thread_free, which other threads write, sits apart from them). */
 struct page {
-    void *free;            /* SLAB: first free block (NULL when full) */
-    uint16_t used;         /* SLAB: live blocks (1 while current, see slab.h) */
-    uint16_t back;         /* bytes back to the head's descriptor (0 on the head) */
-    uint8_t kind;          /* PAGE_* */
-    uint8_t order;         /* FREE: buddy order of the run */
-    uint8_t cls;           /* SLAB: size class */
-    uint8_t flags;         /* PG_* */
-    uint16_t npages;       /* head: pages in the run */
-    uint16_t block_size;   /* SLAB: bytes per block */
-    union {
-        uint32_t limit;    /* SLAB: capacity * block_size; blocks start below it */
-        uint32_t stamp;    /* FREE: when its newest dirty page was freed (prim_clock_ms) */
-    };
-    union {
-        uint64_t recip;    /* SLAB: UINT64_MAX / block_size + 1 (slab_is_block_start) */
-        uint64_t dirty;    /* FREE: pages of the run that may be resident (buddy.c) */
-    };
-    struct page *next;     /* FREE: buddy free list; SLAB: class partial list; LARGE: cache bin */
+    void *free;              /* SLAB: blocks allocation pops (owner only) */
+    void *local_free;        /* SLAB: blocks the owner freed since its last collect */
+    struct heap *heap;       /* SLAB: the heap that owns it; NULL for every other run */
+    char *start;             /* SLAB: its first block */
+    int32_t used;            /* SLAB: blocks not on free or local_free, negative while parked (slab.h) */
+    uint16_t back;           /* bytes back to the head's descriptor (0 on the head) */
+    uint8_t cls;             /* SLAB: size class */
+    uint8_t flags;           /* PG_* */
+    uint8_t shift;           /* SLAB: block test (slab_is_block_offset) */
+    uint8_t spare0[7];
+    uint64_t capacity;       /* SLAB: blocks in the slab */
+    uint64_t inverse;        /* SLAB: block test */
+    /* 64 bytes */
+    struct page *next;       /* FREE: buddy free list; SLAB: heap queue or full list; LARGE: cache bin */
     struct page *prev;
-    struct page *cnext;    /* SLAB: the class's list of all its slabs */
-    struct page *cprev;
+    struct page *remote_next; /* SLAB: link on its heap's stack of notified full slabs */
+    uintptr_t thread_free;   /* SLAB: atomic; blocks other threads freed, bit 0: SLAB_NOTIFY (slab.h) */
+    uint64_t dirty;          /* FREE: pages of the run that may be resident (buddy.c) */
+    uint32_t stamp;          /* FREE: when its newest dirty page was freed (prim_clock_ms) */
+    uint32_t block_size;     /* SLAB: bytes per block */
+    uint16_t npages;         /* head: pages in the run */
+    uint8_t kind;            /* PAGE_* */
+    uint8_t order;           /* FREE: buddy order of the run */
+    uint8_t current;         /* SLAB: 1 while its heap allocates from it (atomic: statistics read it) */
+    uint8_t spare1[11];
 };
-_Static_assert(sizeof(struct page) == 64, "a page descriptor is 64 bytes");
+_Static_assert(sizeof(struct page) == 128, "a page descriptor is 128 bytes");
+_Static_assert(offsetof(struct page, next) == 64, "the fast path's fields fill the first 64 bytes");
 
-#define NO_REGION ((struct region *)(uintptr_t)1) /* a region pointer that matches no address */
-#define REGION_MAGIC 0x6d706f6f6c524731ULL /* "mpoolRG1" */
+#define REGION_MAGIC 0x6d706f6f6c524732ULL /* "mpoolRG2" */
 
 struct region {
     uint64_t magic;
-    struct mpool_pool *pool;       /* owner */
-    struct mpool_pool *fast_owner; /* the owner if its lock-free fast paths apply, else a sentinel */
+    struct mpool_pool *pool;  /* owner */
     uint32_t npages;          /* pages mapped, meta pages included */
     uint32_t meta_pages;      /* pages holding this header and the descriptors */
     struct region *next;      /* the pool's list of regions */
     struct region *prev;
     uint32_t free_pages;      /* data pages in free runs (buddy.c) */
-    uint32_t spare[3];        /* pads the header to one descriptor */
+    uint32_t spare[5];        /* pads the header to 64 bytes */
     struct page pages[];      /* one per page of the chunk (REGION_PAGES) */
 };
-_Static_assert(sizeof(struct region) == 64, "the region header is one descriptor long");
+_Static_assert(sizeof(struct region) == 64, "the region header is 64 bytes");
 
 /* Pages holding the header and the descriptors.  Every region has room for
  * 1024 descriptors, whatever its length: a descriptor can then be read for any
  * address of the chunk (those past the end stay PAGE_META), which spares the
  * free fast path a bounds check. */
 #define REGION_META_PAGES ((sizeof(struct region) + REGION_PAGES * sizeof(struct page) + PAGE_SIZE - 1) >> PAGE_SHIFT)
-#define REGION_MIN_PAGES 32 /* 128 KiB: the smallest region */
+#define REGION_MIN_PAGES 64 /* 256 KiB: the smallest region */
 
 /* Maps a region of npages pages (meta pages included) for pool; every data
  * page is PAGE_META until the buddy allocator adopts it.  NULL if refused. */
-struct region *region_create(struct mpool_pool *pool, struct mpool_pool *fast_owner, size_t npages) mpool_internal;
+struct region *region_create(struct mpool_pool *pool, size_t npages) mpool_internal;
 
 /* Unmaps the region and clears its chunk mark; false if the system refused
  * (the region is then still mapped and marked, unchanged). */
@@ -167,10 +176,10 @@ static inline struct region *region_find(const void *p)
 }
 
 /* The descriptor of the page holding p (p inside the chunk of r): shifts and
- * a mask, since descriptors are 64 bytes. */
+ * a mask, since descriptors are 128 bytes. */
 static inline struct page *region_page_of(struct region *r, const void *p)
 {
-    uintptr_t off = ((uintptr_t)p >> (PAGE_SHIFT - 6)) & ((REGION_PAGES - 1) << 6);
+    uintptr_t off = ((uintptr_t)p >> (PAGE_SHIFT - 7)) & ((REGION_PAGES - 1) << 7);
     return (struct page *)((char *)r->pages + off);
 }
 
@@ -187,9 +196,9 @@ static inline void page_set_back(struct page *head, size_t k)
 }
 
 _Static_assert(SLAB_MAX <= UINT16_MAX, "a block size fits 16 bits");
-_Static_assert(((REGION_PAGES / 2 - 1) * 64) <= UINT16_MAX, "back of the last page of a 2 MiB run fits 16 bits");
+_Static_assert(((REGION_PAGES / 2 - 1) * sizeof(struct page)) <= UINT16_MAX, "back of the last page of a 2 MiB run fits 16 bits");
 
-_Static_assert(sizeof(struct page) == 1 << 6, "region_page_of shifts by 6");
+_Static_assert(sizeof(struct page) == 1 << 7, "region_page_of shifts by 7");
 
 /* The head descriptor of the allocated run (slab or large block) holding p,
  * which must lie in a data page of r; NULL if that page is free. */

@@ -1,250 +1,175 @@
 /*
- * slab.c - the slow paths of slabs (layout and fast paths in slab.h).
+ * slab.c - the lists of one slab (rules in slab.h).
  *
- * Rules
- *   - A class allocates from its current slab until the slab's free list is
- *     empty, then takes a slab from its partial list, or a new run of
- *     slab_pages pages from the page allocator.  A full slab is on no list.
- *   - A free into a full slab puts it on the partial list; a free that leaves a
- *     slab empty returns it to the page allocator, unless it is current.
- *   - A new slab threads its free list through all its blocks in address
- *     order, so blocks are handed out front to back.
- *
- * Invariants (slab_check_one, slab_check_locked)
- *   used + length(free list) == capacity for a slab that is not current, and
- *   used == 1 for the current one (slab.h); every free-list entry is a block
- *   start inside the slab; the partial list holds only non-current slabs with
- *   free blocks.
+ * Invariants (slab_check)
+ *   used + length(free) + length(local_free) == capacity + current; every block on a
+ *   list starts a block of the slab and carries the key; thread_free holds
+ *   blocks counted in used; a slab with SLAB_NOTIFY set has free and
+ *   local_free empty.
  */
 #include "slab.h"
 
-#include <string.h>
-
-#include "list.h"
-
-struct page mpool_empty_slab; /* free == NULL: the fast path falls through */
-struct mpool_pool mpool_no_fast_owner;
-
-static void partial_push(struct sclass *c, struct page *pg)
+void slab_format(struct page *pg, struct heap *heap, size_t block_size, uint64_t key)
 {
-    pg->flags |= PG_LISTED;
-    LIST_PUSH(c->partial, pg, next, prev);
-}
-
-static void partial_remove(struct sclass *c, struct page *pg)
-{
-    LIST_REMOVE(c->partial, pg, next, prev);
-    pg->flags &= (uint8_t)~PG_LISTED;
-}
-
-/* Turns a fresh page run into a slab of class c with every block free.  In a
- * pool with thread caches, every block also gets the slab mark in its second
- * word (tcache.h), like every other block on a slab's list there. */
-static void slab_format(const struct mpool_pool *pool, struct sclass *c, unsigned cls, struct page *pg)
-{
-    size_t bsize = c->block_size;
-    size_t cap = ((size_t)pg->npages << PAGE_SHIFT) / bsize;
+    size_t cap = ((size_t)pg->npages << PAGE_SHIFT) / block_size;
     char *start = page_start(pg);
-    for (size_t i = 0; i + 1 < cap; i++)
-        *(void **)(start + i * bsize) = start + (i + 1) * bsize;
-    *(void **)(start + (cap - 1) * bsize) = NULL;
-    if (pool->tcache && bsize >= 2 * sizeof(uint64_t))
-        for (size_t i = 0; i < cap; i++)
-            ((uint64_t *)(start + i * bsize))[1] = pool_slab_mark(pool);
-    mpool_assert_internal(pg->kind == PAGE_SLAB && pg->cls == cls, "the page allocator made the run a slab");
-    pg->block_size = (uint16_t)bsize;
-    pg->limit = (uint32_t)(cap * bsize);
-    pg->recip = UINT64_MAX / bsize + 1;
-    pg->used = 0;
-    pg->flags = 0;
+    mpool_assert(cap >= 8 && cap < (size_t)SLAB_PARKED_BIAS, "slab_format: 8 blocks or more, under the bias");
+    mpool_assert(block_size >= 2 * sizeof(uint64_t), "slab_format: blocks hold a link and a mark");
+    for (size_t i = 0; i < cap; i++) {
+        void **block = (void **)(start + i * block_size);
+        block[0] = i + 1 < cap ? start + (i + 1) * block_size : NULL;
+        *block_mark(block) = key;
+    }
+    unsigned shift = (unsigned)__builtin_ctzll(block_size);
+    uint64_t odd = (uint64_t)block_size >> shift, inverse = odd; /* right to 3 bits */
+    for (int i = 0; i < 5; i++) /* Newton's iteration doubles the correct bits */
+        inverse *= 2 - odd * inverse;
+    pg->block_size = (uint32_t)block_size;
+    pg->capacity = cap;
+    pg->inverse = inverse;
+    pg->shift = (uint8_t)shift;
+    pg->start = start;
     pg->free = start;
-    LIST_PUSH(c->slabs, pg, cnext, cprev);
+    pg->local_free = NULL;
+    __atomic_store_n(&pg->thread_free, 0, __ATOMIC_RELAXED);
+    slab_set_used(pg, 0);
+    __atomic_store_n(&pg->current, 0, __ATOMIC_RELAXED);
+    pg->flags = 0;
+    pg->next = pg->prev = pg->remote_next = NULL;
+    __atomic_store_n(&pg->heap, heap, __ATOMIC_RELEASE);
 }
 
-/* Makes the current slab pg an ordinary one: counts its live blocks, then
- * lists it or gives it back as they require. */
-static void slab_retire(struct mpool_pool *pool, struct page *pg)
+void slab_collect_remote(struct page *pg)
 {
-    size_t live = slab_live(pg);
-    pg->flags &= (uint8_t)~PG_CURRENT;
-    pg->used = (uint16_t)live;
-    if (live == 0 || pg->free)
-        slab_after_free_locked(pool, pg);
+    uintptr_t tf = __atomic_load_n(&pg->thread_free, __ATOMIC_RELAXED);
+    if (!(tf & ~SLAB_NOTIFY))
+        return;
+    mpool_assert_internal(!(tf & SLAB_NOTIFY), "slab_collect_remote: not a parked slab");
+    tf = __atomic_exchange_n(&pg->thread_free, 0, __ATOMIC_ACQUIRE);
+    void **head = (void **)tf, **tail = head;
+    int32_t n = 1;
+    while (tail[0] && (uint64_t)n <= pg->capacity) {
+        tail = tail[0];
+        n++;
+    }
+    mpool_assert(n <= pg->used, "slab_collect: more blocks freed than handed out");
+    tail[0] = pg->local_free;
+    pg->local_free = head;
+    slab_set_used(pg, pg->used - n);
 }
 
-size_t slab_free_count(const struct page *pg)
+bool slab_collect(struct page *pg)
 {
-    size_t n = 0, capacity = slab_capacity(pg);
-    for (const void *f = pg->free; f && n <= capacity; f = *(void *const *)f)
+    mpool_assert_internal(pg->free == NULL, "slab_collect: only onto an empty free list");
+    slab_collect_remote(pg);
+    pg->free = pg->local_free;
+    pg->local_free = NULL;
+    return pg->free != NULL;
+}
+
+bool slab_park(struct page *pg)
+{
+    uintptr_t expected = 0;
+    if (!__atomic_compare_exchange_n(&pg->thread_free, &expected, SLAB_NOTIFY, false, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_RELAXED))
+        return false;
+    slab_set_used(pg, pg->used - SLAB_PARKED_BIAS);
+    return true;
+}
+
+bool slab_unpark(struct page *pg)
+{
+    uintptr_t tf = __atomic_load_n(&pg->thread_free, __ATOMIC_RELAXED);
+    while (tf & SLAB_NOTIFY)
+        if (__atomic_compare_exchange_n(&pg->thread_free, &tf, tf & ~SLAB_NOTIFY, true,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+            slab_set_used(pg, pg->used + SLAB_PARKED_BIAS);
+            return true;
+        }
+    return false;
+}
+
+void slab_end_parking(struct page *pg)
+{
+    __atomic_fetch_and(&pg->thread_free, ~SLAB_NOTIFY, __ATOMIC_ACQ_REL);
+    if (pg->used < 0)
+        slab_set_used(pg, pg->used + SLAB_PARKED_BIAS);
+}
+
+struct heap *slab_free_remote(struct page *pg, void *p)
+{
+    struct heap *heap = __atomic_load_n(&pg->heap, __ATOMIC_ACQUIRE); /* stable: p is live */
+    uintptr_t tf = __atomic_load_n(&pg->thread_free, __ATOMIC_RELAXED);
+    do
+        *(void **)p = (void *)(tf & ~SLAB_NOTIFY);
+    while (!__atomic_compare_exchange_n(&pg->thread_free, &tf, (uintptr_t)p, true, __ATOMIC_RELEASE,
+                                        __ATOMIC_RELAXED));
+    return tf & SLAB_NOTIFY ? heap : NULL;
+}
+
+/* True if p is on the list starting at f (at most limit steps). */
+static bool list_holds(const void *f, const void *p, size_t limit)
+{
+    for (size_t steps = 0; f && steps <= limit; f = *(void *const *)f, steps++)
+        if (f == p)
+            return true;
+    return false;
+}
+
+bool slab_block_is_free(const struct page *pg, const void *p)
+{
+    uintptr_t tf = __atomic_load_n(&pg->thread_free, __ATOMIC_ACQUIRE) & ~SLAB_NOTIFY;
+    return list_holds(pg->free, p, pg->capacity) || list_holds(pg->local_free, p, pg->capacity) ||
+           list_holds((const void *)tf, p, pg->capacity);
+}
+
+/* Length of a list, at most limit + 1. */
+static size_t list_length(const void *f, size_t limit)
+{
+    size_t n = 0;
+    for (; f && n <= limit; f = *(void *const *)f)
         n++;
     return n;
 }
 
-void *slab_refill_locked(struct mpool_pool *pool, unsigned cls, enum buddy_status *status)
+size_t slab_free_count(const struct page *pg)
 {
-    struct sclass *c = &pool->cls[cls];
-    struct page *old = pool->current[cls];
-    pool->current[cls] = &mpool_empty_slab;
-    if (pool->fast && old == pool->hot_slab) /* only fast pools (no other thread) have one */
-        slab_set_hot(pool, NULL);
-    if (old != &mpool_empty_slab)
-        slab_retire(pool, old);
-    if (cls == CLASS_NONE)
-        return NULL;
-    struct page *pg = c->partial;
-    if (pg) {
-        partial_remove(c, pg);
-    } else {
-        bool dirty;
-        struct run_request req = {c->slab_pages, 0, PAGE_SLAB, (uint8_t)cls};
-        pg = buddy_alloc(&pool->buddy, &req, pool->thread_safe, &dirty, status);
-        if (!pg)
-            return NULL;
-        slab_format(pool, c, cls, pg);
-    }
-    pg->flags |= PG_CURRENT;
-    pg->used = 1; /* counts nothing while current (slab.h) */
-    pool->current[cls] = pg;
-    if (pool->fast) {
-        pool->hot_region = page_region(pg);
-        slab_set_hot(pool, pg);
-    }
-    void *block = pg->free;
-    pg->free = *(void **)block;
-    return block;
+    uintptr_t tf = __atomic_load_n(&pg->thread_free, __ATOMIC_ACQUIRE) & ~SLAB_NOTIFY;
+    return list_length(pg->free, pg->capacity) + list_length(pg->local_free, pg->capacity) +
+           list_length((const void *)tf, pg->capacity);
 }
 
-void slab_after_free_locked(struct mpool_pool *pool, struct page *pg)
-{
-    struct sclass *c = &pool->cls[pg->cls];
-    if (pg->used == 0 && !(pg->flags & PG_CURRENT)) {
-        if (pg->flags & PG_LISTED)
-            partial_remove(c, pg);
-        LIST_REMOVE(c->slabs, pg, cnext, cprev);
-        pg->flags = 0;
-        pg->free = NULL;
-        buddy_free(&pool->buddy, pg, pool->thread_safe);
-    } else if (!(pg->flags & (PG_LISTED | PG_CURRENT))) {
-        partial_push(c, pg);
-    }
-}
-
-bool slab_block_is_live_locked(const struct page *pg, const void *p)
+/* Problems of one list: blocks outside the slab or not at a block start,
+ * without the key, or more than the slab holds.  *n gets its length. */
+static size_t list_check(const struct page *pg, const void *f, uint64_t key, size_t *n)
 {
     const char *start = page_start(pg);
-    if (!slab_offset_is_block(pg, (uint64_t)((const char *)p - start)))
-        return false;
-    size_t steps = 0, capacity = slab_capacity(pg);
-    for (const void *f = pg->free; f && steps <= capacity; f = *(void *const *)f, steps++)
-        if (f == p)
-            return false;
-    return true;
-}
-
-size_t slab_flush_empty(struct mpool_pool *pool)
-{
-    size_t flushed = 0;
-    for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
-        struct sclass *c = &pool->cls[cls];
-        lock_take(&c->lock, pool->thread_safe);
-        struct page *pg = pool->current[cls];
-        if (pg != &mpool_empty_slab && slab_live(pg) == 0) {
-            pool->current[cls] = &mpool_empty_slab;
-            if (pool->fast && pg == pool->hot_slab)
-                slab_set_hot(pool, NULL);
-            slab_retire(pool, pg);
-            flushed++;
-        }
-        lock_give(&c->lock, pool->thread_safe);
+    size_t limit = (size_t)pg->npages << PAGE_SHIFT;
+    *n = 0;
+    for (; f; f = *(void *const *)f) {
+        const char *b = f;
+        if (b < start || (size_t)(b - start) >= limit || !slab_is_block_offset(pg, (uint64_t)(b - start)) ||
+            ((const uint64_t *)b)[1] != key || ++*n > pg->capacity)
+            return 1;
     }
-    return flushed;
+    return 0;
 }
 
-void slab_reset_classes(struct mpool_pool *pool)
+size_t slab_check(const struct page *pg, uint64_t key)
 {
-    slab_set_hot(pool, NULL);
-    for (unsigned i = 0; i <= CLASS_COUNT; i++)
-        pool->current[i] = &mpool_empty_slab;
-    for (unsigned i = 0; i < CLASS_COUNT; i++)
-        pool->cls[i].partial = pool->cls[i].slabs = NULL;
-}
-
-size_t slab_class_bytes_locked(const struct mpool_pool *pool, unsigned cls)
-{
-    size_t blocks = 0;
-    for (const struct page *pg = pool->cls[cls].slabs; pg; pg = pg->cnext)
-        blocks += slab_live(pg);
-    return blocks * pool->cls[cls].block_size;
-}
-
-size_t slab_check_locked(const struct mpool_pool *pool, unsigned cls)
-{
-    size_t problems = 0;
-    const struct sclass *c = &pool->cls[cls];
-    const struct page *cur = pool->current[cls];
-    if (cur != &mpool_empty_slab &&
-        (cur->kind != PAGE_SLAB || cur->cls != cls || !(cur->flags & PG_CURRENT)))
-        problems++;
-    const struct page *prev = NULL;
-    size_t n = 0, limit = budget_held(&pool->budget) >> PAGE_SHIFT; /* more slabs than pages: a cycle */
-    bool current_seen = cur == &mpool_empty_slab;
-    for (const struct page *pg = c->slabs; pg; pg = pg->cnext) {
-        if (pg->kind != PAGE_SLAB || pg->cls != cls || pg->cprev != prev)
-            problems++;
-        else
-            problems += slab_check_one(pg);
-        current_seen |= pg == cur;
-        prev = pg;
-        if (++n > limit) { /* a cycle */
-            problems++;
-            break;
-        }
-    }
-    if (!current_seen)
-        problems++;
-    if (pool->tcache && c->block_size >= 2 * sizeof(uint64_t)) /* every free block has the slab mark */
-        for (const struct page *pg = c->slabs; pg; pg = pg->cnext) {
-            size_t steps = 0, capacity = slab_capacity(pg);
-            for (const uint64_t *f = pg->free; f && steps <= capacity; f = *(const uint64_t *const *)f, steps++)
-                if (f[1] != pool_slab_mark(pool)) {
-                    problems++;
-                    break;
-                }
-        }
-    prev = NULL;
-    n = 0;
-    for (const struct page *pg = c->partial; pg; pg = pg->next) {
-        if (pg->kind != PAGE_SLAB || pg->cls != cls || !(pg->flags & PG_LISTED) ||
-            (pg->flags & PG_CURRENT) || pg->prev != prev || !pg->free)
-            problems++;
-        prev = pg;
-        if (++n > limit) { /* a cycle */
-            problems++;
-            break;
-        }
-    }
-    return problems;
-}
-
-size_t slab_check_one(const struct page *pg)
-{
-    size_t problems = 0, nfree = 0;
-    const char *start = page_start(pg);
     size_t bytes = (size_t)pg->npages << PAGE_SHIFT;
-    if (pg->block_size == 0 || pg->limit != bytes / pg->block_size * pg->block_size ||
-        pg->recip != UINT64_MAX / pg->block_size + 1 || slab_live(pg) > slab_capacity(pg))
+    int32_t used = slab_used(pg);
+    if (pg->block_size < 16 || pg->capacity != bytes / pg->block_size || pg->current > 1 || used < 0 ||
+        (size_t)used > pg->capacity + pg->current || (pg->used < 0) != ((pg->flags & PG_FULL) != 0))
         return 1;
-    size_t capacity = slab_capacity(pg);
-    for (const char *f = pg->free; f; f = *(char *const *)f) {
-        if (f < start || f >= start + pg->limit || (size_t)(f - start) % pg->block_size != 0 ||
-            ++nfree > capacity) {
-            problems++;
-            break;
-        }
-    }
-    if (!problems && !(pg->flags & PG_CURRENT) && nfree + pg->used != capacity)
+    uintptr_t tf = __atomic_load_n(&pg->thread_free, __ATOMIC_ACQUIRE);
+    size_t nfree, nlocal, nthread, problems = 0;
+    problems += list_check(pg, pg->free, key, &nfree);
+    problems += list_check(pg, pg->local_free, key, &nlocal);
+    problems += list_check(pg, (const void *)(tf & ~SLAB_NOTIFY), key, &nthread);
+    if (!problems && ((size_t)used + nfree + nlocal != pg->capacity + pg->current || nthread > slab_live(pg)))
         problems++;
-    if ((pg->flags & PG_CURRENT) && pg->used != 1)
+    if ((tf & SLAB_NOTIFY) && (pg->free || pg->local_free))
         problems++;
     return problems;
 }

@@ -1,75 +1,57 @@
 /*
- * slab.h - slabs: a buddy run cut into equal blocks of one size class, with
- * its own free list threaded through the free blocks (no block header).
+ * slab.h - slabs: a page run cut into equal blocks of one size class, owned
+ * by one heap (heap.h), with three free lists threaded through the free
+ * blocks (no block header), after the free-list sharding of mimalloc (Leijen,
+ * Zorn and de Moura, "Mimalloc: Free List Sharding in Action", 2019).
  *
- * The inline pop is the allocation path; everything else (taking a new slab,
- * listing a slab that was full, returning an empty one) is in slab.c.  All
- * functions here need the class lock when the pool is thread safe (_locked).
+ * Lists
+ *   free         what allocation pops; only the owner touches it.
+ *   local_free   what the owner's frees push; only the owner touches it.
+ *   thread_free  what other threads' frees push, with one compare-and-swap;
+ *                the owner takes the whole list with one atomic exchange.
+ * The owner moves local_free and thread_free to free ("collects") only when
+ * free is empty, so allocation and the owner's free each touch one list with
+ * plain loads and stores.
  *
- * Counting.  A slab that is not current counts its live blocks in `used`, so
- * the free that empties it (and gives it back) or that frees a block of a
- * full one (and lists it) is seen at once.  The current slab (PG_CURRENT)
- * counts nothing: allocations pop and frees push its list, and its live
- * blocks are its capacity minus the length of that list.  Its `used` is just
- * kept at 1, so that a non-zero used still marks a live slab's head
- * (region.h).  When the class moves on to another slab, the list is empty,
- * so the count taken then (slab_retire) is the capacity and costs nothing;
- * the slow queries (statistics, trim, checks) walk the current slab's list.
+ * Counting.  `used` counts the blocks on none of free and local_free: blocks
+ * handed out, and blocks other threads freed that the owner has not collected
+ * yet, plus one while the slab is its heap's current slab (`current`).
+ * Allocation adds one, the owner's free subtracts one, a collect subtracts
+ * the length of the thread_free list it took.  used == 0 means every block is
+ * free and on the owner's lists and the slab is not current: it can go back
+ * to the page allocator.  The hold of the current slab spares the owner's
+ * free a second test: a class used in alloc+free pairs never sees 0.
+ *
+ * Full slabs and SLAB_NOTIFY.  A slab whose three lists are empty is parked
+ * by its owner on the heap's full list; the owner sets bit 0 of thread_free
+ * (SLAB_NOTIFY) with a compare-and-swap from 0, so parking fails if a block
+ * arrived meanwhile.  A parked slab's used is lowered by SLAB_PARKED_BIAS,
+ * so the owner's free finds "used <= 0" both when a slab empties and when it
+ * frees into a parked one: one test for both.  The remote free that finds the bit set clears it in the
+ * same compare-and-swap that pushes its block, and then pushes the slab on
+ * its heap's stack of notified slabs (heap.h): exactly one thread does so per
+ * parking, and the owner takes the stack with one exchange when it needs
+ * blocks.  Until the owner has taken a notified slab from that stack it
+ * never collects or releases it (the notifier may still be pushing it).
+ *
+ * Marks.  The second word of every free block holds the pool's secret
+ * random key (pool->key); allocation clears it.  A free that finds the key
+ * there is a double free, or a live block whose data holds the key (which
+ * takes a program that read freed memory); the slow path tells them apart by
+ * walking the lists when it may.  So every block is at least 16 bytes.
+ *
+ * Memory ordering.  A remote free writes the block's link and mark, then
+ * publishes the block with a release compare-and-swap on thread_free; the
+ * owner's exchange is an acquire, so it reads the links the pushers wrote.
+ * The notified-slab stack works the same way (release push, acquire take).
  */
 #ifndef MPOOL_SLAB_H
 #define MPOOL_SLAB_H
 
 #include "pool.h"
 
-/* Takes a block when the current slab has none left; NULL with *status set
- * if the page allocator cannot give a new slab. */
-void *slab_refill_locked(struct mpool_pool *pool, unsigned cls,
-                         enum buddy_status *status) mpool_internal mpool_noinline;
-
-/* Called after a push when the slab was full or is now empty. */
-void slab_after_free_locked(struct mpool_pool *pool, struct page *pg) mpool_internal mpool_noinline;
-
-/* True if p is the start of a block of slab pg that is not on its free list. */
-bool slab_block_is_live_locked(const struct page *pg, const void *p) mpool_internal;
-
-/* Blocks in the slab. */
-static inline size_t slab_capacity(const struct page *pg) { return pg->limit / pg->block_size; }
-
-/* True if byte offset off of the slab headed by pg is where a block starts:
- * off < limit, and block_size divides off, tested with one multiplication by
- * recip = UINT64_MAX / block_size + 1 (exact for every off below 2^32:
- * Lemire, Kaser and Kurz, "Faster remainder by direct computation", 2019). */
-static inline bool slab_offset_is_block(const struct page *pg, uint64_t off)
-{
-    return off < pg->limit && off * pg->recip < pg->recip;
-}
-
-/* Blocks on the slab's free list, counting at most capacity + 1 (a longer
- * list is broken). */
-size_t slab_free_count(const struct page *pg) mpool_internal;
-
-/* Live blocks of the slab (a current slab's list is walked). */
-static inline size_t slab_live(const struct page *pg)
-{
-    if (!(pg->flags & PG_CURRENT))
-        return pg->used;
-    size_t capacity = slab_capacity(pg), nfree = slab_free_count(pg);
-    return nfree < capacity ? capacity - nfree : 0;
-}
-
-/* The cheap checks before p (a block start of slab pg) is pushed: p is not
- * the block freed last, and a slab that is not current has a live block. */
-static inline bool slab_may_push(const struct page *pg, const void *p)
-{
-    return p != pg->free && ((pg->flags & PG_CURRENT) || pg->used > 0);
-}
-
-/* Returns every class's current slab that holds no live block to the page
- * allocator (takes the class locks); returns how many were returned. */
-size_t slab_flush_empty(struct mpool_pool *pool) mpool_internal;
-
-/* Bytes in live blocks of class cls. */
-size_t slab_class_bytes_locked(const struct mpool_pool *pool, unsigned cls) mpool_internal;
+#define SLAB_NOTIFY ((uintptr_t)1) /* thread_free bit 0: the slab is parked full */
+#define SLAB_PARKED_BIAS ((int32_t)1 << 30) /* taken off used while parked */
 
 /* x rotated right by s bits (s < 64). */
 static inline uint64_t slab_index_rotate(uint64_t x, unsigned s)
@@ -77,56 +59,109 @@ static inline uint64_t slab_index_rotate(uint64_t x, unsigned s)
     return (x >> s) | (x << ((64 - s) & 63));
 }
 
-/* Points the pool's hot slab at pg (a current slab), or at nothing.
- *
- * The block test of the hot slab is one multiplication, one rotation and one
- * compare, exact for every 64-bit offset: with block_size = d * 2^s (d odd)
- * and inverse * d == 1 mod 2^64, rotr(off * inverse, s) is off / block_size
- * when block_size divides off, and at least 2^64 / block_size (more than any
- * capacity) otherwise (Granlund and Montgomery, "Division by invariant
- * integers using multiplication", 1994, section 9). */
-static inline void slab_set_hot(struct mpool_pool *pool, struct page *pg)
+/* True if byte offset off from the slab's first block is where a block starts.
+ * With block_size = d * 2^s (d odd) and inverse * d == 1 mod 2^64,
+ * rotr(off * inverse, s) is off / block_size when block_size divides off, and
+ * at least 2^64 / block_size (more than any capacity) otherwise (Granlund and
+ * Montgomery, "Division by invariant integers using multiplication", 1994,
+ * section 9): one multiplication, one rotation and one compare, exact for
+ * every 64-bit offset. */
+static inline bool slab_is_block_offset(const struct page *pg, uint64_t off)
 {
-    pool->hot_slab = pg ? pg : &mpool_empty_slab;
-    pool->hot_start = pg ? (uintptr_t)page_start(pg) : 0;
-    pool->hot_count = pg ? slab_capacity(pg) : 0;
-    unsigned shift = pg ? (unsigned)__builtin_ctz(pg->block_size) : 0;
-    uint64_t odd = pg ? (uint64_t)pg->block_size >> shift : 1, inverse = odd; /* right to 3 bits */
-    for (int i = 0; i < 5; i++) /* Newton's iteration doubles the correct bits */
-        inverse *= 2 - odd * inverse;
-    pool->hot_inverse = inverse;
-    pool->hot_shift = (uint8_t)shift;
+    return slab_index_rotate(off * pg->inverse, pg->shift) < pg->capacity;
 }
 
-/* Forgets every slab of every class (the page allocator is reset after). */
-void slab_reset_classes(struct mpool_pool *pool) mpool_internal;
-
-/* Number of broken invariants of one slab (free list and counts). */
-size_t slab_check_one(const struct page *pg) mpool_internal;
-
-/* Number of broken invariants of class cls's current slab and partial list. */
-size_t slab_check_locked(const struct mpool_pool *pool, unsigned cls) mpool_internal;
-
-static inline void *slab_pop_locked(struct mpool_pool *pool, unsigned cls, enum buddy_status *status)
+/* The offset of p from the first block of slab pg. */
+static inline uint64_t slab_offset(const struct page *pg, const void *p)
 {
-    struct page *pg = pool->current[cls];
-    void *block = pg->free;
-    if (unlikely(!block))
-        return slab_refill_locked(pool, cls, status);
-    pg->free = *(void **)block; /* the current slab: nothing to count */
+    return (uint64_t)((uintptr_t)p - (uintptr_t)pg->start);
+}
+
+/* The block's second word: the pool's key while the block is free. */
+static inline uint64_t *block_mark(void *p) { return (uint64_t *)p + 1; }
+
+/* used is written by its owner only; statistics in other threads read it,
+ * and a stale value there is harmless.  So the owner's updates are plain,
+ * which lets the compiler fold "used -= 1; if (used <= 0)" into two
+ * instructions; under ThreadSanitizer they are relaxed atomic stores, so
+ * that this benign race is not reported. */
+static inline void slab_set_used(struct page *pg, int32_t used)
+{
+#ifdef MPOOL_TSAN
+    __atomic_store_n(&pg->used, used, __ATOMIC_RELAXED);
+#else
+    pg->used = used;
+#endif
+}
+
+/* used without the parking bias. */
+static inline int32_t slab_used(const struct page *pg)
+{
+    int32_t used = __atomic_load_n(&pg->used, __ATOMIC_RELAXED);
+    return used < 0 ? used + SLAB_PARKED_BIAS : used;
+}
+
+/* Pops a block off the slab's free list (the caller checked it is not empty). */
+static inline void *slab_pop(struct page *pg)
+{
+    void **block = pg->free;
+    pg->free = block[0];
+    slab_set_used(pg, pg->used + 1);
+    *block_mark(block) = 0;
     return block;
 }
 
-/* Pushes block p of slab pg; the caller checked slab_may_push. */
-static inline void slab_push_locked(struct mpool_pool *pool, struct page *pg, void *p)
+/* Formats a fresh run (pg, kind SLAB, class cls) into a slab of blocks of
+ * block_size bytes owned by heap, every block free and marked with key. */
+void slab_format(struct page *pg, struct heap *heap, size_t block_size, uint64_t key) mpool_internal;
+
+/* Live blocks of the slab, thread frees not yet collected included. */
+static inline size_t slab_live(const struct page *pg)
 {
-    void *head = pg->free;
-    *(void **)p = head;
-    pg->free = p;
-    if (pg->flags & PG_CURRENT)
-        return;
-    if (unlikely(--pg->used == 0 || head == NULL))
-        slab_after_free_locked(pool, pg);
+    return (size_t)slab_used(pg) - __atomic_load_n(&pg->current, __ATOMIC_RELAXED);
 }
+
+/* Makes the slab current (holding one count of used) or not. */
+static inline void slab_set_current(struct page *pg, bool on)
+{
+    slab_set_used(pg, on ? pg->used + 1 : pg->used - 1);
+    __atomic_store_n(&pg->current, (uint8_t)on, __ATOMIC_RELAXED);
+}
+
+/* The owner: moves thread_free onto local_free (one atomic exchange). */
+void slab_collect_remote(struct page *pg) mpool_internal;
+
+/* The owner: moves local_free and thread_free onto the empty free list;
+ * false if all three were empty.  Not for a slab parked full. */
+bool slab_collect(struct page *pg) mpool_internal;
+
+/* The owner: parks a slab whose lists are all empty (sets SLAB_NOTIFY and
+ * the bias); false if a remote free arrived first (then collect again). */
+bool slab_park(struct page *pg) mpool_internal;
+
+/* The owner: takes back the notification of a parked slab and its bias;
+ * false if a remote free took the notification first (the slab then comes
+ * through the heap's stack). */
+bool slab_unpark(struct page *pg) mpool_internal;
+
+/* The owner, for a parked slab a remote free notified (or any parked slab of
+ * a quiet pool): ends the parking (bias and notification bit). */
+void slab_end_parking(struct page *pg) mpool_internal;
+
+/* Another thread frees block p of pg (marked and checked by the caller):
+ * returns the heap to notify (the slab was parked full), else NULL. */
+struct heap *slab_free_remote(struct page *pg, void *p) mpool_internal;
+
+/* True if block p is on one of the slab's lists (the owner or a quiet pool:
+ * thread_free is read with an acquire load, not taken). */
+bool slab_block_is_free(const struct page *pg, const void *p) mpool_internal;
+
+/* Blocks on the slab's three lists, counting at most capacity + 1 each (a
+ * longer list is broken); only while the owner does not run. */
+size_t slab_free_count(const struct page *pg) mpool_internal;
+
+/* Number of broken invariants of one slab (lists, marks, counts); only while
+ * its owner does not run. */
+size_t slab_check(const struct page *pg, uint64_t key) mpool_internal;
 
 #endif /* MPOOL_SLAB_H */

@@ -30,7 +30,6 @@ TestSuite(buddy);
 struct fix {
     struct buddy b;
     struct budget budget;
-    struct region *hot; /* stands for the pool's hot_region */
 };
 
 static void fix_init(struct fix *f, size_t max, double growth)
@@ -38,8 +37,6 @@ static void fix_init(struct fix *f, size_t max, double growth)
     memset(f, 0, sizeof *f);
     f->budget.max = max;
     buddy_init(&f->b, NULL, &f->budget, growth);
-    f->hot = NULL;
-    f->b.hot_region = &f->hot;
 }
 
 static void fix_fini(struct fix *f)
@@ -249,8 +246,8 @@ Test(buddy, fresh_reserve_layout)
     cr_assert_eq(f.b.free_pages, REGION_PAGES - REGION_META_PAGES);
     cr_assert_eq(r->free_pages, f.b.free_pages);
     cr_assert_eq(f.b.dirty_pages, 0);
-    /* Pages 17..1023 decompose into aligned runs of orders 0,1,2,3,5,6,7,8,9. */
-    size_t shape[BUDDY_ORDERS], want[BUDDY_ORDERS] = {1, 1, 1, 1, 0, 1, 1, 1, 1, 1};
+    /* Pages 33..1023 decompose into aligned runs of orders 0,1,2,3,4,6,7,8,9. */
+    size_t shape[BUDDY_ORDERS], want[BUDDY_ORDERS] = {1, 1, 1, 1, 1, 0, 1, 1, 1, 1};
     free_shape(&f.b, shape);
     assert_same_shape(shape, want, "fresh 4 MiB region");
     for (unsigned o = 0; o < BUDDY_ORDERS; o++)
@@ -267,7 +264,7 @@ Test(buddy, reserve_small_and_odd_sizes)
 {
     struct fix f;
     fix_init(&f, 0, 2.0);
-    /* 1 byte: the smallest region (32 pages). */
+    /* 1 byte: the smallest region (64 pages). */
     cr_assert_eq(buddy_reserve(&f.b, 1), BUDDY_OK);
     cr_assert_eq(region_count(&f.b), 1);
     cr_assert_eq(f.b.regions->npages, REGION_MIN_PAGES);
@@ -699,14 +696,12 @@ Test(buddy, full_cap_releases_empty_regions_to_serve)
     struct fix f;
     fix_init(&f, 4 * MiB, 2.0);
     cr_assert_eq(buddy_reserve(&f.b, 2 * MiB), BUDDY_OK);
-    f.hot = f.b.regions;
     enum buddy_status st;
     struct page *pg = alloc_run(&f, 512, 0, NULL, &st);
     cr_assert_not_null(pg, "512 pages under a 4 MiB cap with an empty 2 MiB region: status %d",
                        (int)st);
     assert_run_aligned(pg, 512, 0);
     cr_assert_leq(budget_held(&f.budget), 4 * MiB);
-    cr_assert_eq(f.hot, NO_REGION, "the hot region pointer was not reset when its region went");
     check_ok(&f, "after releasing an empty region");
     fix_fini(&f);
 }
@@ -893,13 +888,11 @@ Test(buddy, trim_unmaps_empty_regions)
     struct page *pg = alloc_ok(&f, 100, 0, NULL);
     memset(page_start(pg), 0x5A, 100 << PAGE_SHIFT);
     struct region *used = page_region(pg);
-    f.hot = used;
     size_t released = buddy_trim(&f.b, false);
     cr_assert_eq(released, 8 * MiB, "trim released %zu bytes, expected the two empty regions",
                  released);
     cr_assert_eq(region_count(&f.b), 1);
     cr_assert_eq(f.b.regions, used);
-    cr_assert_eq(f.hot, used, "the hot region was reset though its region stayed");
     cr_assert_eq(budget_held(&f.budget), 4 * MiB);
     check_ok(&f, "after trimming empty regions");
     buddy_free(&f.b, pg, false);
@@ -907,7 +900,6 @@ Test(buddy, trim_unmaps_empty_regions)
     released = buddy_trim(&f.b, false);
     cr_assert_geq(released, 4 * MiB);
     cr_assert_null(f.b.regions);
-    cr_assert_eq(f.hot, NO_REGION);
     cr_assert_eq(budget_held(&f.budget), 0);
     bool dirty;
     pg = alloc_ok(&f, 100, 0, &dirty);

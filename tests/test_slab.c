@@ -1,9 +1,11 @@
 /*
- * test_slab.c - slabs (slab.h, slab.c) seen through a single-threaded pool
- * (thread_safe = false, so the inline fast paths are used), with the
- * internal structures inspected through pool.h and region.h: which slab a
- * block comes from, slab geometry, return of empty slabs to the page
- * allocator, the partial list, double-free and interior-pointer detection,
+ * test_slab.c - slabs (slab.h, slab.c) and one heap's handling of them
+ * (heap.h), seen through a pool that is not thread safe (one heap, heap0,
+ * used inline) and through a thread-safe one used by one thread, with the
+ * internal structures inspected through pool.h, heap.h and region.h: which
+ * slab a block comes from, slab geometry, parking of full slabs and their
+ * return to the queue, return of empty slabs to the page allocator, the
+ * block test, the free mark (double frees in any order), interior pointers,
  * LIFO reuse, and a long random run with no overlap.
  */
 #include <criterion/criterion.h>
@@ -16,6 +18,7 @@
 
 #include <mpool.h>
 
+#include "heap.h"
 #include "pool.h"
 #include "region.h"
 #include "sizeclass.h"
@@ -29,21 +32,30 @@ static void setup(void)
 
 TestSuite(slab, .init = setup);
 
-static mpool_t *make_pool_aligned(size_t alignment)
+static mpool_t *make_pool_ts(bool thread_safe, size_t alignment)
 {
     mpool_config_t cfg = mpool_config_default();
-    cfg.thread_safe = false;
+    cfg.thread_safe = thread_safe;
     cfg.alignment = alignment;
-    cfg.min_block_size = alignment < 16 ? 8 : 16;
-    mpool_t *pool = mpool_create(&cfg);
-    cr_assert_not_null(pool, "mpool_create failed: %s", mpool_strerror(mpool_last_error()));
-    cr_assert(pool->fast, "a single-threaded, non-debug pool should use the fast paths");
+    cfg.min_block_size = 8;
+    cfg.on_error = MPOOL_ON_ERROR_RETURN;
+    mpool_t *pool = create_or_die(&cfg);
+    if (!thread_safe)
+        cr_assert_eq(pool->fast_heap, pool->heap0, "a single-threaded, non-debug pool uses heap0 inline");
     return pool;
 }
 
 static mpool_t *make_pool(void)
 {
-    return make_pool_aligned(16);
+    return make_pool_ts(false, 16);
+}
+
+/* The calling thread's heap of pool (made by an allocation if needed). */
+static struct heap *my_heap(mpool_t *pool)
+{
+    struct heap *h = heap_mine(pool);
+    cr_assert_not_null(h, "the thread has no heap for the pool");
+    return h;
 }
 
 /* Puts a known, different value in mpool_last_error(). */
@@ -53,7 +65,7 @@ static void reset_last_error(mpool_t *pool)
     cr_assert_eq(mpool_last_error(), MPOOL_ERR_INVALID_ALIGNMENT);
 }
 
-/* The class a default pool uses for size (alignment 16, min block 16). */
+/* The class a pool uses for size. */
 static unsigned class_for(const mpool_t *pool, size_t size)
 {
     size_t req = size < pool->min_block ? pool->min_block : size;
@@ -71,19 +83,9 @@ static struct page *slab_of(const void *p)
     return h;
 }
 
-static size_t free_list_length(const struct page *pg)
+static bool on_list(const struct page *head, const struct page *pg)
 {
-    size_t n = 0;
-    for (const void *f = pg->free; f; f = *(void *const *)f) {
-        n++;
-        cr_assert_leq(n, slab_capacity(pg), "free list longer than the slab");
-    }
-    return n;
-}
-
-static bool on_class_list(const mpool_t *pool, unsigned cls, const struct page *pg)
-{
-    for (const struct page *s = pool->cls[cls].slabs; s; s = s->cnext)
+    for (const struct page *s = head; s; s = s->next)
         if (s == pg)
             return true;
     return false;
@@ -98,357 +100,263 @@ static void assert_slab_geometry(const mpool_t *pool, const struct page *pg, uns
                  pg->block_size, bsize);
     cr_assert_eq(pg->npages, pages, "class %u (%zu B): slab of %u pages, sizeclass_slab_pages %zu",
                  cls, bsize, pg->npages, pages);
-    cr_assert_eq(slab_capacity(pg), (pages << PAGE_SHIFT) / bsize,
-                 "class %u: capacity %zu, expected %zu", cls, slab_capacity(pg),
-                 (pages << PAGE_SHIFT) / bsize);
+    cr_assert_eq(pg->capacity, (pages << PAGE_SHIFT) / bsize, "class %u: capacity %" PRIu64, cls,
+                 pg->capacity);
     cr_assert_eq(pool->cls[cls].slab_pages, pages);
-    cr_assert_eq(slab_check_one(pg), 0);
+    cr_assert_eq(pg->start, (char *)page_start(pg));
+    cr_assert_eq(slab_check(pg, pool->key), 0);
 }
 
-/* ---- one slab until full ------------------------------------------------- */
-
-static void fill_one_slab(size_t size)
+/* Takes every block of one slab of size-byte blocks; the slab in *pg. */
+static void **fill_slab(mpool_t *pool, size_t size, struct page **pg)
 {
-    mpool_t *pool = make_pool();
+    void *first = mpool_alloc(pool, size);
+    cr_assert_not_null(first);
+    *pg = slab_of(first);
+    size_t cap = (*pg)->capacity;
+    void **blocks = calloc(cap, sizeof *blocks);
+    cr_assert_not_null(blocks);
+    blocks[0] = first;
+    for (size_t i = 1; i < cap; i++) {
+        blocks[i] = mpool_alloc(pool, size);
+        cr_assert_eq(slab_of(blocks[i]), *pg, "block %zu of %zu came from another slab", i, cap);
+    }
+    return blocks;
+}
+
+/* ---- one slab until full, parking and the queue -------------------------- */
+
+static void fill_one_slab(bool thread_safe, size_t size)
+{
+    mpool_t *pool = make_pool_ts(thread_safe, 16);
     unsigned cls = class_for(pool, size);
     char *p0 = mpool_alloc(pool, size);
     cr_assert_not_null(p0);
+    struct heap *h = my_heap(pool);
     struct page *a = slab_of(p0);
     assert_slab_geometry(pool, a, cls);
-    cr_assert_eq(pool->current[cls], a, "the first block's slab is not current");
-    cr_assert(a->flags & PG_CURRENT);
+    cr_assert_eq(h->current[cls], a, "the first block's slab is not current");
+    cr_assert_eq(a->heap, h);
+    cr_assert(a->current);
     cr_assert_eq(p0, (char *)page_start(a), "a new slab hands out its first block first");
-    size_t cap = slab_capacity(a), bsize = a->block_size;
+    size_t cap = a->capacity, bsize = a->block_size;
     for (size_t i = 1; i < cap; i++) {
         char *p = mpool_alloc(pool, size);
         cr_assert_not_null(p);
-        cr_assert_eq(slab_of(p), a, "size %zu: block %zu of %zu came from another slab", size, i,
-                     cap);
-        cr_assert_eq(p, p0 + i * bsize, "size %zu: block %zu not handed out in address order",
-                     size, i);
+        cr_assert_eq(slab_of(p), a, "size %zu: block %zu of %zu came from another slab", size, i, cap);
+        cr_assert_eq(p, p0 + i * bsize, "size %zu: block %zu not handed out in address order", size, i);
         cr_assert_eq(mpool_usable_size(pool, p), bsize);
     }
     cr_assert_null(a->free, "a slab that gave all its blocks still has a free list");
     cr_assert_eq(slab_live(a), cap);
-    cr_assert_eq(a->used, 1, "the current slab counts nothing: used stays 1 (slab.h)");
+    cr_assert_eq(a->used, (int32_t)cap + 1, "the current slab holds one count (slab.h)");
     char *q = mpool_alloc(pool, size);
     cr_assert_not_null(q);
     struct page *b = slab_of(q);
     cr_assert_neq(b, a, "size %zu: the block after a full slab came from the same slab", size);
     assert_slab_geometry(pool, b, cls);
-    cr_assert_eq(pool->current[cls], b);
-    cr_assert_not(a->flags & PG_CURRENT, "a full retired slab is still marked current");
-    cr_assert_eq(a->used, cap, "a retired full slab counts all its blocks");
-    cr_assert_not(a->flags & PG_LISTED, "a full slab is on the partial list");
-    cr_assert(on_class_list(pool, cls, a) && on_class_list(pool, cls, b));
+    cr_assert_eq(h->current[cls], b);
+    cr_assert_not(a->current, "a full slab is still current");
+    cr_assert_eq(a->flags, PG_FULL, "a full slab is not parked");
+    cr_assert(on_list(h->full, a));
+    cr_assert_lt(a->used, 0, "a parked slab's count carries the bias");
+    cr_assert_eq(slab_used(a), (int32_t)cap);
+    cr_assert_eq(a->thread_free, SLAB_NOTIFY);
     cr_assert_eq(mpool_get_usage(pool).used, (cap + 1) * bsize);
+    cr_assert_eq(mpool_check(pool), 0);
+    /* The owner frees into the parked slab: it goes back on the queue. */
+    mpool_free(pool, p0 + 3 * bsize);
+    cr_assert_eq(a->flags, PG_QUEUED, "a parked slab the owner freed into is not queued again");
+    cr_assert(on_list(h->queue[cls], a));
+    cr_assert_eq(a->used, (int32_t)cap - 1);
+    cr_assert_eq(a->thread_free, 0);
+    cr_assert_eq(mpool_check(pool), 0);
+    /* Once b is full, the class takes the queued slab, not a new one. */
+    for (size_t i = 1; i < b->capacity; i++)
+        cr_assert_eq(slab_of(mpool_alloc(pool, size)), b);
+    char *again = mpool_alloc(pool, size);
+    cr_assert_eq(again, p0 + 3 * bsize, "the queued slab's free block was not reused");
+    cr_assert_eq(h->current[cls], a);
+    cr_assert_eq(b->flags, PG_FULL);
     cr_assert_eq(mpool_check(pool), 0);
     mpool_destroy(pool);
 }
 
 Test(slab, same_slab_until_full_then_new_slab)
 {
-    static const size_t sizes[] = {1, 16, 24, 48, 100, 128, 129, 700, 1000, 1024,
-                                   1025, 4000, 4096, 10000, 20000, 32768};
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
-        fill_one_slab(sizes[i]);
+    static const size_t sizes[] = {1, 16, 48, 100, 1024, 4000, 32768};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        fill_one_slab(false, sizes[i]);
+        fill_one_slab(true, sizes[i]);
+    }
 }
 
 Test(slab, capacity_matches_sizeclass_for_every_class)
 {
-    mpool_t *pool = make_pool();
-    size_t seen = 0;
-    for (unsigned c = 0; c < CLASS_COUNT; c++) {
-        size_t bsize = sizeclass_size(c);
-        if (bsize < pool->min_block || bsize % pool->align != 0)
-            continue; /* the pool never uses this class */
+    mpool_t *pool = make_pool_ts(false, 8);
+    for (unsigned cls = 1; cls < CLASS_COUNT; cls++) { /* class 0 (8 B) holds no mark: unused */
+        size_t bsize = sizeclass_size(cls);
         void *p = mpool_alloc(pool, bsize);
         cr_assert_not_null(p);
-        cr_assert_eq(class_for(pool, bsize), c);
-        struct page *pg = slab_of(p);
-        assert_slab_geometry(pool, pg, c);
-        cr_assert_eq(mpool_usable_size(pool, p), bsize);
-        seen++;
+        assert_slab_geometry(pool, slab_of(p), cls);
+        mpool_free(pool, p);
     }
-    cr_assert_geq(seen, 70, "only %zu classes were reachable", seen);
     cr_assert_eq(mpool_check(pool), 0);
     mpool_destroy(pool);
 }
 
-/* ---- returning empty slabs ------------------------------------------------ */
-
-static void **fill_slab(mpool_t *pool, size_t size, struct page **slab, size_t *cap)
+/* Blocks are at least 16 bytes (a link and the free mark), whatever
+ * min_block_size says. */
+Test(slab, smallest_block_is_sixteen_bytes)
 {
-    void *first = mpool_alloc(pool, size);
-    cr_assert_not_null(first);
-    struct page *a = slab_of(first);
-    cr_assert_eq(page_start(a), first, "the slab was not fresh");
-    void **blocks = malloc(slab_capacity(a) * sizeof *blocks);
-    cr_assert_not_null(blocks);
-    blocks[0] = first;
-    for (size_t i = 1; i < slab_capacity(a); i++) {
-        blocks[i] = mpool_alloc(pool, size);
-        cr_assert_eq(slab_of(blocks[i]), a);
-    }
-    *slab = a;
-    *cap = slab_capacity(a);
-    return blocks;
-}
-
-Test(slab, empty_noncurrent_slab_returns_pages)
-{
-    static const size_t sizes[] = {16, 200, 3000, 32768};
-    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
-        size_t size = sizes[si];
-        mpool_t *pool = make_pool();
-        unsigned cls = class_for(pool, size);
-        struct page *a;
-        size_t cap;
-        void **blocks = fill_slab(pool, size, &a, &cap);
-        void *other = mpool_alloc(pool, size); /* a new current slab */
-        struct page *b = slab_of(other);
-        cr_assert_neq(a, b);
-        size_t slab_pages = a->npages;
-        size_t free_before = pool->buddy.free_pages;
-        size_t used_before = mpool_get_usage(pool).used;
-        char *a_start = page_start(a);
-        rng_t rng;
-        rng_seed(&rng, test_seed(9) + si);
-        for (size_t i = cap; i > 1; i--) { /* free in random order */
-            size_t j = (size_t)rng_below(&rng, i);
-            void *t = blocks[i - 1];
-            blocks[i - 1] = blocks[j];
-            blocks[j] = t;
-        }
-        for (size_t i = 0; i < cap; i++) {
-            mpool_free(pool, blocks[i]);
-            if (i + 1 < cap) {
-                cr_assert_eq(pool->buddy.free_pages, free_before,
-                             "size %zu: pages returned while the slab still has %zu live blocks",
-                             size, cap - i - 1);
-                cr_assert_eq(slab_live(a), cap - i - 1);
-            }
-        }
-        cr_assert_eq(pool->buddy.free_pages, free_before + slab_pages,
-                     "size %zu: emptying a slab of %zu pages gave back %zu pages", size,
-                     slab_pages, pool->buddy.free_pages - free_before);
-        cr_assert_null(region_run_of(region_find(a_start), a_start),
-                       "the emptied slab's pages are still a run");
-        cr_assert_not(on_class_list(pool, cls, a), "an emptied slab stays on its class list");
-        for (const struct page *s = pool->cls[cls].partial; s; s = s->next)
-            cr_assert_neq(s, a, "an emptied slab stays on the partial list");
-        cr_assert_eq(mpool_get_usage(pool).used, used_before - cap * sizeclass_size(cls));
-        cr_assert_not(mpool_owns(pool, blocks[0]));
-        cr_assert(mpool_owns(pool, other));
-        cr_assert_eq(mpool_check(pool), 0);
-        free(blocks);
-        mpool_destroy(pool);
-    }
-}
-
-Test(slab, current_slab_is_kept_when_empty)
-{
-    mpool_t *pool = make_pool();
-    void *p = mpool_alloc(pool, 64);
-    struct page *a = slab_of(p);
-    size_t free_before = pool->buddy.free_pages;
+    mpool_t *pool = make_pool_ts(false, 8);
+    void *p = mpool_alloc(pool, 1), *q = mpool_alloc(pool, 8);
+    cr_assert(p && q);
+    cr_assert_eq(mpool_usable_size(pool, p), 16);
+    cr_assert_eq(mpool_usable_size(pool, q), 16);
+    cr_assert_eq(slab_of(p)->block_size, 16);
     mpool_free(pool, p);
-    cr_assert_eq(pool->current[class_for(pool, 64)], a);
-    cr_assert_eq(pool->buddy.free_pages, free_before, "the current slab was given back");
-    cr_assert_eq(slab_live(a), 0);
-    cr_assert_eq(mpool_alloc(pool, 64), p);
-    cr_assert_eq(mpool_check(pool), 0);
+    mpool_free(pool, q);
     mpool_destroy(pool);
 }
 
-/* ---- partial list ---------------------------------------------------------- */
+/* ---- empty slabs --------------------------------------------------------- */
 
-Test(slab, full_slab_becomes_partial_after_one_free)
+static void empty_slabs_go_back(bool thread_safe)
 {
-    mpool_t *pool = make_pool();
-    size_t size = 256;
-    unsigned cls = class_for(pool, size);
+    mpool_t *pool = make_pool_ts(thread_safe, 16);
     struct page *a;
-    size_t cap;
-    void **blocks = fill_slab(pool, size, &a, &cap);
-    void *b0 = mpool_alloc(pool, size);
-    struct page *b = slab_of(b0);
+    void **blocks = fill_slab(pool, 256, &a);
+    size_t cap = a->capacity;
+    void *other = mpool_alloc(pool, 256); /* a is parked, the next slab current */
+    struct page *b = slab_of(other);
     cr_assert_neq(a, b);
-    cr_assert_null(pool->cls[cls].partial);
-    void *x = blocks[cap / 2];
-    mpool_free(pool, x);
-    cr_assert(a->flags & PG_LISTED, "a full slab that got a block back is not listed");
-    cr_assert_eq(pool->cls[cls].partial, a);
-    cr_assert_eq(a->free, x);
-    cr_assert_eq(slab_live(a), cap - 1);
+    size_t free_pages = pool->buddy.free_pages;
+    for (size_t i = 0; i < cap; i++)
+        mpool_free(pool, blocks[i]);
+    cr_assert_eq(pool->buddy.free_pages, free_pages + a->npages, "an empty slab kept its pages");
+    cr_assert_neq(a->kind, PAGE_SLAB, "the empty slab is still a slab");
+    cr_assert_null(a->heap, "a released slab still names a heap");
     cr_assert_eq(mpool_check(pool), 0);
-    /* Use up the current slab; the next block is x, from the partial slab. */
-    size_t bcap = slab_capacity(b);
-    for (size_t i = 1; i < bcap; i++)
-        cr_assert_eq(slab_of(mpool_alloc(pool, size)), b);
-    void *y = mpool_alloc(pool, size);
-    cr_assert_eq(y, x, "the block freed into a full slab was not reused (got %p, want %p)", y, x);
-    cr_assert_eq(pool->current[cls], a, "the partial slab did not become current");
-    cr_assert_not(a->flags & PG_LISTED);
-    cr_assert_null(pool->cls[cls].partial);
+    /* The current slab is kept when it empties. */
+    mpool_free(pool, other);
+    cr_assert_eq(b->kind, PAGE_SLAB);
+    cr_assert_eq(my_heap(pool)->current[b->cls], b, "the current slab was given back when empty");
+    cr_assert_eq(slab_live(b), 0);
+    cr_assert_eq(mpool_get_usage(pool).used, 0);
+    cr_assert_eq(mpool_check(pool), 0);
+    /* Trim gives it back too (and may unmap its region: b is not read after). */
+    unsigned cls = b->cls;
+    mpool_trim(pool);
+    cr_assert_eq(my_heap(pool)->current[cls], &mpool_empty_slab);
     cr_assert_eq(mpool_check(pool), 0);
     free(blocks);
     mpool_destroy(pool);
 }
 
-/* ---- double frees and bad pointers ----------------------------------------- */
-
-Test(slab, double_free_of_last_freed_block_caught)
+Test(slab, empty_slabs_go_back_to_the_page_allocator)
 {
-    mpool_t *pool = make_pool();
-    char *a = mpool_alloc(pool, 40), *b = mpool_alloc(pool, 40), *c = mpool_alloc(pool, 40);
-    cr_assert(a && b && c);
-    struct page *s = slab_of(b);
-    mpool_free(pool, b);
-    size_t live = slab_live(s), nfree = free_list_length(s);
-    reset_last_error(pool);
-    mpool_free(pool, b);
-    cr_assert_eq(mpool_last_error(), MPOOL_ERR_INVALID_POINTER,
-                 "double free of the last freed block: last error %d", mpool_last_error());
-    cr_assert_eq(slab_live(s), live, "the double free changed the live count");
-    cr_assert_eq(free_list_length(s), nfree, "the double free changed the free list");
-    cr_assert_eq(mpool_check(pool), 0);
-    char *d = mpool_alloc(pool, 40), *e = mpool_alloc(pool, 40), *f = mpool_alloc(pool, 40);
-    cr_assert_eq(d, b, "LIFO reuse after a rejected double free");
-    const char *ps[] = {a, c, d, e, f};
-    for (int i = 0; i < 5; i++)
-        for (int j = 0; j < i; j++)
-            cr_assert_neq(ps[i], ps[j], "blocks %d and %d are the same %p after a double free", i,
-                          j, (const void *)ps[i]);
-    cr_assert_eq(mpool_check(pool), 0);
-    mpool_destroy(pool);
+    empty_slabs_go_back(false);
+    empty_slabs_go_back(true);
 }
 
-Test(slab, double_free_into_full_and_lone_slabs_caught)
-{
-    mpool_t *pool = make_pool();
-    /* A block freed into a full (retired) slab, then freed again. */
-    struct page *a;
-    size_t cap;
-    void **blocks = fill_slab(pool, 512, &a, &cap);
-    void *other = mpool_alloc(pool, 512);
-    cr_assert_neq(slab_of(other), a);
-    mpool_free(pool, blocks[3]);
-    reset_last_error(pool);
-    mpool_free(pool, blocks[3]);
-    cr_assert_eq(mpool_last_error(), MPOOL_ERR_INVALID_POINTER);
-    cr_assert_eq(slab_live(a), cap - 1);
-    cr_assert_eq(mpool_check(pool), 0);
-    /* The only block of the current slab, freed twice. */
-    void *lone = mpool_alloc(pool, 2000);
-    struct page *s = slab_of(lone);
-    mpool_free(pool, lone);
-    reset_last_error(pool);
-    mpool_free(pool, lone);
-    cr_assert_eq(mpool_last_error(), MPOOL_ERR_INVALID_POINTER);
-    cr_assert_eq(slab_live(s), 0);
-    cr_assert_eq(free_list_length(s), slab_capacity(s));
-    cr_assert_eq(mpool_check(pool), 0);
-    void *p1 = mpool_alloc(pool, 2000), *p2 = mpool_alloc(pool, 2000);
-    cr_assert_eq(p1, lone);
-    cr_assert_neq(p1, p2);
-    free(blocks);
-    mpool_destroy(pool);
-}
+/* ---- double frees --------------------------------------------------------- */
 
-Test(slab, safe_free_catches_double_free_not_at_head)
+/* A double free is caught however many frees come between, and changes
+ * nothing: the block is handed out once. */
+static void double_free_in_any_order(bool thread_safe)
 {
-    mpool_t *pool = make_pool();
-    void *a = mpool_alloc(pool, 96), *b = mpool_alloc(pool, 96), *c = mpool_alloc(pool, 96);
-    struct page *s = slab_of(a);
-    cr_assert(mpool_safe_free(pool, a));
-    cr_assert(mpool_safe_free(pool, b)); /* b is now the head of the free list, a behind it */
-    cr_assert_eq(s->free, b);
-    size_t live = slab_live(s), nfree = free_list_length(s);
-    reset_last_error(pool);
-    cr_assert_not(mpool_safe_free(pool, a), "safe_free accepted a freed block behind the head");
-    cr_assert_eq(mpool_last_error(), MPOOL_ERR_INVALID_POINTER);
-    reset_last_error(pool);
-    cr_assert_not(mpool_safe_free(pool, b), "safe_free accepted the freed head");
-    cr_assert_eq(mpool_last_error(), MPOOL_ERR_INVALID_POINTER);
-    cr_assert_eq(slab_live(s), live);
-    cr_assert_eq(free_list_length(s), nfree);
-    cr_assert_eq(s->free, b);
-    cr_assert_not(mpool_owns(pool, a));
-    cr_assert_eq(mpool_usable_size(pool, a), 0);
-    cr_assert(mpool_owns(pool, c));
-    cr_assert_eq(mpool_check(pool), 0);
-    void *x = mpool_alloc(pool, 96), *y = mpool_alloc(pool, 96), *z = mpool_alloc(pool, 96);
-    cr_assert_eq(x, b);
-    cr_assert_eq(y, a);
-    cr_assert(z != a && z != b && z != c);
-    cr_assert(mpool_safe_free(pool, c));
-    cr_assert_eq(mpool_check(pool), 0);
-    mpool_destroy(pool);
-}
-
-Test(slab, safe_free_rejects_interior_and_tail_pointers)
-{
-    mpool_t *pool = make_pool();
-    /* 48-byte blocks: a 4-page slab holds 341 of them and 16 spare bytes at the end. */
-    char *p = mpool_alloc(pool, 48);
-    struct page *s = slab_of(p);
-    cr_assert_eq(s->block_size, 48);
-    size_t live = slab_live(s);
-    static const size_t offs[] = {1, 8, 16, 47};
-    for (size_t i = 0; i < sizeof offs / sizeof offs[0]; i++) {
+    mpool_t *pool = make_pool_ts(thread_safe, 16);
+    enum { N = 64 };
+    void *p[N];
+    for (int i = 0; i < N; i++)
+        cr_assert_not_null(p[i] = mpool_alloc(pool, 40));
+    struct page *s = slab_of(p[0]);
+    mpool_free(pool, p[5]);
+    for (int i = 10; i < 40; i++)
+        mpool_free(pool, p[i]);
+    for (int victim = 5; victim < 40; victim += 7) {
+        int32_t used = s->used;
+        size_t nfree = slab_free_count(s);
         reset_last_error(pool);
-        cr_assert_not(mpool_safe_free(pool, p + offs[i]), "safe_free(p + %zu) accepted",
-                      offs[i]);
+        mpool_free(pool, p[victim]);
+        cr_assert_eq(mpool_last_error(), MPOOL_ERR_INVALID_POINTER, "double free of block %d not caught", victim);
+        cr_assert_eq(s->used, used, "the double free changed the count");
+        cr_assert_eq(slab_free_count(s), nfree, "the double free changed the lists");
+        reset_last_error(pool);
+        cr_assert_not(mpool_safe_free(pool, p[victim]));
         cr_assert_eq(mpool_last_error(), MPOOL_ERR_INVALID_POINTER);
-        cr_assert_not(mpool_owns(pool, p + offs[i]));
-        cr_assert_eq(mpool_usable_size(pool, p + offs[i]), 0);
+        cr_assert_not(mpool_owns(pool, p[victim]));
+        cr_assert_eq(mpool_usable_size(pool, p[victim]), 0);
+        reset_last_error(pool);
+        cr_assert_null(mpool_realloc(pool, p[victim], 80));
+        cr_assert_eq(mpool_last_error(), MPOOL_ERR_INVALID_POINTER);
     }
-    char *tail = (char *)page_start(s) + (size_t)slab_capacity(s) * s->block_size;
-    cr_assert_lt((size_t)(tail - (char *)page_start(s)), (size_t)s->npages << PAGE_SHIFT,
-                 "this class has no tail to test");
-    reset_last_error(pool);
-    cr_assert_not(mpool_safe_free(pool, tail), "safe_free accepted the slab's unused tail");
-    cr_assert_eq(mpool_last_error(), MPOOL_ERR_INVALID_POINTER);
-    cr_assert_eq(slab_live(s), live, "a rejected pointer changed the slab");
-    cr_assert(mpool_owns(pool, p));
     cr_assert_eq(mpool_check(pool), 0);
-    cr_assert(mpool_safe_free(pool, p));
+    /* Every block comes back exactly once. */
+    void *q[N];
+    for (int i = 0; i < 31; i++)
+        cr_assert_not_null(q[i] = mpool_alloc(pool, 40));
+    for (int i = 0; i < 31; i++)
+        for (int j = 0; j < i; j++)
+            cr_assert_neq(q[i], q[j], "block %p handed out twice", q[i]);
     cr_assert_eq(mpool_check(pool), 0);
     mpool_destroy(pool);
 }
 
-/* The hot slab's block test (slab_set_hot) against plain division, for every
- * class: every offset of the slab and a little around it, and far-away ones
- * (foreign pointers below and above, where the difference wraps). */
-Test(slab, hot_block_test_is_exact_for_every_class)
+Test(slab, double_free_caught_in_any_order)
 {
-    mpool_t *pool = make_pool_aligned(8); /* every class, 8 B included */
-    for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
+    double_free_in_any_order(false);
+    double_free_in_any_order(true);
+}
+
+/* A live block whose second word happens to hold the key is still freed by
+ * its owner (the lists show it is live). */
+Test(slab, live_block_holding_the_key_is_freed)
+{
+    mpool_t *pool = make_pool();
+    uint64_t *p = mpool_alloc(pool, 32);
+    cr_assert_not_null(p);
+    p[1] = pool->key;
+    cr_assert(mpool_owns(pool, p) == false, "documented: a block holding the key looks free to queries");
+    struct page *s = slab_of(p);
+    int32_t used = s->used;
+    mpool_free(pool, p);
+    cr_assert_eq(s->used, used - 1, "the owner did not free a live block holding the key");
+    cr_assert_eq(s->local_free, p);
+    cr_assert_eq(mpool_check(pool), 0);
+    mpool_destroy(pool);
+}
+
+/* ---- the block test ------------------------------------------------------- */
+
+/* slab_is_block_offset against plain division, for every class: every offset
+ * of the slab and a little around it, and far-away ones (foreign pointers
+ * below and above, where the difference wraps). */
+Test(slab, block_test_is_exact_for_every_class)
+{
+    mpool_t *pool = make_pool_ts(false, 8);
+    for (unsigned cls = 1; cls < CLASS_COUNT; cls++) {
         size_t bsize = sizeclass_size(cls);
         void *p = mpool_alloc(pool, bsize);
         cr_assert_not_null(p);
         struct page *s = slab_of(p);
         cr_assert_eq(s->cls, cls);
-        slab_set_hot(pool, s);
-        size_t limit = s->limit;
-        cr_assert_eq(pool->hot_count, slab_capacity(s));
+        size_t limit = s->capacity * bsize;
         for (uint64_t off = (uint64_t)0 - 3 * bsize; off != limit + 3 * bsize; off++) {
-            uint64_t idx = slab_index_rotate(off * pool->hot_inverse, pool->hot_shift);
             bool block = off < limit && off % bsize == 0;
-            if ((idx < pool->hot_count) != block)
+            if (slab_is_block_offset(s, off) != block)
                 cr_assert_fail("class %u (%zu B): offset %" PRId64 " judged %s", cls, bsize, (int64_t)off,
                                block ? "not a block" : "a block");
-            if (block && idx != off / bsize)
-                cr_assert_fail("class %u: offset %" PRIu64 " gave index %" PRIu64, cls, off, idx);
+            if (block && slab_index_rotate(off * s->inverse, s->shift) != off / bsize)
+                cr_assert_fail("class %u: offset %" PRIu64 " gave the wrong index", cls, off);
         }
         uint64_t x = 0x9e3779b97f4a7c15ULL * (cls + 1);
         for (int i = 0; i < 100000; i++) {
             x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-            uint64_t off = x & ~(uint64_t)15; /* aligned, like any pointer a caller might pass */
+            uint64_t off = x & ~(uint64_t)15;
             bool block = off < limit && off % bsize == 0;
-            cr_assert_eq(slab_index_rotate(off * pool->hot_inverse, pool->hot_shift) < pool->hot_count, block,
-                         "class %u: random offset %" PRIu64, cls, off);
+            cr_assert_eq(slab_is_block_offset(s, off), block, "class %u: random offset %" PRIu64, cls, off);
         }
         mpool_free(pool, p);
     }
@@ -456,42 +364,38 @@ Test(slab, hot_block_test_is_exact_for_every_class)
     mpool_destroy(pool);
 }
 
-/* mpool_free (not only safe_free) refuses interior and tail pointers of the
- * hot slab, of another current slab and of a retired slab, for every class,
- * and changes nothing. */
-Test(slab, free_rejects_interior_pointers_of_every_class)
+/* mpool_free and mpool_safe_free refuse interior and tail pointers of the
+ * current slab and of a parked one, for every class, and change nothing. */
+static void interior_pointers_refused(bool thread_safe)
 {
-    mpool_t *pool = make_pool_aligned(8); /* every class, 8 B included */
-    for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
+    mpool_t *pool = make_pool_ts(thread_safe, 8);
+    for (unsigned cls = 1; cls < CLASS_COUNT; cls++) {
         size_t bsize = sizeclass_size(cls);
         char *p = mpool_alloc(pool, bsize), *q = mpool_alloc(pool, bsize);
         cr_assert(p && q);
         struct page *s = slab_of(p);
-        for (int where = 0; where < 2; where++) { /* 0: hot slab, 1: current but not hot */
-            if (where == 1)
-                slab_set_hot(pool, NULL);
-            else
-                slab_set_hot(pool, s);
-            const size_t offs[] = {1, 8, 16, bsize / 2, bsize - 8, bsize + 8, bsize * 2 - 1};
-            for (size_t i = 0; i < sizeof offs / sizeof offs[0]; i++) {
-                if (offs[i] % bsize == 0)
-                    continue;
-                size_t live = slab_live(s), nfree = free_list_length(s);
-                reset_last_error(pool);
-                mpool_free(pool, p + offs[i]);
-                cr_assert_eq(mpool_last_error(), MPOOL_ERR_INVALID_POINTER,
-                             "class %u (%zu B), %s: free(p + %zu) was not refused", cls, bsize,
-                             where ? "current slab" : "hot slab", offs[i]);
-                cr_assert_eq(slab_live(s), live);
-                cr_assert_eq(free_list_length(s), nfree);
-            }
-            char *tail = (char *)page_start(s) + s->limit;
-            if ((size_t)(tail - (char *)page_start(s)) < ((size_t)s->npages << PAGE_SHIFT)) {
-                reset_last_error(pool);
-                mpool_free(pool, tail);
-                cr_assert_eq(mpool_last_error(), MPOOL_ERR_INVALID_POINTER,
-                             "class %u: free of the slab's unused tail was not refused", cls);
-            }
+        const size_t offs[] = {1, 8, 16, bsize / 2, bsize - 8, bsize + 8, bsize * 2 - 1};
+        for (size_t i = 0; i < sizeof offs / sizeof offs[0]; i++) {
+            if (offs[i] % bsize == 0)
+                continue;
+            int32_t used = s->used;
+            size_t nfree = slab_free_count(s);
+            reset_last_error(pool);
+            mpool_free(pool, p + offs[i]);
+            cr_assert_eq(mpool_last_error(), MPOOL_ERR_INVALID_POINTER,
+                         "class %u (%zu B): free(p + %zu) was not refused", cls, bsize, offs[i]);
+            reset_last_error(pool);
+            cr_assert_not(mpool_safe_free(pool, p + offs[i]));
+            cr_assert_eq(mpool_usable_size(pool, p + offs[i]), 0);
+            cr_assert_eq(s->used, used);
+            cr_assert_eq(slab_free_count(s), nfree);
+        }
+        char *tail = s->start + s->capacity * bsize;
+        if ((size_t)(tail - s->start) < ((size_t)s->npages << PAGE_SHIFT)) {
+            reset_last_error(pool);
+            mpool_free(pool, tail);
+            cr_assert_eq(mpool_last_error(), MPOOL_ERR_INVALID_POINTER,
+                         "class %u: free of the slab's unused tail was not refused", cls);
         }
         cr_assert_eq(mpool_check(pool), 0, "class %u", cls);
         mpool_free(pool, p);
@@ -502,31 +406,42 @@ Test(slab, free_rejects_interior_pointers_of_every_class)
     mpool_destroy(pool);
 }
 
+Test(slab, free_rejects_interior_pointers_of_every_class)
+{
+    interior_pointers_refused(false);
+    interior_pointers_refused(true);
+}
+
 /* ---- reuse and a long random run -------------------------------------------- */
 
-Test(slab, lifo_reuse)
+/* The owner's frees wait on local_free until the free list runs dry; then
+ * they are reused, newest first, before the class takes another slab. */
+Test(slab, freed_blocks_come_back_when_the_free_list_runs_dry)
 {
-    mpool_t *pool = make_pool();
-    static const size_t sizes[] = {1, 16, 33, 128, 500, 1024, 1500, 8000, 32768};
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        size_t size = sizes[i];
-        void *keep = mpool_alloc(pool, size); /* keeps the slab non-empty */
-        void *p = mpool_alloc(pool, size);
-        mpool_free(pool, p);
-        void *q = mpool_alloc(pool, size);
-        cr_assert_eq(q, p, "size %zu: free then alloc gave %p, not %p", size, q, p);
-        void *r[3];
-        for (int k = 0; k < 3; k++)
-            r[k] = mpool_alloc(pool, size);
-        for (int k = 0; k < 3; k++)
-            mpool_free(pool, r[k]);
-        for (int k = 2; k >= 0; k--)
-            cr_assert_eq(mpool_alloc(pool, size), r[k], "size %zu: reuse not last-in first-out",
-                         size);
-        (void)keep;
+    static const size_t sizes[] = {16, 33, 128, 500, 1024, 1500, 8000, 32768}; /* one per class */
+    for (int ts = 0; ts < 2; ts++) {
+        mpool_t *pool = make_pool_ts(ts, 16);
+        for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+            size_t size = sizes[i];
+            struct page *s;
+            void **blocks = fill_slab(pool, size, &s);
+            size_t cap = s->capacity;
+            cr_assert_null(s->free);
+            mpool_free(pool, blocks[1]);
+            mpool_free(pool, blocks[2]);
+            cr_assert_null(s->free, "a free went to the list allocation pops");
+            cr_assert_eq(s->local_free, blocks[2]);
+            cr_assert_eq(mpool_alloc(pool, size), blocks[2], "size %zu: reuse is not newest first", size);
+            cr_assert_eq(mpool_alloc(pool, size), blocks[1]);
+            void *next = mpool_alloc(pool, size);
+            cr_assert_neq(slab_of(next), s, "size %zu: a full slab gave a block", size);
+            cr_assert_eq(s->flags, PG_FULL);
+            (void)cap;
+            free(blocks);
+        }
+        cr_assert_eq(mpool_check(pool), 0);
+        mpool_destroy(pool);
     }
-    cr_assert_eq(mpool_check(pool), 0);
-    mpool_destroy(pool);
 }
 
 struct blk {

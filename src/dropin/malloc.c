@@ -55,18 +55,38 @@ atomic_size_t dropin_allocations, dropin_frees;
 
 /* ---- The malloc family -------------------------------------------------- */
 
-DROPIN_API void *malloc(size_t size)
+/* Counted (MPOOL_SHOW_STATS) here only: while counting, the calling
+ * thread's default heap is not reachable inline (heap_default_inline_off),
+ * so every call comes through. */
+static mpool_noinline void *malloc_slow(size_t size)
 {
     dropin_count(&dropin_allocations);
-    return alloc_default(size);
+    return alloc_default_slow(size);
 }
 
-DROPIN_API void free(void *p)
+static mpool_noinline void free_slow(void *p)
 {
     if (!p)
         return;
     dropin_count(&dropin_frees);
-    free_default(p);
+    free_default_slow(p);
+}
+
+DROPIN_API void *malloc(size_t size)
+{
+    if (likely(size <= SMALL_MAX)) {
+        struct page *pg = alloc_default_slab(size);
+        if (likely(pg->free != NULL))
+            return slab_pop(pg);
+    }
+    return malloc_slow(size);
+}
+
+DROPIN_API void free(void *p)
+{
+    if (likely(heap_free_mine(mpool_default_heap, p)))
+        return;
+    free_slow(p);
 }
 
 DROPIN_API void *calloc(size_t count_, size_t size)
@@ -247,8 +267,10 @@ void *__libc_pvalloc(size_t size) { return pvalloc(size); }
 __attribute__((constructor)) static void dropin_start(void)
 {
     dropin_counting = pool_process_options()->show_stats;
-    if (dropin_counting)
+    if (dropin_counting) {
+        heap_default_inline_off();
         report_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+    }
 }
 
 __attribute__((destructor)) static void dropin_exit(void)

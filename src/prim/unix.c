@@ -13,6 +13,9 @@
 
 #include <stdint.h>
 #include <sys/mman.h>
+#ifdef __linux__
+#include <sys/auxv.h>
+#endif
 #include <time.h>
 
 #include "common.h"
@@ -126,4 +129,13 @@ uint32_t prim_clock_ms(void)
     if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
         return 0;
     return (uint32_t)((uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u);
+}
+
+const unsigned char *prim_random_bytes(void)
+{
+#if defined(__linux__) && defined(AT_RANDOM)
+    return (const unsigned char *)(uintptr_t)getauxval(AT_RANDOM);
+#else
+    return NULL;
+#endif
 }

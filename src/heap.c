@@ -1,0 +1,569 @@
+/*
+ * heap.c - heaps (rules in heap.h): refilling a class, settling a slab after
+ * its owner's free, notified slabs, and the registry of heaps: attaching a
+ * thread, its exit, and what whole pools do to their heaps (trim, reset,
+ * destroy, mode switches, checks, fork).
+ *
+ * Invariants (heap_check)
+ *   Every slab of the heap has page->heap == the heap and is in exactly one
+ *   place: current[cls] (no flag), queue[cls] (PG_QUEUED) or full (PG_FULL,
+ *   also on remote_full once notified); a parked slab that is not notified
+ *   has SLAB_NOTIFY set.
+ */
+#include "heap.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#include "list.h"
+#include "prim.h"
+#include "slab.h"
+
+struct page mpool_empty_slab; /* free == NULL and heap == NULL: every fast path falls through */
+
+#define EMPTY_SLABS_INIT { [0 ... CLASS_COUNT] = &mpool_empty_slab }
+struct heap mpool_heap_empty = {.current = EMPTY_SLABS_INIT};
+
+_Thread_local struct heap *mpool_default_heap __attribute__((tls_model("initial-exec"))) = &mpool_heap_empty;
+_Thread_local struct heap_thread mpool_heap_thread __attribute__((tls_model("initial-exec")));
+
+static mpool_lock_t heaps_lock;    /* every pool's list of heaps and their owners; zero: free */
+static uint64_t next_pool_id = 1;  /* atomic */
+static pthread_key_t exit_key;
+static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
+static bool exit_key_ok;
+
+uint64_t heap_next_pool_id(void)
+{
+    return __atomic_fetch_add(&next_pool_id, 1, __ATOMIC_RELAXED);
+}
+
+/* splitmix64's finaliser. */
+static uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+uint64_t heap_new_key(const void *salt)
+{
+    static uint64_t counter; /* atomic */
+    uint64_t seed = (uint64_t)prim_clock_ms() ^ ((uint64_t)(uintptr_t)salt << 17) ^ (uintptr_t)&seed ^
+                    __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED) * 0x9e3779b97f4a7c15ULL;
+    const unsigned char *random = prim_random_bytes();
+    if (random) {
+        uint64_t r;
+        memcpy(&r, random, sizeof r);
+        seed ^= r;
+    }
+    return mix64(mix64(seed)) | (1ULL << 63); /* never 0 (a live block's mark) nor small */
+}
+
+static size_t heap_bytes(void) { return align_up(sizeof(struct heap), PAGE_SIZE); }
+
+/* ---- One heap's slabs --------------------------------------------------- */
+
+static void queue_push(struct heap *h, struct page *pg)
+{
+    pg->flags = PG_QUEUED;
+    LIST_PUSH(h->queue[pg->cls], pg, next, prev);
+}
+
+static void queue_remove(struct heap *h, struct page *pg)
+{
+    LIST_REMOVE(h->queue[pg->cls], pg, next, prev);
+    pg->flags = 0;
+}
+
+static void full_push(struct heap *h, struct page *pg)
+{
+    pg->flags = PG_FULL;
+    LIST_PUSH(h->full, pg, next, prev);
+}
+
+static void full_remove(struct heap *h, struct page *pg)
+{
+    LIST_REMOVE(h->full, pg, next, prev);
+    pg->flags = 0;
+}
+
+/* Gives an empty slab (on no list, not current) back to the page allocator. */
+static void slab_release(struct heap *h, struct page *pg)
+{
+    struct mpool_pool *pool = h->pool;
+    __atomic_store_n(&pg->heap, NULL, __ATOMIC_RELAXED);
+    pg->free = pg->local_free = NULL;
+    pg->flags = 0;
+    buddy_free(&pool->buddy, pg, pool->thread_safe);
+}
+
+void heap_notify(struct heap *h, struct page *pg)
+{
+    struct page *top = __atomic_load_n(&h->remote_full, __ATOMIC_RELAXED);
+    do
+        pg->remote_next = top;
+    while (!__atomic_compare_exchange_n(&h->remote_full, &top, pg, true, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+}
+
+/* Queues again every parked slab that a remote free notified. */
+static void heap_take_notified(struct heap *h)
+{
+    if (!__atomic_load_n(&h->remote_full, __ATOMIC_RELAXED))
+        return;
+    struct page *pg = __atomic_exchange_n(&h->remote_full, NULL, __ATOMIC_ACQUIRE);
+    while (pg) {
+        struct page *next = pg->remote_next;
+        pg->remote_next = NULL;
+        mpool_assert_internal(pg->flags & PG_FULL, "a notified slab is parked");
+        full_remove(h, pg);
+        slab_end_parking(pg);
+        queue_push(h, pg);
+        pg = next;
+    }
+}
+
+/* Parks pg (current or just taken off the queue, its lists empty), or
+ * collects what arrived meanwhile; true if parked. */
+static bool heap_park(struct heap *h, struct page *pg)
+{
+    while (!slab_park(pg))
+        if (slab_collect(pg))
+            return false;
+    full_push(h, pg);
+    return true;
+}
+
+/* Makes pg, a slab with free blocks, the current slab of its class. */
+static void *heap_use(struct heap *h, struct page *pg)
+{
+    slab_set_current(pg, true);
+    h->current[pg->cls] = pg;
+    return slab_pop(pg);
+}
+
+/* The class's current slab stops being current (slab.h: its hold of used). */
+static struct page *heap_unuse(struct heap *h, unsigned cls)
+{
+    struct page *pg = h->current[cls];
+    h->current[cls] = &mpool_empty_slab;
+    slab_set_current(pg, false);
+    return pg;
+}
+
+void *heap_alloc_refill(struct heap *h, unsigned cls, enum buddy_status *status)
+{
+    struct mpool_pool *pool = h->pool;
+    if (cls == CLASS_NONE || !pool) {
+        *status = BUDDY_NOMEM;
+        return NULL;
+    }
+    struct page *pg = h->current[cls];
+    if (pg != &mpool_empty_slab) {
+        if (pg->free || slab_collect(pg))
+            return slab_pop(pg);
+        heap_unuse(h, cls);
+        if (!heap_park(h, pg))
+            return heap_use(h, pg);
+    }
+    heap_take_notified(h);
+    while ((pg = h->queue[cls]) != NULL) {
+        queue_remove(h, pg);
+        if (pg->free || slab_collect(pg))
+            return heap_use(h, pg);
+        if (!heap_park(h, pg))
+            return heap_use(h, pg);
+    }
+    const struct sclass *c = &pool->cls[cls];
+    struct run_request req = {c->slab_pages, 0, PAGE_SLAB, (uint8_t)cls};
+    bool dirty;
+    pg = buddy_alloc(&pool->buddy, &req, pool->thread_safe, &dirty, status);
+    if (!pg)
+        return NULL;
+    slab_format(pg, h, c->block_size, h->key);
+    return heap_use(h, pg);
+}
+
+void heap_free_settle(struct heap *h, struct page *pg)
+{
+    if (pg->flags & PG_FULL) {
+        /* A parked slab goes back on the queue, unless a remote free took the
+         * notification: the slab then comes through remote_full. */
+        if (slab_unpark(pg)) {
+            full_remove(h, pg);
+            queue_push(h, pg);
+        }
+        return;
+    }
+    if (pg->flags & PG_QUEUED)
+        queue_remove(h, pg);
+    slab_release(h, pg); /* empty, and not current (its hold keeps used above 0) */
+}
+
+/* Collects every slab of h that is not parked and releases the empty ones
+ * (current slabs too); returns how many went back.  The owner, or nobody
+ * runs h. */
+static size_t heap_collect(struct heap *h)
+{
+    size_t released = 0;
+    heap_take_notified(h);
+    for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
+        struct page *cur = h->current[cls];
+        if (cur != &mpool_empty_slab) {
+            slab_collect_remote(cur);
+            if (slab_live(cur) == 0) {
+                slab_release(h, heap_unuse(h, cls));
+                released++;
+            }
+        }
+        struct page *pg = h->queue[cls];
+        while (pg) {
+            struct page *next = pg->next;
+            slab_collect_remote(pg);
+            if (pg->used == 0) {
+                queue_remove(h, pg);
+                slab_release(h, pg);
+                released++;
+            }
+            pg = next;
+        }
+    }
+    return released;
+}
+
+/* Forgets every slab of h (its pool is being reset). */
+static void heap_forget(struct heap *h)
+{
+    for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
+        h->current[cls] = &mpool_empty_slab;
+        h->queue[cls] = NULL;
+    }
+    h->full = NULL;
+    __atomic_store_n(&h->remote_full, NULL, __ATOMIC_RELAXED);
+}
+
+/* Takes every slab off h (current, queue, full and notified), each with all
+ * its lists collected and its notification bit cleared, and hands it to fn.
+ * Only on a quiet pool. */
+static void heap_drain(struct heap *h, void (*fn)(struct page *pg, void *arg), void *arg)
+{
+    struct page *all = NULL;
+    __atomic_store_n(&h->remote_full, NULL, __ATOMIC_RELAXED);
+    for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
+        if (h->current[cls] != &mpool_empty_slab) {
+            struct page *pg = heap_unuse(h, cls);
+            pg->next = all;
+            all = pg;
+        }
+        while (h->queue[cls]) {
+            struct page *pg = h->queue[cls];
+            queue_remove(h, pg);
+            pg->next = all;
+            all = pg;
+        }
+    }
+    while (h->full) {
+        struct page *pg = h->full;
+        full_remove(h, pg);
+        pg->next = all;
+        all = pg;
+    }
+    while (all) {
+        struct page *pg = all;
+        all = pg->next;
+        pg->next = pg->prev = pg->remote_next = NULL;
+        pg->flags = 0;
+        slab_end_parking(pg);
+        slab_collect_remote(pg);
+        fn(pg, arg);
+    }
+}
+
+/* ---- The registry ------------------------------------------------------- */
+
+/* A new heap for pool (owned by nobody, listed); caller holds heaps_lock. */
+static struct heap *heap_new_locked(struct mpool_pool *pool)
+{
+    struct heap *h = prim_map(heap_bytes(), PAGE_SIZE, 0);
+    if (!h)
+        return NULL;
+    for (unsigned cls = 0; cls <= CLASS_COUNT; cls++)
+        h->current[cls] = &mpool_empty_slab;
+    h->pool = pool;
+    h->key = pool->key;
+    LIST_PUSH(pool->heaps, h, next, prev);
+    return h;
+}
+
+static void heap_unmap(struct heap *h)
+{
+    (void)prim_unmap(h, heap_bytes()); /* refused: the page stays behind, unused */
+}
+
+/* The calling thread stops using h: an orphan is unmapped; otherwise, if the
+ * pool is thread safe (no other thread may be using the heap), its empty
+ * slabs go back, and it becomes ownerless.  Caller holds heaps_lock. */
+static void heap_abandon_locked(struct heap *h)
+{
+    if (!h->pool) {
+        heap_unmap(h);
+        return;
+    }
+    if (h->pool->thread_safe)
+        heap_collect(h);
+    h->owner = NULL;
+}
+
+/* Puts h in t's slot for pool, abandoning the heap that was there. */
+static void heap_slot_set_locked(struct heap_thread *t, const struct mpool_pool *pool, struct heap *h)
+{
+    unsigned slot = (unsigned)(pool->id % HEAP_SLOTS);
+    if (t->heap[slot])
+        heap_abandon_locked(t->heap[slot]);
+    t->id[slot] = pool->id;
+    t->heap[slot] = h;
+}
+
+static void thread_exit(void *arg)
+{
+    struct heap_thread *t = arg;
+    lock_take(&heaps_lock, true);
+    struct heap *d = mpool_default_heap;
+    if (d != &mpool_heap_empty)
+        heap_abandon_locked(d);
+    mpool_default_heap = &mpool_heap_empty;
+    for (unsigned i = 0; i < HEAP_SLOTS; i++) {
+        if (t->heap[i])
+            heap_abandon_locked(t->heap[i]);
+        t->heap[i] = NULL;
+        t->id[i] = 0;
+    }
+    t->registered = false;
+    lock_give(&heaps_lock, true);
+}
+
+static void make_exit_key(void)
+{
+    exit_key_ok = pthread_key_create(&exit_key, thread_exit) == 0;
+}
+
+struct heap *heap_attach(struct mpool_pool *pool)
+{
+    struct heap_thread *t = &mpool_heap_thread;
+    if (!t->registered) { /* the destructor runs again if a heap is attached during it */
+        pthread_once(&exit_once, make_exit_key);
+        t->registered = exit_key_ok && pthread_setspecific(exit_key, t) == 0;
+    }
+    lock_take(&heaps_lock, true);
+    struct heap *h = pool->heaps;
+    while (h && h->owner)
+        h = h->next;
+    if (!h)
+        h = heap_new_locked(pool);
+    if (h) {
+        h->owner = t;
+        if (pool->tls_heap)
+            mpool_default_heap = h;
+        else
+            heap_slot_set_locked(t, pool, h);
+    }
+    lock_give(&heaps_lock, true);
+    return h;
+}
+
+void heap_default_inline_off(void)
+{
+    struct mpool_pool *pool = mpool_default();
+    lock_take(&heaps_lock, true);
+    pool->tls_heap = false;
+    struct heap *h = mpool_default_heap;
+    if (h != &mpool_heap_empty) {
+        mpool_default_heap = &mpool_heap_empty;
+        heap_slot_set_locked(&mpool_heap_thread, pool, h);
+    }
+    lock_give(&heaps_lock, true);
+}
+
+/* ---- Whole pools -------------------------------------------------------- */
+
+bool heap_pool_init(struct mpool_pool *pool)
+{
+    pool->id = heap_next_pool_id();
+    pool->heaps = NULL;
+    lock_take(&heaps_lock, true);
+    pool->heap0 = heap_new_locked(pool);
+    lock_give(&heaps_lock, true);
+    return pool->heap0 != NULL;
+}
+
+size_t heap_pool_trim(struct mpool_pool *pool)
+{
+    size_t released = 0;
+    lock_take(&heaps_lock, true);
+    struct heap *mine = heap_mine(pool);
+    for (struct heap *h = pool->heaps; h; h = h->next)
+        if (!pool->thread_safe || h == mine || !h->owner)
+            released += heap_collect(h);
+    lock_give(&heaps_lock, true);
+    return released;
+}
+
+void heap_pool_reset(struct mpool_pool *pool)
+{
+    lock_take(&heaps_lock, true);
+    for (struct heap *h = pool->heaps; h; h = h->next)
+        heap_forget(h);
+    lock_give(&heaps_lock, true);
+}
+
+void heap_pool_destroy(struct mpool_pool *pool)
+{
+    lock_take(&heaps_lock, true);
+    struct heap *h = pool->heaps;
+    while (h) {
+        struct heap *next = h->next;
+        h->pool = NULL;
+        h->next = h->prev = NULL;
+        if (!h->owner)
+            heap_unmap(h);
+        h = next;
+    }
+    pool->heaps = pool->heap0 = NULL;
+    lock_give(&heaps_lock, true);
+}
+
+/* heap_pool_gather's step: pg joins heap0. */
+static void adopt_into(struct page *pg, void *arg)
+{
+    struct heap *h0 = arg;
+    __atomic_store_n(&pg->heap, h0, __ATOMIC_RELAXED);
+    if (pg->used == 0) {
+        slab_release(h0, pg);
+        return;
+    }
+    queue_push(h0, pg);
+}
+
+void heap_pool_gather(struct mpool_pool *pool)
+{
+    lock_take(&heaps_lock, true);
+    for (struct heap *h = pool->heaps; h; h = h->next)
+        heap_drain(h, adopt_into, pool->heap0);
+    lock_give(&heaps_lock, true);
+}
+
+struct usage_walk {
+    const struct heap *mine;
+    bool thread_safe;
+    size_t bytes;
+};
+
+/* Adds the bytes in live blocks of a slab: used, less the blocks on its
+ * thread_free list where nobody can be collecting that list (the caller's
+ * heap, an ownerless one, or every heap of a pool that is not thread safe). */
+static void usage_slab(const struct page *pg, void *arg)
+{
+    struct usage_walk *w = arg;
+    const struct heap *h = __atomic_load_n(&pg->heap, __ATOMIC_ACQUIRE);
+    if (pg->kind != PAGE_SLAB || !h)
+        return;
+    size_t live = slab_live(pg);
+    if (!w->thread_safe || h == w->mine || !h->owner) {
+        size_t n = 0;
+        const void *f = (const void *)(__atomic_load_n(&pg->thread_free, __ATOMIC_ACQUIRE) & ~SLAB_NOTIFY);
+        for (; f && n < live; f = *(void *const *)f)
+            n++;
+        live -= n;
+    }
+    w->bytes += live * sizeclass_size(pg->cls);
+}
+
+size_t heap_pool_used_bytes(struct mpool_pool *pool)
+{
+    struct usage_walk w = {NULL, pool->thread_safe, 0};
+    lock_take(&heaps_lock, true);
+    w.mine = heap_mine(pool);
+    lock_take(&pool->buddy.lock, pool->thread_safe);
+    buddy_each_run_locked(&pool->buddy, usage_slab, &w);
+    lock_give(&pool->buddy.lock, pool->thread_safe);
+    lock_give(&heaps_lock, true);
+    return w.bytes;
+}
+
+/* Problems of one heap: each slab in one place, with the right flags and
+ * owner, its lists sound (slab_check). */
+static size_t heap_check(const struct heap *h, size_t *slabs)
+{
+    size_t problems = 0, n = 0, limit = budget_held(&h->pool->budget) >> PAGE_SHIFT;
+    for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
+        const struct page *cur = h->current[cls];
+        if (cur != &mpool_empty_slab) {
+            n++;
+            if (cur->kind != PAGE_SLAB || cur->cls != cls || cur->heap != h || cur->flags != 0 || !cur->current)
+                problems++;
+            else
+                problems += slab_check(cur, h->key);
+        }
+        const struct page *prev = NULL;
+        for (const struct page *pg = h->queue[cls]; pg; pg = pg->next) {
+            if (pg->kind != PAGE_SLAB || pg->cls != cls || pg->heap != h || pg->flags != PG_QUEUED ||
+                pg->prev != prev || pg == cur || pg->current)
+                problems++;
+            else
+                problems += slab_check(pg, h->key);
+            prev = pg;
+            if (++n > limit)
+                return problems + 1; /* a cycle */
+        }
+    }
+    const struct page *prev = NULL;
+    for (const struct page *pg = h->full; pg; pg = pg->next) {
+        if (pg->kind != PAGE_SLAB || pg->heap != h || pg->flags != PG_FULL || pg->prev != prev ||
+            pg->free || pg->local_free || pg->current)
+            problems++;
+        else
+            problems += slab_check(pg, h->key);
+        prev = pg;
+        if (++n > limit)
+            return problems + 1;
+    }
+    *slabs += n;
+    return problems;
+}
+
+size_t heap_pool_check(struct mpool_pool *pool, size_t *slabs, bool *complete)
+{
+    size_t problems = 0;
+    *slabs = 0;
+    *complete = true;
+    lock_take(&heaps_lock, true);
+    struct heap *mine = heap_mine(pool);
+    for (struct heap *h = pool->heaps; h; h = h->next) {
+        if (h->pool != pool || h->key != pool->key)
+            problems++;
+        if (!pool->thread_safe || h == mine || !h->owner)
+            problems += heap_check(h, slabs);
+        else
+            *complete = false;
+    }
+    lock_give(&heaps_lock, true);
+    return problems;
+}
+
+void heap_fork_prepare(void)
+{
+    lock_take(&heaps_lock, true);
+}
+
+void heap_fork_parent(void)
+{
+    lock_give(&heaps_lock, true);
+}
+
+/* The heaps of threads that do not exist in the child stay owned: another
+ * thread may have been half-way through one of their lists at the fork.
+ * Their slabs stay out of use (at most what those threads held). */
+void heap_fork_child(void)
+{
+    lock_give(&heaps_lock, true);
+}
