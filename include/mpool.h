@@ -106,9 +106,9 @@ MPOOL_API void mpool_reset(mpool_t *pool);
 MPOOL_API mpool_t *mpool_default(void);
 
 /* Returns memory that no block uses to the system: free pages are decommitted
- * and regions without blocks unmapped.  Returns the bytes released.  Free
- * blocks waiting in the calling thread's cache go back first; other threads'
- * caches (at most about 16 KiB per size class each) are left alone. */
+ * and regions without blocks unmapped.  Returns the bytes released.  Empty
+ * slabs of the calling thread's heap and of the heaps of exited threads go
+ * back first; other threads' heaps are left alone. */
 MPOOL_API size_t mpool_trim(mpool_t *pool);
 
 /* ---- Blocks ------------------------------------------------------------ */
@@ -129,10 +129,8 @@ MPOOL_API void *mpool_calloc(mpool_t *pool, size_t count, size_t size);
 MPOOL_API void *mpool_realloc(mpool_t *pool, void *ptr, size_t size);
 
 /* Frees a block.  NULL does nothing.  Catches foreign pointers, interior
- * pointers and the common double free (the same block twice in a row)
- * cheaply; on a thread-safe pool, any other double free of a block of 16
- * bytes or more is reported by a later allocation, before the block could be
- * handed out twice.  mpool_safe_free (or enable_debug) checks exactly. */
+ * pointers and double frees (in any order, from any thread: every free block
+ * carries the pool's secret mark) cheaply. */
 MPOOL_API void mpool_free(mpool_t *pool, void *ptr);
 
 /* Frees ptr if and only if it is a live block of the pool; otherwise returns
@@ -148,9 +146,10 @@ MPOOL_API bool mpool_owns(const mpool_t *pool, const void *ptr);
 
 /* ---- Threads ----------------------------------------------------------- */
 
-/* Switches locking on or off.  Call only while no other thread uses the pool.
- * A thread-safe pool (not in debug mode) gives each thread a cache of free
- * small blocks, used without locks; switching empties every cache. */
+/* Switches thread safety on or off.  Call only while no other thread uses
+ * the pool.  A thread-safe pool gives each thread a heap that owns the slabs
+ * it allocates from, used without locks; a pool that is not thread safe has
+ * one heap for every call.  Switching gathers every slab into that one. */
 MPOOL_API void mpool_set_thread_safe(mpool_t *pool, bool on);
 MPOOL_API bool mpool_is_thread_safe(const mpool_t *pool);
 

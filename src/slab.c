@@ -100,9 +100,12 @@ struct heap *slab_free_remote(struct page *pg, void *p)
 {
     struct heap *heap = __atomic_load_n(&pg->heap, __ATOMIC_ACQUIRE); /* stable: p is live */
     uintptr_t tf = __atomic_load_n(&pg->thread_free, __ATOMIC_RELAXED);
+    /* Release: the owner's exchange sees the block's link and mark.  Acquire:
+     * a free that takes the notification sees everything the owner did to
+     * the slab before parking it (its remote_next among them). */
     do
         *(void **)p = (void *)(tf & ~SLAB_NOTIFY);
-    while (!__atomic_compare_exchange_n(&pg->thread_free, &tf, (uintptr_t)p, true, __ATOMIC_RELEASE,
+    while (!__atomic_compare_exchange_n(&pg->thread_free, &tf, (uintptr_t)p, true, __ATOMIC_ACQ_REL,
                                         __ATOMIC_RELAXED));
     return tf & SLAB_NOTIFY ? heap : NULL;
 }

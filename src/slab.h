@@ -41,8 +41,10 @@
  * walking the lists when it may.  So every block is at least 16 bytes.
  *
  * Memory ordering.  A remote free writes the block's link and mark, then
- * publishes the block with a release compare-and-swap on thread_free; the
- * owner's exchange is an acquire, so it reads the links the pushers wrote.
+ * publishes the block with a compare-and-swap on thread_free; the owner's
+ * exchange is an acquire, so it reads the links the pushers wrote.  Parking
+ * and the remote compare-and-swap are both acquire-release, so the free that
+ * takes a notification sees what the owner did to the slab before parking.
  * The notified-slab stack works the same way (release push, acquire take).
  */
 #ifndef MPOOL_SLAB_H
