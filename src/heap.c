@@ -516,17 +516,28 @@ static size_t heap_check(const struct heap *h, size_t *slabs)
                 return problems + 1; /* a cycle */
         }
     }
+    /* A parked slab is on the notified stack exactly when a remote free took
+     * its notification bit; until the owner takes it from there, the owner's
+     * own frees may have filled its local_free. */
+    size_t notified = 0;
+    for (const struct page *pg = __atomic_load_n(&h->remote_full, __ATOMIC_ACQUIRE); pg; pg = pg->remote_next)
+        if (++notified > limit)
+            return problems + 1;
     const struct page *prev = NULL;
     for (const struct page *pg = h->full; pg; pg = pg->next) {
+        bool waiting = !(__atomic_load_n(&pg->thread_free, __ATOMIC_ACQUIRE) & SLAB_NOTIFY);
         if (pg->kind != PAGE_SLAB || pg->heap != h || pg->flags != PG_FULL || pg->prev != prev ||
-            pg->free || pg->local_free || pg->current)
+            pg->free || (pg->local_free && !waiting) || pg->current)
             problems++;
         else
             problems += slab_check(pg, h->key);
+        notified -= waiting;
         prev = pg;
         if (++n > limit)
             return problems + 1;
     }
+    if (notified != 0) /* on the stack but not parked, or notified twice */
+        problems++;
     *slabs += n;
     return problems;
 }

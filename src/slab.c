@@ -172,7 +172,7 @@ size_t slab_check(const struct page *pg, uint64_t key)
     problems += list_check(pg, (const void *)(tf & ~SLAB_NOTIFY), key, &nthread);
     if (!problems && ((size_t)used + nfree + nlocal != pg->capacity + pg->current || nthread > slab_live(pg)))
         problems++;
-    if ((tf & SLAB_NOTIFY) && (pg->free || pg->local_free))
+    if ((tf & SLAB_NOTIFY) && (pg->free || pg->local_free || !(pg->flags & PG_FULL)))
         problems++;
     return problems;
 }

@@ -250,12 +250,18 @@ Test(heap, parked_slab_freed_into_by_another_thread_is_reused)
     cr_assert_eq(h->remote_full, s, "the remote free did not notify the owner");
     cr_assert_eq(s->thread_free & SLAB_NOTIFY, 0);
     cr_assert_eq(mpool_check(pool), 0);
+    /* The owner frees into it before taking the notification: it stays
+     * parked (the stack brings it back), its block on local_free. */
+    mpool_free(pool, blocks[5]);
+    cr_assert_eq(s->flags, PG_FULL);
+    cr_assert_eq(s->local_free, blocks[5]);
+    cr_assert_eq(mpool_check(pool), 0, "a notified parked slab with local frees is a sound state");
     /* Once the current slab is full, the notified slab's blocks come back. */
     struct page *t = slab_of(next);
     for (size_t i = 1; i < t->capacity; i++)
         cr_assert_eq(slab_of(mpool_alloc(pool, 512)), t);
-    void *again[3];
-    for (int i = 0; i < 3; i++) {
+    void *again[4];
+    for (int i = 0; i < 4; i++) {
         again[i] = mpool_alloc(pool, 512);
         cr_assert_eq(slab_of(again[i]), s, "block %d did not come from the notified slab", i);
     }
