@@ -3,7 +3,7 @@
  * freeing and queries of single blocks.
  *
  * Routing of a request of `size` bytes aligned to A = max(A, pool alignment):
- *   size <= max_block_size and round_up(size, A) <= 32 KiB, A <= 4 KiB -> slab
+ *   size <= max_block_size and round_up(size, A) <= 256 KiB, A <= 4 KiB -> slab
  *   size <= max_block_size and size <= 2 MiB                            -> large (page run)
  *   otherwise                                                           -> huge (own mapping)
  *

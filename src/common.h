@@ -57,8 +57,8 @@ _Noreturn void mpool_assert_fail(const char *file, int line, const char *expr, c
 #define BUDDY_MAX_RUN ((size_t)PAGE_SIZE << BUDDY_MAX_ORDER) /* 2 MiB: largest page run */
 
 #define SMALL_MAX 1024                         /* sizes served through the lookup table */
-#define SLAB_MAX 32768                         /* largest size class */
-#define CLASS_COUNT 80                         /* 16 classes of 8 B steps, then 8 per doubling */
+#define SLAB_MAX 262144                        /* largest size class (256 KiB) */
+#define CLASS_COUNT 104                        /* 16 classes of 8 B steps, then 8 per doubling */
 #define CLASS_NONE CLASS_COUNT                 /* "no class": its current slab is always empty */
 
 _Static_assert((PAGE_SIZE & (PAGE_SIZE - 1)) == 0, "page size must be a power of two");

@@ -195,7 +195,6 @@ static inline void page_set_back(struct page *head, size_t k)
     head[k].back = (uint16_t)(k * sizeof(struct page));
 }
 
-_Static_assert(SLAB_MAX <= UINT16_MAX, "a block size fits 16 bits");
 _Static_assert(((REGION_PAGES / 2 - 1) * sizeof(struct page)) <= UINT16_MAX, "back of the last page of a 2 MiB run fits 16 bits");
 
 _Static_assert(sizeof(struct page) == 1 << 7, "region_page_of shifts by 7");

@@ -13,7 +13,7 @@ void slab_format(struct page *pg, struct heap *heap, size_t block_size, uint64_t
 {
     size_t cap = ((size_t)pg->npages << PAGE_SHIFT) / block_size;
     char *start = page_start(pg);
-    mpool_assert(cap >= 8 && cap < (size_t)SLAB_PARKED_BIAS, "slab_format: 8 blocks or more, under the bias");
+    mpool_assert(cap >= 1 && cap < (size_t)SLAB_PARKED_BIAS, "slab_format: a block or more, under the bias");
     mpool_assert(block_size >= 2 * sizeof(uint64_t), "slab_format: blocks hold a link and a mark");
     for (size_t i = 0; i < cap; i++) {
         void **block = (void **)(start + i * block_size);

@@ -75,7 +75,7 @@ Test(sizeclass, steps_of_8_up_to_128)
 
 Test(sizeclass, every_power_of_two_is_a_class)
 {
-    for (size_t p = 8; p <= 32768; p <<= 1) {
+    for (size_t p = 8; p <= SLAB_MAX; p <<= 1) {
         unsigned c = sizeclass_of(p);
         cr_assert_eq(sizeclass_size(c), p, "power of two %zu lands on class %u of %zu bytes", p,
                      c, sizeclass_size(c));
@@ -109,8 +109,13 @@ Test(sizeclass, slab_geometry)
                       "class %u (%zu B): slab of %zu pages exceeds the largest buddy run", c, b,
                       pages);
         size_t capacity = bytes / b; /* as slab_format computes it */
-        cr_assert_geq(capacity, 8, "class %u (%zu B): slab of %zu pages holds %zu blocks", c, b,
-                      pages, capacity);
+        if (b <= SLAB_SMALL_MAX)
+            cr_assert_geq(capacity, 8, "class %u (%zu B): slab of %zu pages holds %zu blocks", c, b,
+                          pages, capacity);
+        else /* medium: as many blocks as fit 256 KiB, no tail */
+            cr_assert(capacity >= 1 && bytes <= SLAB_MEDIUM_BYTES && bytes + b > SLAB_MEDIUM_BYTES &&
+                          bytes == capacity * b,
+                      "class %u (%zu B): medium slab of %zu pages holds %zu blocks", c, b, pages, capacity);
         size_t tail = bytes - capacity * b;
         cr_assert_leq(tail * 16, bytes,
                       "class %u (%zu B): slab of %zu pages wastes %zu tail bytes (> 1/16)", c, b,
@@ -131,7 +136,7 @@ Test(sizeclass, public_api_waste_bounded)
 {
     mpool_t *pool = mpool_create(NULL);
     cr_assert_not_null(pool);
-    for (size_t s = 129; s <= 32768; s += 7) {
+    for (size_t s = 129; s <= SLAB_MAX; s += 7) {
         void *p = mpool_alloc(pool, s);
         cr_assert_not_null(p, "alloc(%zu) failed", s);
         size_t us = mpool_usable_size(pool, p);
