@@ -128,9 +128,12 @@ MPOOL_API void *mpool_calloc(mpool_t *pool, size_t count, size_t size);
  * untouched and still owned by the caller. */
 MPOOL_API void *mpool_realloc(mpool_t *pool, void *ptr, size_t size);
 
-/* Frees a block.  NULL does nothing.  Catches foreign pointers, interior
- * pointers and double frees (in any order, from any thread: every free block
- * carries the pool's secret mark) cheaply. */
+/* Frees a block.  NULL does nothing.  Catches foreign pointers and interior
+ * pointers at once, and double frees before the block could be handed out
+ * twice: at once when the same block is freed twice in a row or by another
+ * thread, otherwise by a later allocation or when the block's slab empties
+ * (every free block carries the pool's secret mark).  mpool_safe_free refuses
+ * a freed block at once. */
 MPOOL_API void mpool_free(mpool_t *pool, void *ptr);
 
 /* Frees ptr if and only if it is a live block of the pool; otherwise returns

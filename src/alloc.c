@@ -22,11 +22,13 @@
  *
  * Checking pointers: free first proves with the chunk map that the pointer
  * lies in one of our regions (nothing is read through a foreign pointer),
- * then that the slab's owner is the caller's heap, that the pointer starts
- * a block (slab.h: one multiplication), and that the block does not carry
- * the pool's free mark (a double free).  The general path finds the block the
- * same way, then its pool; mpool_safe_free, mpool_owns and mpool_usable_size
- * are exact by the same tests.
+ * then that the slab's owner is the caller's heap and that the pointer starts
+ * a block (slab.h: one multiplication).  The owner's inline free refuses the
+ * head of local_free; its other double frees are found later, before the
+ * block is handed out twice (slab.h).  The general path finds the block the
+ * same way, then its pool, and refuses a block that carries the free mark;
+ * mpool_safe_free, mpool_owns and mpool_usable_size are exact by the same
+ * tests.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -154,7 +156,7 @@ static void *slab_alloc(struct mpool_pool *pool, unsigned cls, enum buddy_status
         return NULL;
     }
     struct page *pg = h->current[cls];
-    if (likely(pg->free != NULL))
+    if (likely(pg->free != NULL && slab_head_ok(pg->free, h->key)))
         return slab_pop(pg);
     return heap_alloc_refill(h, cls, st);
 }
@@ -246,7 +248,7 @@ static mpool_noinline void *alloc_slow(mpool_t *pool, size_t size)
     if (unlikely(cls == CLASS_NONE || h == NULL))
         return alloc_general(pool, size);
     struct page *pg = h->current[cls];
-    if (likely(pg->free != NULL))
+    if (likely(pg->free != NULL && slab_head_ok(pg->free, h->key)))
         return slab_pop(pg);
     enum buddy_status st;
     void *p = heap_alloc_refill(h, cls, &st);
@@ -256,8 +258,9 @@ static mpool_noinline void *alloc_slow(mpool_t *pool, size_t size)
 void *mpool_alloc(mpool_t *pool, size_t size)
 {
     if (likely(pool != NULL && size <= SMALL_MAX)) {
-        struct page *pg = pool->fast_heap->current[pool->size_class[size]];
-        if (likely(pg->free != NULL))
+        struct heap *h = pool->fast_heap;
+        struct page *pg = h->current[pool->size_class[size]];
+        if (likely(pg->free != NULL && slab_head_ok(pg->free, h->key)))
             return slab_pop(pg);
     }
     return alloc_slow(pool, size);

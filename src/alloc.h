@@ -20,11 +20,22 @@ size_t alloc_usable_size_fast(const void *p) mpool_internal;
 void *alloc_default_slow(size_t size) mpool_internal mpool_noinline;
 void free_default_slow(void *p) mpool_internal mpool_noinline;
 
-/* The slab malloc pops for size (at most SMALL_MAX): the calling thread's
- * default heap's current slab of the class, or the empty sentinel. */
-static inline struct page *alloc_default_slab(size_t size)
+/* A block for malloc(size) (size at most SMALL_MAX) from the head of the
+ * calling thread's default heap's current slab of the class, or NULL: then
+ * malloc takes the slow half (no heap yet, an empty slab, a head without the
+ * free mark: slab.h). */
+static inline void *alloc_default_pop(size_t size)
 {
-    return mpool_default_heap->current[mpool_default_pool.size_class[size]];
+    struct heap *h = mpool_default_heap;
+    struct page *pg = h->current[mpool_default_pool.size_class[size]];
+    void **b = pg->free;
+    if (likely(b != NULL && slab_head_ok(b, h->key))) {
+        pg->free = b[0];
+        slab_set_used(pg, pg->used + 1);
+        *block_mark(b) = 0;
+        return b;
+    }
+    return NULL;
 }
 
 #endif /* MPOOL_ALLOC_H */

@@ -135,13 +135,14 @@ static inline void heap_free_local(struct heap *h, struct page *pg, void *p)
 /* The owner's free of p through its heap h: true if done; false if p needs
  * the general path: foreign (the chunk map proves p lies in one of our
  * regions before anything is read there), a block of another heap's slab or
- * no slab at all, not where a block starts, or carrying the free mark. */
+ * no slab at all, not where a block starts, or the block the owner freed
+ * last.  It does not read the block (slab.h: marks). */
 static inline bool heap_free_mine(struct heap *h, void *p)
 {
     if (unlikely(chunk_kind(p) != CHUNK_REGION))
         return false;
     struct page *pg = page_head(region_page_of(region_of(p), p));
-    if (unlikely(pg->heap != h || !slab_is_block_offset(pg, slab_offset(pg, p)) || *block_mark(p) == h->key))
+    if (unlikely(pg->heap != h || !slab_is_block_offset(pg, slab_offset(pg, p)) || p == pg->local_free))
         return false;
     heap_free_local(h, pg, p);
     return true;

@@ -4,10 +4,12 @@
  * Invariants (slab_check)
  *   used + length(free) + length(local_free) == capacity + current; every block on a
  *   list starts a block of the slab and carries the key; thread_free holds
- *   blocks counted in used; a slab with SLAB_NOTIFY set has free and
- *   local_free empty.
+ *   blocks counted in used; a slab with SLAB_NOTIFY set is parked and its
+ *   free list is empty.
  */
 #include "slab.h"
+
+#include <sched.h>
 
 void slab_format(struct page *pg, struct heap *heap, size_t block_size, uint64_t key)
 {
@@ -42,7 +44,7 @@ void slab_format(struct page *pg, struct heap *heap, size_t block_size, uint64_t
 void slab_collect_remote(struct page *pg)
 {
     uintptr_t tf = __atomic_load_n(&pg->thread_free, __ATOMIC_RELAXED);
-    if (!(tf & ~SLAB_NOTIFY))
+    if (!(tf & ~SLAB_FLAGS))
         return;
     mpool_assert_internal(!(tf & SLAB_NOTIFY), "slab_collect_remote: not a parked slab");
     tf = __atomic_exchange_n(&pg->thread_free, 0, __ATOMIC_ACQUIRE);
@@ -81,7 +83,7 @@ bool slab_unpark(struct page *pg)
 {
     uintptr_t tf = __atomic_load_n(&pg->thread_free, __ATOMIC_RELAXED);
     while (tf & SLAB_NOTIFY)
-        if (__atomic_compare_exchange_n(&pg->thread_free, &tf, tf & ~SLAB_NOTIFY, true,
+        if (__atomic_compare_exchange_n(&pg->thread_free, &tf, tf & ~SLAB_FLAGS, true,
                                         __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
             slab_set_used(pg, pg->used + SLAB_PARKED_BIAS);
             return true;
@@ -100,14 +102,82 @@ struct heap *slab_free_remote(struct page *pg, void *p)
 {
     struct heap *heap = __atomic_load_n(&pg->heap, __ATOMIC_ACQUIRE); /* stable: p is live */
     uintptr_t tf = __atomic_load_n(&pg->thread_free, __ATOMIC_RELAXED);
+    while (tf & SLAB_LOCKED) { /* the owner rebuilds the lists (rare: after a double free) */
+        sched_yield();
+        tf = __atomic_load_n(&pg->thread_free, __ATOMIC_RELAXED);
+    }
     /* Release: the owner's exchange sees the block's link and mark.  Acquire:
      * a free that takes the notification sees everything the owner did to
      * the slab before parking it (its remote_next among them). */
-    do
-        *(void **)p = (void *)(tf & ~SLAB_NOTIFY);
-    while (!__atomic_compare_exchange_n(&pg->thread_free, &tf, (uintptr_t)p, true, __ATOMIC_ACQ_REL,
-                                        __ATOMIC_RELAXED));
+    for (;;) {
+        *(void **)p = (void *)(tf & ~SLAB_FLAGS);
+        if (__atomic_compare_exchange_n(&pg->thread_free, &tf, (uintptr_t)p, true, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_RELAXED))
+            break;
+        while (tf & SLAB_LOCKED) {
+            sched_yield();
+            tf = __atomic_load_n(&pg->thread_free, __ATOMIC_RELAXED);
+        }
+    }
     return tf & SLAB_NOTIFY ? heap : NULL;
+}
+
+/* Locks thread_free against remote frees (they wait); returns what it held. */
+static uintptr_t slab_lock_remote(struct page *pg)
+{
+    uintptr_t tf = __atomic_load_n(&pg->thread_free, __ATOMIC_RELAXED);
+    for (;;) {
+        if (tf & SLAB_LOCKED) { /* only the owner locks, and it is here */
+            mpool_assert(false, "slab_lock_remote: locked twice");
+        }
+        if (__atomic_compare_exchange_n(&pg->thread_free, &tf, tf | SLAB_LOCKED, true, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_RELAXED))
+            return tf;
+    }
+}
+
+/* Blocks of the slab that carry the mark, linked in address order into
+ * *list; returns how many. */
+static size_t slab_marked_blocks(struct page *pg, uint64_t key, void **list)
+{
+    size_t n = 0, bsize = pg->block_size;
+    void **tail = list;
+    for (size_t i = 0; i < pg->capacity; i++) {
+        void **b = (void **)(pg->start + i * bsize);
+        if (*block_mark(b) == key) {
+            *tail = b;
+            tail = b;
+            n++;
+        }
+    }
+    *tail = NULL;
+    return n;
+}
+
+size_t slab_rebuild(struct page *pg, uint64_t key)
+{
+    mpool_assert(pg->used >= 0 || !(pg->flags & PG_FULL), "slab_rebuild: not a parked slab");
+    slab_lock_remote(pg); /* blocks on thread_free carry the mark: the scan finds them */
+    void *list;
+    size_t n = slab_marked_blocks(pg, key, &list);
+    pg->free = list;
+    pg->local_free = NULL;
+    slab_set_used(pg, (int32_t)(pg->capacity - n) + pg->current);
+    __atomic_store_n(&pg->thread_free, 0, __ATOMIC_RELEASE);
+    return n;
+}
+
+bool slab_verify_empty(struct page *pg, uint64_t key)
+{
+    uintptr_t held = slab_lock_remote(pg);
+    size_t n = 0;
+    for (size_t i = 0; i < pg->capacity && held == 0; i++)
+        n += *block_mark(pg->start + i * pg->block_size) == key;
+    if (held == 0 && n == pg->capacity)
+        return true; /* stays locked: it goes back to the page allocator */
+    __atomic_store_n(&pg->thread_free, held, __ATOMIC_RELEASE);
+    slab_rebuild(pg, key);
+    return false;
 }
 
 /* True if p is on the list starting at f (at most limit steps). */
@@ -121,7 +191,7 @@ static bool list_holds(const void *f, const void *p, size_t limit)
 
 bool slab_block_is_free(const struct page *pg, const void *p)
 {
-    uintptr_t tf = __atomic_load_n(&pg->thread_free, __ATOMIC_ACQUIRE) & ~SLAB_NOTIFY;
+    uintptr_t tf = __atomic_load_n(&pg->thread_free, __ATOMIC_ACQUIRE) & ~SLAB_FLAGS;
     return list_holds(pg->free, p, pg->capacity) || list_holds(pg->local_free, p, pg->capacity) ||
            list_holds((const void *)tf, p, pg->capacity);
 }
@@ -137,7 +207,7 @@ static size_t list_length(const void *f, size_t limit)
 
 size_t slab_free_count(const struct page *pg)
 {
-    uintptr_t tf = __atomic_load_n(&pg->thread_free, __ATOMIC_ACQUIRE) & ~SLAB_NOTIFY;
+    uintptr_t tf = __atomic_load_n(&pg->thread_free, __ATOMIC_ACQUIRE) & ~SLAB_FLAGS;
     return list_length(pg->free, pg->capacity) + list_length(pg->local_free, pg->capacity) +
            list_length((const void *)tf, pg->capacity);
 }
@@ -169,10 +239,10 @@ size_t slab_check(const struct page *pg, uint64_t key)
     size_t nfree, nlocal, nthread, problems = 0;
     problems += list_check(pg, pg->free, key, &nfree);
     problems += list_check(pg, pg->local_free, key, &nlocal);
-    problems += list_check(pg, (const void *)(tf & ~SLAB_NOTIFY), key, &nthread);
+    problems += list_check(pg, (const void *)(tf & ~SLAB_FLAGS), key, &nthread);
     if (!problems && ((size_t)used + nfree + nlocal != pg->capacity + pg->current || nthread > slab_live(pg)))
         problems++;
-    if ((tf & SLAB_NOTIFY) && (pg->free || pg->local_free || !(pg->flags & PG_FULL)))
+    if ((tf & SLAB_NOTIFY) && (pg->free || !(pg->flags & PG_FULL)))
         problems++;
     return problems;
 }

@@ -23,7 +23,8 @@
  * free a second test: a class used in alloc+free pairs never sees 0.
  *
  * Full slabs and SLAB_NOTIFY.  A slab whose three lists are empty is parked
- * by its owner on the heap's full list; the owner sets bit 0 of thread_free
+ * by its owner on the heap's full list (the owner's frees into it then wait
+ * on local_free until an eighth of it is free: heap_free_settle); the owner sets bit 0 of thread_free
  * (SLAB_NOTIFY) with a compare-and-swap from 0, so parking fails if a block
  * arrived meanwhile.  A parked slab's used is lowered by SLAB_PARKED_BIAS,
  * so the owner's free finds "used <= 0" both when a slab empties and when it
@@ -35,10 +36,17 @@
  * never collects or releases it (the notifier may still be pushing it).
  *
  * Marks.  The second word of every free block holds the pool's secret
- * random key (pool->key); allocation clears it.  A free that finds the key
- * there is a double free, or a live block whose data holds the key (which
- * takes a program that read freed memory); the slow path tells them apart by
- * walking the lists when it may.  So every block is at least 16 bytes.
+ * random key (pool->key); allocation clears it, so every block is at least
+ * 16 bytes.  The owner's inline free does not read the block (on a random
+ * free that read is a cache miss, and it made the free twice as slow in the
+ * churn benchmark): it refuses only the head of local_free (free(a);
+ * free(a)).  Any other double free by the owner puts a block on a list twice,
+ * and is found before the block can be handed out twice: a pop whose block
+ * lacks the mark (it was handed out since), or a slab whose count says empty
+ * while not every block carries the mark.  Then the owner rebuilds the
+ * slab's lists from the marks (slab_rebuild), which are exact, and the double
+ * free is reported.  Every other free (another thread's, the general path)
+ * reads the mark first and refuses a block that carries it.
  *
  * Memory ordering.  A remote free writes the block's link and mark, then
  * publishes the block with a compare-and-swap on thread_free; the owner's
@@ -53,6 +61,8 @@
 #include "pool.h"
 
 #define SLAB_NOTIFY ((uintptr_t)1) /* thread_free bit 0: the slab is parked full */
+#define SLAB_LOCKED ((uintptr_t)2) /* thread_free bit 1: the owner rebuilds the lists; remote frees wait */
+#define SLAB_FLAGS (SLAB_NOTIFY | SLAB_LOCKED)
 #define SLAB_PARKED_BIAS ((int32_t)1 << 30) /* taken off used while parked */
 
 /* x rotated right by s bits (s < 64). */
@@ -103,7 +113,14 @@ static inline int32_t slab_used(const struct page *pg)
     return used < 0 ? used + SLAB_PARKED_BIAS : used;
 }
 
-/* Pops a block off the slab's free list (the caller checked it is not empty). */
+/* True if the block at the head of a free list carries the free mark. */
+static inline bool slab_head_ok(void *const *b, uint64_t key)
+{
+    return ((const uint64_t *)b)[1] == key;
+}
+
+/* Pops a block off the slab's free list (the caller checked it is not empty
+ * and its head carries the mark). */
 static inline void *slab_pop(struct page *pg)
 {
     void **block = pg->free;
@@ -153,6 +170,17 @@ void slab_end_parking(struct page *pg) mpool_internal;
 /* Another thread frees block p of pg (marked and checked by the caller):
  * returns the heap to notify (the slab was parked full), else NULL. */
 struct heap *slab_free_remote(struct page *pg, void *p) mpool_internal;
+
+/* The owner, after a double free broke the lists: locks thread_free (remote
+ * frees wait), makes the free list every block that carries the mark, in
+ * address order, empties local_free and thread_free and sets used to match;
+ * returns the number of free blocks.  Not for a parked slab. */
+size_t slab_rebuild(struct page *pg, uint64_t key) mpool_internal;
+
+/* The owner, for a slab whose count says it is empty: true if every block
+ * carries the mark (then thread_free is left locked: the slab is going back
+ * to the page allocator); else rebuilds the lists and returns false. */
+bool slab_verify_empty(struct page *pg, uint64_t key) mpool_internal;
 
 /* True if block p is on one of the slab's lists (the owner or a quiet pool:
  * thread_free is read with an acquire load, not taken). */

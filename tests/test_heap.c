@@ -539,12 +539,35 @@ Test(heap, double_frees_across_threads_are_found)
     cr_assert_eq(pthread_create(&tid, NULL, free_and_note, &t), 0);
     pthread_join(tid, NULL);
     cr_assert_eq(t.err, MPOOL_ERR_INVALID_POINTER, "a second remote free was not refused");
-    /* Then by the owner: refused too (the block is on thread_free). */
+    /* Then by the owner: refused by the exact call at once; the inline free
+     * lets it through (it does not read the block), and it is found when the
+     * owner's allocation meets the block again, before a second hand-out. */
     prime_error(MPOOL_ERR_INVALID_POINTER);
-    mpool_free(pool, p);
-    assert_refused("the owner's free of a block another thread freed");
+    cr_assert_not(mpool_safe_free(pool, p));
+    assert_refused("safe_free of a block another thread freed");
     cr_assert_eq(mpool_check(pool), 0);
-    /* Freed by the owner, then by another thread: refused. */
+    mpool_free(pool, p);
+    prime_error(MPOOL_ERR_INVALID_POINTER);
+    enum { M = 2000 };
+    void **got = calloc(M, sizeof *got);
+    bool reported = false;
+    for (int i = 0; i < M; i++) {
+        got[i] = mpool_alloc(pool, 64);
+        reported |= mpool_last_error() == MPOOL_ERR_INVALID_POINTER;
+        cr_assert_neq(got[i], keep, "a live block was handed out");
+    }
+    cr_assert(reported, "the owner's double free was never reported");
+    size_t same = 0;
+    for (int i = 0; i < M; i++)
+        same += got[i] == p;
+    cr_assert_leq(same, 1, "the double-freed block was handed out %zu times", same);
+    cr_assert_eq(mpool_check(pool), 0, "the lists were not rebuilt");
+    for (int i = 0; i < M; i++)
+        mpool_free(pool, got[i]);
+    free(got);
+    cr_assert_eq(mpool_check(pool), 0);
+    /* Freed by the owner, then by another thread: refused (remote frees read
+     * the mark). */
     void *q = mpool_alloc(pool, 64);
     mpool_free(pool, q);
     t.p = q;

@@ -75,9 +75,9 @@ static mpool_noinline void free_slow(void *p)
 DROPIN_API void *malloc(size_t size)
 {
     if (likely(size <= SMALL_MAX)) {
-        struct page *pg = alloc_default_slab(size);
-        if (likely(pg->free != NULL))
-            return slab_pop(pg);
+        void *p = alloc_default_pop(size);
+        if (likely(p != NULL))
+            return p;
     }
     return malloc_slow(size);
 }
