@@ -144,7 +144,7 @@ static mpool_noinline void heap_report_double_free(const struct heap *h, const s
  * marks and note the block in *bad. */
 static bool heap_slab_ready(struct heap *h, struct page *pg, void **bad)
 {
-    if (!pg->free && !slab_collect(pg))
+    if (!pg->free && !slab_collect(pg) && !slab_carve(pg, h->key))
         return false;
     if (likely(slab_head_ok(pg->free, h->key)))
         return true;

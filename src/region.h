@@ -93,7 +93,7 @@ struct page {
     uint8_t flags;           /* PG_* */
     uint8_t shift;           /* SLAB: block test (slab_is_block_offset) */
     uint8_t spare0[7];
-    uint64_t capacity;       /* SLAB: blocks in the slab */
+    uint64_t extent;         /* SLAB: blocks carved so far (slab.h); the block test stops there */
     uint64_t inverse;        /* SLAB: block test */
     /* 64 bytes */
     struct page *next;       /* FREE: buddy free list; SLAB: heap queue or full list; LARGE: cache bin */
@@ -107,7 +107,9 @@ struct page {
     uint8_t kind;            /* PAGE_* */
     uint8_t order;           /* FREE: buddy order of the run */
     uint8_t current;         /* SLAB: 1 while its heap allocates from it (atomic: statistics read it) */
-    uint8_t spare1[11];
+    uint8_t spare1[3];
+    uint32_t capacity;       /* SLAB: blocks the slab can hold */
+    uint32_t spare2;
 };
 _Static_assert(sizeof(struct page) == 128, "a page descriptor is 128 bytes");
 _Static_assert(offsetof(struct page, next) == 64, "the fast path's fields fill the first 64 bytes");

@@ -2,7 +2,7 @@
  * slab.c - the lists of one slab (rules in slab.h).
  *
  * Invariants (slab_check)
- *   used + length(free) + length(local_free) == capacity + current; every block on a
+ *   used + length(free) + length(local_free) == extent + current; every block on a
  *   list starts a block of the slab and carries the key; thread_free holds
  *   blocks counted in used; a slab with SLAB_NOTIFY set is parked and its
  *   free list is empty.
@@ -14,31 +14,48 @@
 void slab_format(struct page *pg, struct heap *heap, size_t block_size, uint64_t key)
 {
     size_t cap = ((size_t)pg->npages << PAGE_SHIFT) / block_size;
-    char *start = page_start(pg);
     mpool_assert(cap >= 1 && cap < (size_t)SLAB_PARKED_BIAS, "slab_format: a block or more, under the bias");
     mpool_assert(block_size >= 2 * sizeof(uint64_t), "slab_format: blocks hold a link and a mark");
-    for (size_t i = 0; i < cap; i++) {
-        void **block = (void **)(start + i * block_size);
-        block[0] = i + 1 < cap ? start + (i + 1) * block_size : NULL;
-        *block_mark(block) = key;
-    }
     unsigned shift = (unsigned)__builtin_ctzll(block_size);
     uint64_t odd = (uint64_t)block_size >> shift, inverse = odd; /* right to 3 bits */
     for (int i = 0; i < 5; i++) /* Newton's iteration doubles the correct bits */
         inverse *= 2 - odd * inverse;
     pg->block_size = (uint32_t)block_size;
-    pg->capacity = cap;
+    pg->capacity = (uint32_t)cap;
+    pg->extent = 0;
     pg->inverse = inverse;
     pg->shift = (uint8_t)shift;
-    pg->start = start;
-    pg->free = start;
+    pg->start = page_start(pg);
+    pg->free = NULL;
     pg->local_free = NULL;
     __atomic_store_n(&pg->thread_free, 0, __ATOMIC_RELAXED);
     slab_set_used(pg, 0);
     __atomic_store_n(&pg->current, 0, __ATOMIC_RELAXED);
     pg->flags = 0;
     pg->next = pg->prev = pg->remote_next = NULL;
+    slab_carve(pg, key);
     __atomic_store_n(&pg->heap, heap, __ATOMIC_RELEASE);
+}
+
+bool slab_carve(struct page *pg, uint64_t key)
+{
+    mpool_assert_internal(pg->free == NULL, "slab_carve: only onto an empty free list");
+    size_t first = pg->extent, bsize = pg->block_size;
+    if (first >= pg->capacity)
+        return false;
+    size_t n = PAGE_SIZE / bsize;
+    if (n == 0)
+        n = 1;
+    if (n > pg->capacity - first)
+        n = pg->capacity - first;
+    char *b = pg->start + first * bsize;
+    for (size_t i = 0; i < n; i++, b += bsize) {
+        ((void **)b)[0] = i + 1 < n ? b + bsize : NULL;
+        *block_mark(b) = key;
+    }
+    pg->free = pg->start + first * bsize;
+    pg->extent = first + n;
+    return true;
 }
 
 void slab_collect_remote(struct page *pg)
@@ -142,7 +159,7 @@ static size_t slab_marked_blocks(struct page *pg, uint64_t key, void **list)
 {
     size_t n = 0, bsize = pg->block_size;
     void **tail = list;
-    for (size_t i = 0; i < pg->capacity; i++) {
+    for (size_t i = 0; i < pg->extent; i++) {
         void **b = (void **)(pg->start + i * bsize);
         if (*block_mark(b) == key) {
             *tail = b;
@@ -162,7 +179,7 @@ size_t slab_rebuild(struct page *pg, uint64_t key)
     size_t n = slab_marked_blocks(pg, key, &list);
     pg->free = list;
     pg->local_free = NULL;
-    slab_set_used(pg, (int32_t)(pg->capacity - n) + pg->current);
+    slab_set_used(pg, (int32_t)(pg->extent - n) + pg->current);
     __atomic_store_n(&pg->thread_free, 0, __ATOMIC_RELEASE);
     return n;
 }
@@ -171,9 +188,9 @@ bool slab_verify_empty(struct page *pg, uint64_t key)
 {
     uintptr_t held = slab_lock_remote(pg);
     size_t n = 0;
-    for (size_t i = 0; i < pg->capacity && held == 0; i++)
+    for (size_t i = 0; i < pg->extent && held == 0; i++)
         n += *block_mark(pg->start + i * pg->block_size) == key;
-    if (held == 0 && n == pg->capacity)
+    if (held == 0 && n == pg->extent)
         return true; /* stays locked: it goes back to the page allocator */
     __atomic_store_n(&pg->thread_free, held, __ATOMIC_RELEASE);
     slab_rebuild(pg, key);
@@ -232,15 +249,16 @@ size_t slab_check(const struct page *pg, uint64_t key)
 {
     size_t bytes = (size_t)pg->npages << PAGE_SHIFT;
     int32_t used = slab_used(pg);
-    if (pg->block_size < 16 || pg->capacity != bytes / pg->block_size || pg->current > 1 || used < 0 ||
-        (size_t)used > pg->capacity + pg->current || (pg->used < 0) != ((pg->flags & PG_FULL) != 0))
+    if (pg->block_size < 16 || pg->capacity != bytes / pg->block_size || pg->extent > pg->capacity ||
+        pg->current > 1 || used < 0 || (size_t)used > pg->extent + pg->current ||
+        (pg->used < 0) != ((pg->flags & PG_FULL) != 0) || ((pg->flags & PG_FULL) && pg->extent != pg->capacity))
         return 1;
     uintptr_t tf = __atomic_load_n(&pg->thread_free, __ATOMIC_ACQUIRE);
     size_t nfree, nlocal, nthread, problems = 0;
     problems += list_check(pg, pg->free, key, &nfree);
     problems += list_check(pg, pg->local_free, key, &nlocal);
     problems += list_check(pg, (const void *)(tf & ~SLAB_FLAGS), key, &nthread);
-    if (!problems && ((size_t)used + nfree + nlocal != pg->capacity + pg->current || nthread > slab_live(pg)))
+    if (!problems && ((size_t)used + nfree + nlocal != pg->extent + pg->current || nthread > slab_live(pg)))
         problems++;
     if ((tf & SLAB_NOTIFY) && (pg->free || !(pg->flags & PG_FULL)))
         problems++;

@@ -13,7 +13,15 @@
  * free is empty, so allocation and the owner's free each touch one list with
  * plain loads and stores.
  *
- * Counting.  `used` counts the blocks on none of free and local_free: blocks
+ * Carving.  A new slab links only its first page's worth of blocks into its
+ * free list; `extent` counts the blocks carved so far, and the owner carves
+ * the next page's worth when a class finds no free block in the slab.  So a
+ * slab touches only the pages it hands out (a small program's classes cost a
+ * page each, not a whole slab each), and formatting costs no page faults
+ * beyond those.  Blocks past the extent are no blocks yet: the block test
+ * refuses them.
+ *
+ * Counting.  `used` counts the carved blocks on none of free and local_free: blocks
  * handed out, and blocks other threads freed that the owner has not collected
  * yet, plus one while the slab is its heap's current slab (`current`).
  * Allocation adds one, the owner's free subtracts one, a collect subtracts
@@ -71,7 +79,8 @@ static inline uint64_t slab_index_rotate(uint64_t x, unsigned s)
     return (x >> s) | (x << ((64 - s) & 63));
 }
 
-/* True if byte offset off from the slab's first block is where a block starts.
+/* True if byte offset off from the slab's first block is where a carved block
+ * starts (a block beyond the extent was never handed out).
  * With block_size = d * 2^s (d odd) and inverse * d == 1 mod 2^64,
  * rotr(off * inverse, s) is off / block_size when block_size divides off, and
  * at least 2^64 / block_size (more than any capacity) otherwise (Granlund and
@@ -80,7 +89,7 @@ static inline uint64_t slab_index_rotate(uint64_t x, unsigned s)
  * every 64-bit offset. */
 static inline bool slab_is_block_offset(const struct page *pg, uint64_t off)
 {
-    return slab_index_rotate(off * pg->inverse, pg->shift) < pg->capacity;
+    return slab_index_rotate(off * pg->inverse, pg->shift) < pg->extent;
 }
 
 /* The offset of p from the first block of slab pg. */
@@ -131,8 +140,12 @@ static inline void *slab_pop(struct page *pg)
 }
 
 /* Formats a fresh run (pg, kind SLAB, class cls) into a slab of blocks of
- * block_size bytes owned by heap, every block free and marked with key. */
+ * block_size bytes owned by heap, and carves its first blocks. */
 void slab_format(struct page *pg, struct heap *heap, size_t block_size, uint64_t key) mpool_internal;
+
+/* The owner: links the next page's worth of uncarved blocks (at least one),
+ * marked with key, into the empty free list; false if every block is carved. */
+bool slab_carve(struct page *pg, uint64_t key) mpool_internal;
 
 /* Live blocks of the slab, thread frees not yet collected included. */
 static inline size_t slab_live(const struct page *pg)
