@@ -449,9 +449,16 @@ void *mpool_realloc(mpool_t *pool, void *p, size_t size)
         break;
     }
     case BLOCK_LARGE:
-        if (size <= usable && !slab_usable_for(pool, size) && !is_huge_size(pool, size)) {
-            large_shrink(pool, b.pg, size);
-            return p;
+        if (!slab_usable_for(pool, size) && !is_huge_size(pool, size)) {
+            if (size <= usable) {
+                large_shrink(pool, b.pg, size);
+                return p;
+            }
+            if (large_grow(pool, b.pg, size)) { /* the pages after it were free */
+                if (unlikely(pool->debug))
+                    memset((char *)p + usable, POISON_FRESH, size - usable);
+                return p;
+            }
         }
         break;
     case BLOCK_HUGE:

@@ -398,6 +398,36 @@ void buddy_shrink_locked(struct buddy *b, struct page *head, size_t npages)
     buddy_free_tail_locked(b, head, npages, old - npages);
 }
 
+bool buddy_extend_locked(struct buddy *b, struct page *head, size_t npages)
+{
+    struct region *r = page_region(head);
+    size_t idx = page_index(r, head), old = head->npages, end = idx + npages;
+    mpool_assert(head->kind == PAGE_LARGE, "buddy_extend: a large block");
+    if (npages <= old)
+        return npages == old;
+    if (npages > run_pages(BUDDY_MAX_ORDER) || end > r->npages)
+        return false;
+    /* Runs tile the region, so the page after a run heads the next one. */
+    for (size_t i = idx + old; i < end;) {
+        const struct page *pg = &r->pages[i];
+        if (pg->kind != PAGE_FREE || pg->order >= BUDDY_ORDERS || pg->back != 0)
+            return false;
+        i += run_pages(pg->order);
+    }
+    for (size_t i = idx + old; i < end;) {
+        struct page *pg = &r->pages[i];
+        size_t n = run_pages(pg->order), dirty = pg->dirty;
+        uint32_t stamp = pg->stamp;
+        buddy_unlink_locked(b, pg);
+        pg->order = ORDER_ABSORBED;
+        if (i + n > end) /* the part beyond the new end stays free */
+            buddy_release_range_locked(b, r, end, i + n - end, dirty, stamp, false);
+        i += n;
+    }
+    head->npages = (uint16_t)npages;
+    return true;
+}
+
 size_t buddy_release_empty(struct buddy *b, bool ts)
 {
     lock_take(&b->lock, ts);

@@ -64,6 +64,11 @@ void buddy_free_locked(struct buddy *b, struct page *head) mpool_internal;
 /* Keeps the first npages pages of the run and frees the rest. */
 void buddy_shrink_locked(struct buddy *b, struct page *head, size_t npages) mpool_internal;
 
+/* Grows the run headed by head (a large block) in place to npages pages
+ * (at most 512) if the pages after it are free: takes them (giving back what
+ * the last free run has beyond) and returns true; else false, nothing changed. */
+bool buddy_extend_locked(struct buddy *b, struct page *head, size_t npages) mpool_internal;
+
 /* Decommits every free run that may be resident and unmaps every region with
  * no allocated page; returns the bytes released. */
 size_t buddy_trim(struct buddy *b, bool ts) mpool_internal;

@@ -119,3 +119,15 @@ void large_shrink(struct mpool_pool *pool, struct page *head, size_t size)
     buddy_shrink_locked(&pool->buddy, head, npages);
     lock_give(&pool->buddy.lock, pool->thread_safe);
 }
+
+bool large_grow(struct mpool_pool *pool, struct page *head, size_t size)
+{
+    size_t npages = align_up(size, PAGE_SIZE) >> PAGE_SHIFT;
+    lock_take(&pool->buddy.lock, pool->thread_safe);
+    size_t old = head->npages;
+    bool ok = buddy_extend_locked(&pool->buddy, head, npages);
+    if (ok)
+        pool->large_used += (npages - old) << PAGE_SHIFT;
+    lock_give(&pool->buddy.lock, pool->thread_safe);
+    return ok;
+}

@@ -26,6 +26,10 @@ void large_free(struct mpool_pool *pool, struct page *head) mpool_internal;
 /* Shrinks the block in place to hold size bytes. */
 void large_shrink(struct mpool_pool *pool, struct page *head, size_t size) mpool_internal;
 
+/* Grows the block in place to hold size bytes (at most 2 MiB) if the pages
+ * after it are free; false if they are not (nothing changed). */
+bool large_grow(struct mpool_pool *pool, struct page *head, size_t size) mpool_internal;
+
 static inline size_t large_usable(const struct page *head) { return (size_t)head->npages << PAGE_SHIFT; }
 
 /* True if p is the block of the large run headed by head: its first byte,

@@ -236,3 +236,65 @@ Test(large, reset_forgets_the_cache)
     mpool_free(pool, q);
     mpool_destroy(pool);
 }
+
+/* realloc grows a large block in place while the pages after it are free,
+ * and copies once they are taken; the contents stay either way. */
+Test(large, realloc_grows_in_place_when_the_pages_after_are_free)
+{
+    mpool_t *pool = make_pool(false, 0);
+    pattern_init();
+    size_t size = 300 * KiB;
+    char *p = mpool_alloc(pool, size);
+    cr_assert_not_null(p);
+    pattern_fill(p, 7, size);
+    size_t in_place = 0;
+    for (size_t grown = size + 75 * KiB; grown <= 2 * MiB - 64 * KiB; grown += grown / 4) {
+        struct page *head = run_of(p);
+        size_t before = pool->buddy.free_pages, old_pages = head->npages;
+        char *q = mpool_realloc(pool, p, grown);
+        cr_assert_not_null(q);
+        cr_assert(pattern_ok(q, 7, size), "contents lost growing to %zu", grown);
+        if (q == p) {
+            in_place++;
+            cr_assert_eq(run_of(q)->npages, pages_for(grown));
+            cr_assert_eq(pool->buddy.free_pages, before - (pages_for(grown) - old_pages),
+                         "growing in place took the wrong number of pages");
+        }
+        cr_assert_eq(mpool_usable_size(pool, q), pages_for(grown) * PAGE_SIZE);
+        cr_assert_eq(mpool_get_usage(pool).used, pages_for(grown) * PAGE_SIZE);
+        cr_assert_eq(mpool_check(pool), 0, "after growing to %zu", grown);
+        p = q;
+    }
+    cr_assert_gt(in_place, 0, "no growth happened in place");
+    mpool_free(pool, p);
+    /* Now a block whose next page is another block's: growing it moves and
+     * copies, the neighbour untouched.  Two 512 KiB runs (order 7, no tail)
+     * cut from one larger run lie side by side. */
+    enum { N = 8 };
+    char *b[N];
+    for (int k = 0; k < N; k++) {
+        cr_assert_not_null(b[k] = mpool_alloc(pool, 512 * KiB));
+        pattern_fill(b[k], 10 + (uint64_t)k, 512 * KiB);
+    }
+    int a = -1, nb = -1;
+    for (int x = 0; x < N && a < 0; x++)
+        for (int y = 0; y < N; y++)
+            if (b[y] == b[x] + 512 * KiB) {
+                a = x;
+                nb = y;
+                break;
+            }
+    cr_assert_geq(a, 0, "no two 512 KiB blocks side by side");
+    char *q = mpool_realloc(pool, b[a], 600 * KiB);
+    cr_assert_not_null(q);
+    cr_assert_neq(q, b[a], "grew in place over the next block");
+    cr_assert(pattern_ok(q, 10 + (uint64_t)a, 512 * KiB), "contents lost by a moving realloc");
+    cr_assert(pattern_ok(b[nb], 10 + (uint64_t)nb, 512 * KiB), "the neighbour changed");
+    b[a] = q;
+    cr_assert_eq(mpool_check(pool), 0);
+    for (int k = 0; k < N; k++)
+        mpool_free(pool, b[k]);
+    cr_assert_eq(mpool_get_usage(pool).used, 0);
+    cr_assert_eq(mpool_check(pool), 0);
+    mpool_destroy(pool);
+}
