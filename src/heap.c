@@ -246,15 +246,9 @@ static bool heap_release_empty(struct heap *h, struct page *pg, bool *doubled)
 void heap_free_settle(struct heap *h, struct page *pg)
 {
     if (pg->flags & PG_FULL) {
-        /* A parked slab goes back on the queue once an eighth of it is free
-         * (taking the notification back is a compare-and-swap on another
-         * cache line: in a churn of random frees, doing it at the first free
-         * into each parked slab took a fifth of the time), unless a remote free
-         * took the notification: the slab then comes through remote_full. */
-        int32_t live = slab_used(pg);
-        size_t eighth = pg->capacity >= 8 ? pg->capacity / 8 : 1;
-        if (live > 0 && (size_t)live + eighth > pg->capacity)
-            return;
+        /* An eighth of a parked slab is free (slab.h): it goes back on the
+         * queue, unless a remote free took the notification: the slab then
+         * comes through remote_full. */
         if (!slab_unpark(pg))
             return;
         full_remove(h, pg);

@@ -128,7 +128,7 @@ static inline void heap_free_local(struct heap *h, struct page *pg, void *p)
 #else
     int32_t used = --pg->used; /* plain: see slab_set_used */
 #endif
-    if (unlikely(used <= 0)) /* empty, or parked (slab.h) */
+    if (unlikely(used <= 0)) /* empty, or parked with an eighth free (slab.h) */
         heap_free_settle(h, pg);
 }
 

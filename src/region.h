@@ -109,7 +109,7 @@ struct page {
     uint8_t current;         /* SLAB: 1 while its heap allocates from it (atomic: statistics read it) */
     uint8_t spare1[3];
     uint32_t capacity;       /* SLAB: blocks the slab can hold */
-    uint32_t spare2;
+    uint32_t parked;         /* SLAB: taken off used while parked (slab.h); atomic, statistics read it */
 };
 _Static_assert(sizeof(struct page) == 128, "a page descriptor is 128 bytes");
 _Static_assert(offsetof(struct page, next) == 64, "the fast path's fields fill the first 64 bytes");

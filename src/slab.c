@@ -14,7 +14,7 @@
 void slab_format(struct page *pg, struct heap *heap, size_t block_size, uint64_t key)
 {
     size_t cap = ((size_t)pg->npages << PAGE_SHIFT) / block_size;
-    mpool_assert(cap >= 1 && cap < (size_t)SLAB_PARKED_BIAS, "slab_format: a block or more, under the bias");
+    mpool_assert(cap >= 1 && cap <= INT32_MAX, "slab_format: a block or more, counted in 31 bits");
     mpool_assert(block_size >= 2 * sizeof(uint64_t), "slab_format: blocks hold a link and a mark");
     unsigned shift = (unsigned)__builtin_ctzll(block_size);
     uint64_t odd = (uint64_t)block_size >> shift, inverse = odd; /* right to 3 bits */
@@ -30,6 +30,7 @@ void slab_format(struct page *pg, struct heap *heap, size_t block_size, uint64_t
     pg->local_free = NULL;
     __atomic_store_n(&pg->thread_free, 0, __ATOMIC_RELAXED);
     slab_set_used(pg, 0);
+    __atomic_store_n(&pg->parked, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&pg->current, 0, __ATOMIC_RELAXED);
     pg->flags = 0;
     pg->next = pg->prev = pg->remote_next = NULL;
@@ -92,7 +93,10 @@ bool slab_park(struct page *pg)
     if (!__atomic_compare_exchange_n(&pg->thread_free, &expected, SLAB_NOTIFY, false, __ATOMIC_ACQ_REL,
                                      __ATOMIC_RELAXED))
         return false;
-    slab_set_used(pg, pg->used - SLAB_PARKED_BIAS);
+    uint32_t eighth = pg->capacity >= 8 ? pg->capacity / 8 : 1;
+    uint32_t take = (uint32_t)pg->used > eighth ? (uint32_t)pg->used - eighth : 0;
+    __atomic_store_n(&pg->parked, take, __ATOMIC_RELAXED);
+    slab_set_used(pg, pg->used - (int32_t)take);
     return true;
 }
 
@@ -102,7 +106,8 @@ bool slab_unpark(struct page *pg)
     while (tf & SLAB_NOTIFY)
         if (__atomic_compare_exchange_n(&pg->thread_free, &tf, tf & ~SLAB_FLAGS, true,
                                         __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
-            slab_set_used(pg, pg->used + SLAB_PARKED_BIAS);
+            slab_set_used(pg, pg->used + (int32_t)pg->parked);
+            __atomic_store_n(&pg->parked, 0, __ATOMIC_RELAXED);
             return true;
         }
     return false;
@@ -111,8 +116,8 @@ bool slab_unpark(struct page *pg)
 void slab_end_parking(struct page *pg)
 {
     __atomic_fetch_and(&pg->thread_free, ~SLAB_NOTIFY, __ATOMIC_ACQ_REL);
-    if (pg->used < 0)
-        slab_set_used(pg, pg->used + SLAB_PARKED_BIAS);
+    slab_set_used(pg, pg->used + (int32_t)pg->parked);
+    __atomic_store_n(&pg->parked, 0, __ATOMIC_RELAXED);
 }
 
 struct heap *slab_free_remote(struct page *pg, void *p)
@@ -173,7 +178,7 @@ static size_t slab_marked_blocks(struct page *pg, uint64_t key, void **list)
 
 size_t slab_rebuild(struct page *pg, uint64_t key)
 {
-    mpool_assert(pg->used >= 0 || !(pg->flags & PG_FULL), "slab_rebuild: not a parked slab");
+    mpool_assert(!(pg->flags & PG_FULL), "slab_rebuild: not a parked slab");
     slab_lock_remote(pg); /* blocks on thread_free carry the mark: the scan finds them */
     void *list;
     size_t n = slab_marked_blocks(pg, key, &list);
@@ -251,7 +256,7 @@ size_t slab_check(const struct page *pg, uint64_t key)
     int32_t used = slab_used(pg);
     if (pg->block_size < 16 || pg->capacity != bytes / pg->block_size || pg->extent > pg->capacity ||
         pg->current > 1 || used < 0 || (size_t)used > pg->extent + pg->current ||
-        (pg->used < 0) != ((pg->flags & PG_FULL) != 0) || ((pg->flags & PG_FULL) && pg->extent != pg->capacity))
+        (pg->parked && !(pg->flags & PG_FULL)) || ((pg->flags & PG_FULL) && pg->extent != pg->capacity))
         return 1;
     uintptr_t tf = __atomic_load_n(&pg->thread_free, __ATOMIC_ACQUIRE);
     size_t nfree, nlocal, nthread, problems = 0;

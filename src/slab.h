@@ -31,12 +31,16 @@
  * free a second test: a class used in alloc+free pairs never sees 0.
  *
  * Full slabs and SLAB_NOTIFY.  A slab whose three lists are empty is parked
- * by its owner on the heap's full list (the owner's frees into it then wait
- * on local_free until an eighth of it is free: heap_free_settle); the owner sets bit 0 of thread_free
+ * by its owner on the heap's full list; the owner sets bit 0 of thread_free
  * (SLAB_NOTIFY) with a compare-and-swap from 0, so parking fails if a block
- * arrived meanwhile.  A parked slab's used is lowered by SLAB_PARKED_BIAS,
- * so the owner's free finds "used <= 0" both when a slab empties and when it
- * frees into a parked one: one test for both.  The remote free that finds the bit set clears it in the
+ * arrived meanwhile.  Parking also takes all but an eighth of the capacity
+ * off used (into `parked`), so the owner's free finds "used <= 0" once an
+ * eighth of the slab is free, with the test it makes for an empty slab: only
+ * then does the owner take the notification back (a compare-and-swap on
+ * another cache line; at every free into a parked slab it took a fifth of the
+ * churn profile, and the call at every free a tenth of the one-thread churn)
+ * and queue the slab again; meanwhile its frees wait on local_free.  The
+ * remote free that finds the bit set clears it in the
  * same compare-and-swap that pushes its block, and then pushes the slab on
  * its heap's stack of notified slabs (heap.h): exactly one thread does so per
  * parking, and the owner takes the stack with one exchange when it needs
@@ -71,7 +75,7 @@
 #define SLAB_NOTIFY ((uintptr_t)1) /* thread_free bit 0: the slab is parked full */
 #define SLAB_LOCKED ((uintptr_t)2) /* thread_free bit 1: the owner rebuilds the lists; remote frees wait */
 #define SLAB_FLAGS (SLAB_NOTIFY | SLAB_LOCKED)
-#define SLAB_PARKED_BIAS ((int32_t)1 << 30) /* taken off used while parked */
+
 
 /* x rotated right by s bits (s < 64). */
 static inline uint64_t slab_index_rotate(uint64_t x, unsigned s)
@@ -115,11 +119,10 @@ static inline void slab_set_used(struct page *pg, int32_t used)
 #endif
 }
 
-/* used without the parking bias. */
+/* used with what parking took off it. */
 static inline int32_t slab_used(const struct page *pg)
 {
-    int32_t used = __atomic_load_n(&pg->used, __ATOMIC_RELAXED);
-    return used < 0 ? used + SLAB_PARKED_BIAS : used;
+    return __atomic_load_n(&pg->used, __ATOMIC_RELAXED) + (int32_t)__atomic_load_n(&pg->parked, __ATOMIC_RELAXED);
 }
 
 /* True if the block at the head of a free list carries the free mark. */
@@ -168,16 +171,18 @@ void slab_collect_remote(struct page *pg) mpool_internal;
 bool slab_collect(struct page *pg) mpool_internal;
 
 /* The owner: parks a slab whose lists are all empty (sets SLAB_NOTIFY and
- * the bias); false if a remote free arrived first (then collect again). */
+ * takes all but an eighth of used into `parked`); false if a remote free
+ * arrived first (then collect again). */
 bool slab_park(struct page *pg) mpool_internal;
 
-/* The owner: takes back the notification of a parked slab and its bias;
+/* The owner: takes back the notification of a parked slab and gives used
+ * back what parking took;
  * false if a remote free took the notification first (the slab then comes
  * through the heap's stack). */
 bool slab_unpark(struct page *pg) mpool_internal;
 
 /* The owner, for a parked slab a remote free notified (or any parked slab of
- * a quiet pool): ends the parking (bias and notification bit). */
+ * a quiet pool): ends the parking (used and the notification bit). */
 void slab_end_parking(struct page *pg) mpool_internal;
 
 /* Another thread frees block p of pg (marked and checked by the caller):
