@@ -236,14 +236,16 @@ static mpool_noinline void *alloc_general(struct mpool_pool *pool, size_t size)
 }
 
 /* mpool_alloc when its inline part cannot serve: a pool whose heap it does
- * not reach, a class whose current slab is empty, sizes above SMALL_MAX. */
+ * not reach, a class whose current slab is empty, sizes above SMALL_MAX (a
+ * slab block up to SLAB_MAX still comes from the heap here, without the
+ * general routing). */
 static mpool_noinline void *alloc_slow(mpool_t *pool, size_t size)
 {
     if (!pool)
         pool = pool_default();
-    if (unlikely(pool->debug || size > SMALL_MAX))
+    if (unlikely(pool->debug || size > SLAB_MAX))
         return alloc_general(pool, size);
-    unsigned cls = pool->size_class[size];
+    unsigned cls = likely(size <= SMALL_MAX) ? pool->size_class[size] : slab_class_for(pool, size);
     struct heap *h = heap_mine(pool);
     if (unlikely(cls == CLASS_NONE || h == NULL))
         return alloc_general(pool, size);

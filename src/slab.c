@@ -22,7 +22,7 @@ void slab_format(struct page *pg, struct heap *heap, size_t block_size, uint64_t
         inverse *= 2 - odd * inverse;
     pg->block_size = (uint32_t)block_size;
     pg->capacity = (uint32_t)cap;
-    pg->extent = 0;
+    __atomic_store_n(&pg->extent, 0, __ATOMIC_RELAXED);
     pg->inverse = inverse;
     pg->shift = (uint8_t)shift;
     pg->start = page_start(pg);
@@ -55,7 +55,7 @@ bool slab_carve(struct page *pg, uint64_t key)
         *block_mark(b) = key;
     }
     pg->free = pg->start + first * bsize;
-    pg->extent = first + n;
+    __atomic_store_n(&pg->extent, first + n, __ATOMIC_RELAXED); /* other threads' block tests read it */
     return true;
 }
 

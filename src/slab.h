@@ -93,7 +93,8 @@ static inline uint64_t slab_index_rotate(uint64_t x, unsigned s)
  * every 64-bit offset. */
 static inline bool slab_is_block_offset(const struct page *pg, uint64_t off)
 {
-    return slab_index_rotate(off * pg->inverse, pg->shift) < pg->extent;
+    /* extent grows while other threads test blocks they hold (below it) */
+    return slab_index_rotate(off * pg->inverse, pg->shift) < __atomic_load_n(&pg->extent, __ATOMIC_RELAXED);
 }
 
 /* The offset of p from the first block of slab pg. */
