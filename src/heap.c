@@ -125,8 +125,9 @@ static void heap_take_notified(struct heap *h)
 
 /* Reports a double free its owner's inline free let through, found when the
  * slab's lists were rebuilt (slab.h).  block: the block found handed out
- * while on a list, or NULL if the slab's count gave it away. */
-static mpool_noinline void heap_report_double_free(const struct heap *h, const struct page *pg, const void *block)
+ * while on a list, or NULL if the count of the slab starting at slab gave it
+ * away. */
+static mpool_noinline void heap_report_double_free(const struct heap *h, const void *slab, const void *block)
 {
     if (block)
         error_raise(&h->pool->policy, MPOOL_ERR_INVALID_POINTER, 0,
@@ -135,7 +136,7 @@ static mpool_noinline void heap_report_double_free(const struct heap *h, const s
     else
         error_raise(&h->pool->policy, MPOOL_ERR_INVALID_POINTER, 0,
                     "mpool_free: double free detected: a block of the slab at %p was freed twice "
-                    "(found when the slab emptied; its lists were rebuilt)", (const void *)pg->start);
+                    "(found when the slab emptied; its lists were rebuilt)", slab);
 }
 
 /* True if pg has a block to hand out: the head of its free list, else what a
@@ -257,6 +258,7 @@ void heap_free_settle(struct heap *h, struct page *pg)
             return;
     }
     bool doubled = false;
+    const void *slab = pg->start; /* pg may be given back below */
     if (pg->used == 0 && !pg->current) {
         heap_release_empty(h, pg, &doubled);
     } else { /* below 0, or a current slab at 0: the owner freed a block twice */
@@ -266,7 +268,7 @@ void heap_free_settle(struct heap *h, struct page *pg)
             heap_release_empty(h, pg, &doubled);
     }
     if (unlikely(doubled))
-        heap_report_double_free(h, pg, NULL); /* last: the logger may call into the pool */
+        heap_report_double_free(h, slab, NULL); /* last: the logger may call into the pool */
 }
 
 /* Collects every slab of h that is not parked and releases the empty ones
