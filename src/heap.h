@@ -107,9 +107,6 @@ static inline struct heap *heap_of(struct mpool_pool *pool)
  * *status if the page allocator cannot give a slab. */
 void *heap_alloc_refill(struct heap *h, unsigned cls, enum buddy_status *status) mpool_internal mpool_noinline;
 
-/* The owner's free of block p of its slab pg (the caller checked p). */
-static inline void heap_free_local(struct heap *h, struct page *pg, void *p);
-
 /* After an owner's free left pg empty (used 0) or freed into it while parked
  * (used below 0): releases it, or queues it again. */
 void heap_free_settle(struct heap *h, struct page *pg) mpool_internal mpool_noinline;
@@ -117,6 +114,7 @@ void heap_free_settle(struct heap *h, struct page *pg) mpool_internal mpool_noin
 /* A remote free found pg parked: puts it on its heap's stack of notified slabs. */
 void heap_notify(struct heap *h, struct page *pg) mpool_internal;
 
+/* The owner's free of block p of its slab pg (the caller checked p). */
 static inline void heap_free_local(struct heap *h, struct page *pg, void *p)
 {
     *(void **)p = pg->local_free;
