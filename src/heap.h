@@ -107,8 +107,8 @@ static inline struct heap *heap_of(struct mpool_pool *pool)
  * *status if the page allocator cannot give a slab. */
 void *heap_alloc_refill(struct heap *h, unsigned cls, enum buddy_status *status) mpool_internal mpool_noinline;
 
-/* After an owner's free left pg empty (used 0) or freed into it while parked
- * (used below 0): releases it, or queues it again. */
+/* After an owner's free brought pg's count to 0: the slab is empty (released),
+ * or parked with an eighth free (queued again), or a double free broke it. */
 void heap_free_settle(struct heap *h, struct page *pg) mpool_internal mpool_noinline;
 
 /* A remote free found pg parked: puts it on its heap's stack of notified slabs. */
@@ -126,7 +126,11 @@ static inline void heap_free_local(struct heap *h, struct page *pg, void *p)
 #else
     int32_t used = --pg->used; /* plain: see slab_set_used */
 #endif
-    if (unlikely(used <= 0)) /* empty, or parked with an eighth free (slab.h) */
+    /* Empty, or parked with an eighth free (slab.h).  Each free subtracts
+     * one, so the count passes 0 before going below it: "== 0" sees every
+     * case "<= 0" would, and compiles to the decrement's own flags.  Below 0
+     * a parked slab waits for the notification its remote free took. */
+    if (unlikely(used == 0))
         heap_free_settle(h, pg);
 }
 
@@ -137,10 +141,10 @@ static inline void heap_free_local(struct heap *h, struct page *pg, void *p)
  * last.  It does not read the block (slab.h: marks). */
 static inline bool heap_free_mine(struct heap *h, void *p)
 {
-    if (unlikely(chunk_kind(p) != CHUNK_REGION))
+    if (unlikely(!chunk_is_region(p)))
         return false;
     struct page *pg = page_head(region_page_of(region_of(p), p));
-    if (unlikely(pg->heap != h || !slab_is_block_offset(pg, slab_offset(pg, p)) || p == pg->local_free))
+    if (unlikely(pg->heap != h || !slab_is_block_offset_owner(pg, slab_offset(pg, p)) || p == pg->local_free))
         return false;
     heap_free_local(h, pg, p);
     return true;

@@ -34,7 +34,7 @@
  * by its owner on the heap's full list; the owner sets bit 0 of thread_free
  * (SLAB_NOTIFY) with a compare-and-swap from 0, so parking fails if a block
  * arrived meanwhile.  Parking also takes all but an eighth of the capacity
- * off used (into `parked`), so the owner's free finds "used <= 0" once an
+ * off used (into `parked`), so the owner's free finds "used == 0" once an
  * eighth of the slab is free, with the test it makes for an empty slab: only
  * then does the owner take the notification back (a compare-and-swap on
  * another cache line; at every free into a parked slab it took a fifth of the
@@ -97,6 +97,13 @@ static inline bool slab_is_block_offset(const struct page *pg, uint64_t off)
     return slab_index_rotate(off * pg->inverse, pg->shift) < __atomic_load_n(&pg->extent, __ATOMIC_RELAXED);
 }
 
+/* The same test by the slab's owner, the only thread that writes extent: a
+ * plain read, which the compiler folds into the compare. */
+static inline bool slab_is_block_offset_owner(const struct page *pg, uint64_t off)
+{
+    return slab_index_rotate(off * pg->inverse, pg->shift) < pg->extent;
+}
+
 /* The offset of p from the first block of slab pg. */
 static inline uint64_t slab_offset(const struct page *pg, const void *p)
 {
@@ -108,7 +115,7 @@ static inline uint64_t *block_mark(void *p) { return (uint64_t *)p + 1; }
 
 /* used is written by its owner only; statistics in other threads read it,
  * and a stale value there is harmless.  So the owner's updates are plain,
- * which lets the compiler fold "used -= 1; if (used <= 0)" into two
+ * which lets the compiler fold "used -= 1; if (used == 0)" into two
  * instructions; under ThreadSanitizer they are relaxed atomic stores, so
  * that this benign race is not reported. */
 static inline void slab_set_used(struct page *pg, int32_t used)
