@@ -73,6 +73,13 @@ typedef struct mpool_config {
     mpool_on_error_t on_error; /* default MPOOL_ON_ERROR_RETURN */
     mpool_logger_fn logger;    /* NULL: one line on stderr */
     void *logger_arg;          /* passed to logger */
+    /* Statistics (mpool_get_stats, mpool_health): */
+    unsigned timing_sample_rate;      /* time one allocation and one free in N; 0 = off (default) */
+    double health_warning_usage;      /* WARNING at this fraction of max_size in use; default 0.80 */
+    double health_critical_usage;     /* CRITICAL at this fraction; default 0.95 */
+    double health_warning_fragmentation; /* WARNING at this fragmentation; default 0.50 */
+    double health_warning_error_rate; /* WARNING at this share of failed or invalid calls; default 0.01 */
+    double health_critical_error_rate;/* CRITICAL at this share; default 0.10 */
 } mpool_config_t;
 
 typedef struct mpool_usage {
@@ -164,6 +171,81 @@ MPOOL_API mpool_usage_t mpool_get_usage(const mpool_t *pool);
 /* Walks every structure of the pool and returns the number of problems found
  * (0 for a healthy pool).  Reports nothing itself. */
 MPOOL_API size_t mpool_check(const mpool_t *pool);
+
+/* ---- Statistics, health and reports ------------------------------------ */
+
+#define MPOOL_HISTOGRAM_BUCKETS 48   /* bucket 0: size 0; bucket k >= 1: sizes in [2^(k-1), 2^k) */
+#define MPOOL_MAX_CLASSES      128   /* at least the number of size classes */
+
+typedef struct mpool_class_stats {
+    size_t block_size;    /* usable bytes of a block of this class */
+    size_t in_use;        /* live blocks */
+    size_t capacity;      /* blocks in the class's slabs, live or free */
+    size_t peak_in_use;
+    size_t allocations, frees;          /* since creation or mpool_reset_stats */
+} mpool_class_stats_t;
+
+typedef struct mpool_stats {
+    size_t total_bytes, peak_total_bytes;  /* held from the system: regions and huge blocks */
+    size_t used_bytes, peak_used_bytes;    /* in live blocks, at usable size */
+    size_t live_blocks;
+    size_t requested_bytes;                /* sizes asked for by every allocation and realloc (the new
+                                              size) since creation or mpool_reset_stats */
+    size_t allocated_bytes;                /* usable bytes those calls got (internal waste =
+                                              1 - requested_bytes / allocated_bytes) */
+    size_t allocations, frees, reallocs;   /* successful calls since creation or mpool_reset_stats */
+    size_t alloc_failures;                 /* allocating calls that failed, any error */
+    size_t invalid_frees;                  /* free/safe_free/realloc refused: invalid pointer */
+    size_t pool_hits;                      /* allocations served from memory the pool already held */
+    size_t system_allocations;             /* allocations that needed new memory from the system */
+    size_t regions, huge_blocks;
+    double unused_ratio;                   /* 1 - used_bytes / total_bytes (seed 000) */
+    double fragmentation;                  /* documented formula, 0..1 */
+    double uptime_seconds;
+    size_t size_histogram[MPOOL_HISTOGRAM_BUCKETS]; /* requests by size, since creation or reset */
+    size_t class_count;
+    mpool_class_stats_t classes[MPOOL_MAX_CLASSES];
+    size_t timing_samples;                 /* 0 unless timing is on (below) */
+    double avg_alloc_ns, avg_free_ns;
+    double max_alloc_ns, max_free_ns;
+    /* Added by mpool beyond the fields above: */
+    bool statistics_enabled;               /* false: the counted fields (documented in
+                                              docs/statistics.md) are 0; the figures read from
+                                              the pool's structures are still filled */
+    size_t max_size;                       /* the pool's cap (0: none) */
+    size_t large_blocks;                   /* live page-run blocks */
+} mpool_stats_t;
+
+typedef enum { MPOOL_HEALTHY = 0, MPOOL_WARNING, MPOOL_CRITICAL } mpool_health_status_t;
+typedef struct mpool_health {
+    mpool_health_status_t status;
+    char message[256];    /* one line: the worst finding with its figure and threshold */
+    double fragmentation, usage, error_rate;
+} mpool_health_t;
+
+typedef enum { MPOOL_REPORT_TEXT = 0, MPOOL_REPORT_JSON } mpool_report_format_t;
+typedef void (*mpool_write_fn)(const char *text, size_t len, void *arg);
+
+/* One consistent snapshot of the pool's figures (NULL pool: the default
+ * pool); false with MPOOL_ERR_INVALID_ARGUMENT if out is NULL.  Exact while
+ * no other thread uses the pool; under threads every figure is a value the
+ * pool had recently, never negative, wrapped or torn. */
+MPOOL_API bool mpool_get_stats(const mpool_t *pool, mpool_stats_t *out);
+
+/* Zeroes the counters, the histogram and the timings; peaks become the
+ * current figures. */
+MPOOL_API void mpool_reset_stats(mpool_t *pool);
+
+/* The pool's health verdict with the figure that decided it. */
+MPOOL_API mpool_health_t mpool_health(const mpool_t *pool);
+
+/* Writes a report of the pool (text for a person, or one JSON object) through
+ * write (NULL: stderr), in pieces; never allocates from the pool.  False if
+ * the pool could not be read or format is unknown. */
+MPOOL_API bool mpool_report(const mpool_t *pool, mpool_report_format_t format, mpool_write_fn write, void *arg);
+
+/* A short constant name of a health status ("HEALTHY", "WARNING", "CRITICAL"). */
+MPOOL_API const char *mpool_health_name(mpool_health_status_t status);
 
 /* ---- Errors ------------------------------------------------------------ */
 

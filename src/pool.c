@@ -33,6 +33,12 @@ mpool_config_t mpool_config_default(void)
     c.on_error = MPOOL_ON_ERROR_RETURN;
     c.logger = NULL;
     c.logger_arg = NULL;
+    c.timing_sample_rate = 0;
+    c.health_warning_usage = 0.80;
+    c.health_critical_usage = 0.95;
+    c.health_warning_fragmentation = 0.50;
+    c.health_warning_error_rate = 0.01;
+    c.health_critical_error_rate = 0.10;
     return c;
 }
 
