@@ -236,8 +236,17 @@ MPOOL_API bool mpool_get_stats(const mpool_t *pool, mpool_stats_t *out);
  * current figures. */
 MPOOL_API void mpool_reset_stats(mpool_t *pool);
 
-/* The pool's health verdict with the figure that decided it. */
+/* The pool's health verdict with the figure that decided it.  (In C++ the
+ * function hides the struct's tag, which -Wshadow reports; mpool_health_t
+ * names the type.) */
+#if defined(__cplusplus) && defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wshadow"
+#endif
 MPOOL_API mpool_health_t mpool_health(const mpool_t *pool);
+#if defined(__cplusplus) && defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
 
 /* Writes a report of the pool (text for a person, or one JSON object) through
  * write (NULL: stderr), in pieces; never allocates from the pool.  False if
