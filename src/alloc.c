@@ -121,12 +121,15 @@ static bool block_lookup_live(const struct mpool_pool *pool, const void *p, stru
 
 static mpool_noinline void fail_invalid_pointer(const struct mpool_pool *pool, const char *who, const void *p)
 {
-    error_raise(pool ? &pool->policy : &mpool_default()->policy, MPOOL_ERR_INVALID_POINTER, 0,
+    struct mpool_pool *to = (struct mpool_pool *)(pool ? pool : mpool_default());
+    stat_atomic_inc(&to->stats.invalid_frees);
+    error_raise(&to->policy, MPOOL_ERR_INVALID_POINTER, 0,
                 "%s(%p): invalid pointer (foreign, interior, already freed or of another pool)", who, p);
 }
 
 static mpool_noinline void fail_double_free(const struct mpool_pool *pool, const char *who, const void *p)
 {
+    stat_atomic_inc(&((struct mpool_pool *)pool)->stats.invalid_frees);
     error_raise(&pool->policy, MPOOL_ERR_INVALID_POINTER, 0,
                 "%s(%p): double free detected: the block is already free", who, p);
 }
@@ -135,6 +138,7 @@ static mpool_noinline void fail_double_free(const struct mpool_pool *pool, const
 static mpool_noinline void fail_status(const struct mpool_pool *pool, const char *who, const void *old,
                                        size_t size, enum buddy_status st)
 {
+    stat_atomic_inc(&((struct mpool_pool *)pool)->stats.failures);
     char ptr[40] = "";
     if (old)
         snprintf(ptr, sizeof ptr, "%p, ", old);
@@ -156,25 +160,32 @@ static void *slab_alloc(struct mpool_pool *pool, unsigned cls, enum buddy_status
         return NULL;
     }
     struct page *pg = h->current[cls];
-    if (likely(pg->free != NULL && slab_head_ok(pg->free, h->key)))
-        return slab_pop(pg);
-    return heap_alloc_refill(h, cls, st);
+    void *p = likely(pg->free != NULL && slab_head_ok(pg->free, h->key)) ? slab_pop(pg)
+                                                                         : heap_alloc_refill(h, cls, st);
+    if (p)
+        stat_inc(&h->stats.other_allocs[cls]);
+    return p;
 }
 
 /* One attempt at a block of size bytes (req after min_block) aligned to align,
  * routed as described at the top of this file. */
 static void *alloc_route(struct mpool_pool *pool, size_t size, size_t req, size_t align, bool *fresh,
-                         enum buddy_status *st)
+                         size_t *usable, enum buddy_status *st)
 {
     *fresh = false;
     if (size <= pool->max_block) {
         size_t rounded = align_up(req, align);
-        if (align <= PAGE_SIZE && rounded <= SLAB_MAX)
-            return slab_alloc(pool, sizeclass_of(rounded), st);
+        if (align <= PAGE_SIZE && rounded <= SLAB_MAX) {
+            unsigned cls = sizeclass_of(rounded);
+            *usable = pool->cls[cls].block_size;
+            return slab_alloc(pool, cls, st);
+        }
+        *usable = align_up(req, PAGE_SIZE);
         if (req <= BUDDY_MAX_RUN && align <= BUDDY_MAX_RUN)
             return large_alloc(pool, req, align, fresh, st);
     }
     *fresh = true;
+    *usable = align_up(req, PAGE_SIZE);
     return huge_alloc(pool, req, align, st);
 }
 
@@ -193,7 +204,7 @@ static bool make_room(struct mpool_pool *pool)
  * max_size stands in the way, make_room runs and the request is tried once
  * more. */
 static void *alloc_any(struct mpool_pool *pool, size_t size, size_t align, const char *who,
-                       const void *old, bool *zeroed)
+                       const void *old, bool *zeroed, size_t *usable)
 {
     if (unlikely(size > MAX_REQUEST)) {
         fail_status(pool, who, old, size, BUDDY_NOMEM);
@@ -204,13 +215,15 @@ static void *alloc_any(struct mpool_pool *pool, size_t size, size_t align, const
     size_t req = size < pool->min_block ? pool->min_block : size;
     enum buddy_status st = BUDDY_OK;
     bool fresh;
-    void *p = alloc_route(pool, size, req, align, &fresh, &st);
+    void *p = alloc_route(pool, size, req, align, &fresh, usable, &st);
     if (unlikely(!p) && st == BUDDY_FULL && make_room(pool))
-        p = alloc_route(pool, size, req, align, &fresh, &st);
+        p = alloc_route(pool, size, req, align, &fresh, usable, &st);
     if (unlikely(!p)) {
         fail_status(pool, who, old, size, st);
         return NULL;
     }
+    if (*usable > SLAB_MAX && pool->config.enable_statistics)
+        stats_note_used_peak(pool); /* a large or huge block: a slow-path event (stats.c) */
     if (zeroed)
         *zeroed = fresh;
     if (unlikely(pool->debug) && !fresh)
@@ -229,20 +242,28 @@ static inline unsigned slab_class_for(const struct mpool_pool *pool, size_t size
     return sizeclass_of(rounded);
 }
 
+/* alloc_any for an allocating call, counted (stats.h). */
+static void *alloc_call(struct mpool_pool *pool, size_t size, size_t align, const char *who, bool *zeroed)
+{
+    size_t usable;
+    void *p = alloc_any(pool, size, align, who, NULL, zeroed, &usable);
+    if (p)
+        stats_count_call(pool, size, usable);
+    return p;
+}
+
 /* Every allocation alloc_slow does not finish. */
 static mpool_noinline void *alloc_general(struct mpool_pool *pool, size_t size)
 {
-    return alloc_any(pool, size, 0, "mpool_alloc", NULL, NULL);
+    return alloc_call(pool, size, 0, "mpool_alloc", NULL);
 }
 
 /* mpool_alloc when its inline part cannot serve: a pool whose heap it does
  * not reach, a class whose current slab is empty, sizes above SMALL_MAX (a
  * slab block up to SLAB_MAX still comes from the heap here, without the
  * general routing). */
-static mpool_noinline void *alloc_slow(mpool_t *pool, size_t size)
+static void *alloc_slow_untimed(struct mpool_pool *pool, size_t size)
 {
-    if (!pool)
-        pool = pool_default();
     if (unlikely(pool->debug || size > SLAB_MAX))
         return alloc_general(pool, size);
     unsigned cls = likely(size <= SMALL_MAX) ? pool->size_class[size] : slab_class_for(pool, size);
@@ -250,11 +271,34 @@ static mpool_noinline void *alloc_slow(mpool_t *pool, size_t size)
     if (unlikely(cls == CLASS_NONE || h == NULL))
         return alloc_general(pool, size);
     struct page *pg = h->current[cls];
-    if (likely(pg->free != NULL && slab_head_ok(pg->free, h->key)))
-        return slab_pop(pg);
-    enum buddy_status st;
-    void *p = heap_alloc_refill(h, cls, &st);
-    return likely(p != NULL) ? p : alloc_general(pool, size);
+    void *p;
+    if (likely(pg->free != NULL && slab_head_ok(pg->free, h->key))) {
+        p = slab_pop(pg);
+    } else {
+        enum buddy_status st;
+        p = heap_alloc_refill(h, cls, &st);
+        if (unlikely(p == NULL))
+            return alloc_general(pool, size);
+    }
+    if (likely(size <= SMALL_MAX)) {
+        stat_inc(&h->stats.requests[size]);
+    } else {
+        stat_inc(&h->stats.other_allocs[cls]);
+        stats_heap_call(&h->stats, size, pool->cls[cls].block_size);
+    }
+    return p;
+}
+
+static mpool_noinline void *alloc_slow(mpool_t *pool, size_t size)
+{
+    if (!pool)
+        pool = pool_default();
+    if (likely(!pool->timing) || !stats_time_this(pool))
+        return alloc_slow_untimed(pool, size);
+    uint64_t start = stats_now_ns();
+    void *p = alloc_slow_untimed(pool, size);
+    stats_timed(pool, true, stats_now_ns() - start);
+    return p;
 }
 
 void *mpool_alloc(mpool_t *pool, size_t size)
@@ -262,8 +306,10 @@ void *mpool_alloc(mpool_t *pool, size_t size)
     if (likely(pool != NULL && size <= SMALL_MAX)) {
         struct heap *h = pool->fast_heap;
         struct page *pg = h->current[pool->size_class[size]];
-        if (likely(pg->free != NULL && slab_head_ok(pg->free, h->key)))
+        if (likely(pg->free != NULL && slab_head_ok(pg->free, h->key))) {
+            stat_inc(&h->stats.requests[size]);
             return slab_pop(pg);
+        }
     }
     return alloc_slow(pool, size);
 }
@@ -278,18 +324,20 @@ void *mpool_alloc_aligned(mpool_t *pool, size_t size, size_t alignment)
     if (!pool)
         pool = mpool_default();
     if (unlikely(!is_pow2(alignment))) {
+        stat_atomic_inc(&pool->stats.failures);
         error_raise(&pool->policy, MPOOL_ERR_INVALID_ALIGNMENT, 0,
                     "mpool_alloc_aligned(size=%zu, alignment=%zu): alignment must be a power of two",
                     size, alignment);
         return NULL;
     }
     if (unlikely(alignment > MAX_REQUEST / 2)) {
+        stat_atomic_inc(&pool->stats.failures);
         error_raise(&pool->policy, MPOOL_ERR_OUT_OF_MEMORY, 0,
                     "mpool_alloc_aligned(size=%zu, alignment=%zu): no system can serve this alignment",
                     size, alignment);
         return NULL;
     }
-    return alloc_any(pool, size, alignment, "mpool_alloc_aligned", NULL, NULL);
+    return alloc_call(pool, size, alignment, "mpool_alloc_aligned", NULL);
 }
 
 void *mpool_calloc(mpool_t *pool, size_t count, size_t size)
@@ -298,12 +346,13 @@ void *mpool_calloc(mpool_t *pool, size_t count, size_t size)
         pool = mpool_default();
     size_t total;
     if (unlikely(__builtin_mul_overflow(count, size, &total))) {
+        stat_atomic_inc(&pool->stats.failures);
         error_raise(&pool->policy, MPOOL_ERR_INVALID_ARGUMENT, ENOMEM,
                     "mpool_calloc(count=%zu, size=%zu): count * size overflows", count, size);
         return NULL;
     }
     bool zeroed = false;
-    void *p = alloc_any(pool, total, 0, "mpool_calloc", NULL, &zeroed);
+    void *p = alloc_call(pool, total, 0, "mpool_calloc", &zeroed);
     if (p && !zeroed)
         memset(p, 0, total);
     return p;
@@ -332,7 +381,12 @@ static enum free_result free_slab_block(const struct block *b, void *p)
         return FREED;
     }
     *block_mark(p) = pool->key;
+    unsigned cls = pg->cls; /* read before the block is published */
     struct heap *notify = slab_free_remote(pg, p);
+    if (h)
+        stat_inc(&h->stats.class_frees[cls]);
+    else
+        stats_count_remote_free(pool, cls);
     if (notify)
         heap_notify(notify, pg);
     return FREED;
@@ -427,7 +481,7 @@ static bool is_huge_size(const struct mpool_pool *pool, size_t size)
 void *mpool_realloc(mpool_t *pool, void *p, size_t size)
 {
     if (!p)
-        return alloc_any(pool ? pool : mpool_default(), size, 0, "mpool_realloc", NULL, NULL);
+        return alloc_call(pool ? pool : mpool_default(), size, 0, "mpool_realloc", NULL);
     struct block b;
     if (!block_lookup_live(pool, p, &b)) {
         fail_invalid_pointer(pool ? pool : b.pool, "mpool_realloc", p);
@@ -446,19 +500,23 @@ void *mpool_realloc(mpool_t *pool, void *p, size_t size)
     switch (b.kind) {
     case BLOCK_SLAB: {
         size_t want = slab_usable_for(pool, size);
-        if (size <= usable && want && usable <= 2 * want)
+        if (size <= usable && want && usable <= 2 * want) {
+            stats_count_realloc(pool, size, usable, false);
             return p;
+        }
         break;
     }
     case BLOCK_LARGE:
         if (!slab_usable_for(pool, size) && !is_huge_size(pool, size)) {
             if (size <= usable) {
                 large_shrink(pool, b.pg, size);
+                stats_count_realloc(pool, size, large_usable(b.pg), false);
                 return p;
             }
             if (large_grow(pool, b.pg, size)) { /* the pages after it were free */
                 if (unlikely(pool->debug))
                     memset((char *)p + usable, POISON_FRESH, size - usable);
+                stats_count_realloc(pool, size, large_usable(b.pg), false);
                 return p;
             }
         }
@@ -470,6 +528,8 @@ void *mpool_realloc(mpool_t *pool, void *p, size_t size)
             if (q || st == BUDDY_FULL) {
                 if (!q)
                     fail_status(pool, "mpool_realloc", p, size, st);
+                else
+                    stats_count_realloc(pool, size, align_up(size, PAGE_SIZE), false);
                 return q;
             }
         }
@@ -477,11 +537,13 @@ void *mpool_realloc(mpool_t *pool, void *p, size_t size)
     default:
         break;
     }
-    void *q = alloc_any(pool, size, 0, "mpool_realloc", p, NULL);
+    size_t got;
+    void *q = alloc_any(pool, size, 0, "mpool_realloc", p, NULL, &got);
     if (!q)
         return NULL;
     memcpy(q, p, size < usable ? size : usable);
     free_block(&b, p);
+    stats_count_realloc(pool, size, got, true);
     return q;
 }
 

@@ -158,6 +158,7 @@ static enum buddy_status buddy_add_region_locked(struct buddy *b, size_t npages)
     }
     LIST_PUSH(b->regions, r, next, prev);
     b->region_bytes += bytes;
+    __atomic_store_n(&b->nregions, b->nregions + 1, __ATOMIC_RELAXED);
     buddy_release_range_locked(b, r, r->meta_pages, r->npages - r->meta_pages, 0, 0, false);
     buddy_update_threshold(b);
     return BUDDY_OK;
@@ -186,6 +187,7 @@ static bool buddy_remove_region_locked(struct buddy *b, struct region *r)
         return false;
     }
     b->region_bytes -= bytes;
+    __atomic_store_n(&b->nregions, b->nregions - 1, __ATOMIC_RELAXED);
     budget_give(b->budget, bytes);
     buddy_update_threshold(b);
     return true;
@@ -316,6 +318,7 @@ struct page *buddy_alloc_locked(struct buddy *b, const struct run_request *req, 
             *status = st;
             return NULL;
         }
+        __atomic_store_n(&b->grows, b->grows + 1, __ATOMIC_RELAXED);
         j = order;
         while (j < BUDDY_ORDERS && !b->free[j])
             j++;
@@ -559,4 +562,12 @@ size_t buddy_check_locked(const struct buddy *b)
         bytes != b->region_bytes)
         problems++;
     return problems;
+}
+
+size_t buddy_largest_free_locked(const struct buddy *b)
+{
+    for (unsigned j = BUDDY_ORDERS; j-- > 0;)
+        if (b->free[j])
+            return run_pages(j);
+    return 0;
 }

@@ -24,6 +24,8 @@ struct buddy {
     struct budget *budget;           /* shared with the huge blocks */
     double growth_factor;
     size_t region_bytes;             /* bytes mapped as regions */
+    size_t nregions;                 /* regions mapped (statistics read it: atomic) */
+    size_t grows;                    /* allocations that needed a new region (statistics; atomic) */
     size_t free_pages;               /* pages in free runs */
     size_t dirty_pages;              /* pages in free runs that may still be resident */
     size_t purge_threshold;          /* dirty pages above which old dirty runs are returned */
@@ -35,6 +37,9 @@ enum buddy_status { BUDDY_OK = 0, BUDDY_FULL, BUDDY_NOMEM };
 
 void buddy_init(struct buddy *b, struct mpool_pool *pool, struct budget *budget,
                 double growth_factor) mpool_internal;
+
+/* Pages in the largest free run (0 if none); under the page lock. */
+size_t buddy_largest_free_locked(const struct buddy *b) mpool_internal;
 
 /* Maps regions holding at least `bytes` (whole pages); false if refused. */
 enum buddy_status buddy_reserve(struct buddy *b, size_t bytes) mpool_internal;

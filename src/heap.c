@@ -92,6 +92,7 @@ static void full_remove(struct heap *h, struct page *pg)
 static void slab_release(struct heap *h, struct page *pg)
 {
     struct mpool_pool *pool = h->pool;
+    stat_add(&h->stats.class_capacity[pg->cls], -(uint64_t)pg->capacity);
     __atomic_store_n(&pg->heap, NULL, __ATOMIC_RELAXED);
     pg->free = pg->local_free = NULL;
     pg->flags = 0;
@@ -211,6 +212,9 @@ static void *heap_refill(struct heap *h, unsigned cls, enum buddy_status *status
     if (!pg)
         return NULL;
     slab_format(pg, h, c->block_size, h->key);
+    stat_add(&h->stats.class_capacity[cls], pg->capacity);
+    if (pool->config.enable_statistics)
+        stats_note_class_peak(pool, cls);
     return heap_use(h, pg);
 }
 
@@ -364,7 +368,14 @@ static struct heap *heap_new_locked(struct mpool_pool *pool)
         h->current[cls] = &mpool_empty_slab;
     h->pool = pool;
     h->key = pool->key;
-    LIST_PUSH(pool->heaps, h, next, prev);
+    h->stats.timing_countdown = pool->config.timing_sample_rate;
+    /* Published last, with its next already set: statistics walk the list
+     * without heaps_lock (heaps leave it only when the pool is destroyed). */
+    h->next = pool->heaps;
+    h->prev = NULL;
+    if (h->next)
+        h->next->prev = h;
+    __atomic_store_n(&pool->heaps, h, __ATOMIC_RELEASE);
     return h;
 }
 
@@ -537,6 +548,7 @@ static void adopt_into(struct page *pg, void *arg)
 {
     struct adoption *a = arg;
     __atomic_store_n(&pg->heap, a->h0, __ATOMIC_RELAXED);
+    stat_add(&a->h0->stats.class_capacity[pg->cls], pg->capacity);
     if (pg->used != 0 || !heap_release_empty(a->h0, pg, &a->doubled))
         queue_push(a->h0, pg);
 }
@@ -545,6 +557,8 @@ void heap_pool_gather(struct mpool_pool *pool)
 {
     struct adoption a = {pool->heap0, false};
     lock_take(&heaps_lock, true);
+    for (struct heap *h = pool->heaps; h; h = h->next) /* adopt_into counts them again */
+        memset(h->stats.class_capacity, 0, sizeof h->stats.class_capacity);
     for (struct heap *h = pool->heaps; h; h = h->next)
         heap_drain(h, adopt_into, &a);
     lock_give(&heaps_lock, true);

@@ -63,7 +63,10 @@ struct heap {
     struct page *full;
     struct page *remote_full;              /* atomic */
     struct heap_thread *owner;             /* heaps_lock; NULL: ownerless */
-    struct heap *next, *prev;              /* the pool's heaps (heaps_lock) */
+    struct heap *next, *prev;              /* the pool's heaps (heaps_lock; next is set
+                                              before the heap is published: stats.c reads the list
+                                              without the lock) */
+    struct heap_stats stats;               /* written by the owner only (stats.h) */
 };
 
 /* A thread's table of heaps for pools other than the default one. */
@@ -120,6 +123,7 @@ static inline void heap_free_local(struct heap *h, struct page *pg, void *p)
     *(void **)p = pg->local_free;
     pg->local_free = p;
     ((uint64_t *)p)[1] = h->key;
+    stat_inc(&h->stats.class_frees[pg->cls]);
 #ifdef MPOOL_TSAN
     int32_t used = pg->used - 1;
     slab_set_used(pg, used);

@@ -36,6 +36,7 @@ void *huge_alloc(struct mpool_pool *pool, size_t size, size_t align, enum buddy_
     LIST_PUSH(pool->huge.head, h, next, prev);
     pool->huge.count++;
     pool->huge.usable += usable;
+    __atomic_store_n(&pool->stats.huge_allocs, pool->stats.huge_allocs + 1, __ATOMIC_RELAXED);
     chunk_mark(huge_block(h), CHUNK_HUGE);
     lock_give(&pool->huge.lock, pool->thread_safe);
     *status = BUDDY_OK;

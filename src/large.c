@@ -39,8 +39,11 @@ void *large_alloc(struct mpool_pool *pool, size_t size, size_t align, bool *zero
         struct run_request req = {npages, align_order, PAGE_LARGE, 0};
         head = buddy_alloc_locked(&pool->buddy, &req, &dirty, status);
     }
-    if (head)
+    if (head) {
         pool->large_used += npages << PAGE_SHIFT;
+        __atomic_store_n(&pool->stats.large_allocs, pool->stats.large_allocs + 1, __ATOMIC_RELAXED);
+        __atomic_store_n(&pool->stats.large_live, pool->stats.large_live + 1, __ATOMIC_RELAXED);
+    }
     lock_give(&pool->buddy.lock, pool->thread_safe);
     if (!head)
         return NULL;
@@ -54,6 +57,7 @@ void large_free(struct mpool_pool *pool, struct page *head)
     size_t npages = head->npages;
     lock_take(&pool->buddy.lock, pool->thread_safe);
     pool->large_used -= large_usable(head);
+    __atomic_store_n(&pool->stats.large_live, pool->stats.large_live - 1, __ATOMIC_RELAXED);
     if (npages <= LARGE_CACHE_MAX_PAGES && lc->pages + npages <= LARGE_CACHE_CAP_PAGES) {
         head->flags |= PG_CACHED;
         head->next = lc->bin[npages];

@@ -64,7 +64,7 @@ static const char *config_problem(const mpool_config_t *c)
  * neither thread safe nor in debug mode (heap.h). */
 static void pool_set_fast(struct mpool_pool *pool)
 {
-    pool->fast_heap = !pool->thread_safe && !pool->debug ? pool->heap0 : &mpool_heap_empty;
+    pool->fast_heap = !pool->thread_safe && !pool->debug && !pool->timing ? pool->heap0 : &mpool_heap_empty;
 }
 
 /* Fills a zeroed pool from a valid configuration and reserves initial_size. */
@@ -74,6 +74,8 @@ static enum buddy_status pool_init(struct mpool_pool *pool, const mpool_config_t
     pool->magic = POOL_MAGIC;
     pool->thread_safe = cfg->thread_safe;
     pool->debug = cfg->enable_debug;
+    pool->timing = cfg->timing_sample_rate > 0;
+    stats_pool_init(pool);
     pool->align = cfg->alignment < 8 ? 8 : cfg->alignment;
     pool->min_block = cfg->min_block_size < 16 ? 16 : cfg->min_block_size; /* a link and a mark */
     pool->max_block = cfg->max_block_size;
@@ -164,6 +166,7 @@ void mpool_reset(mpool_t *pool)
     if (!pool)
         pool = mpool_default();
     /* No other thread may use the pool now (its blocks are going), so no locks. */
+    stats_pool_reset(pool);
     heap_pool_reset(pool);
     huge_release_all(pool);
     large_cache_forget(pool);
@@ -214,7 +217,7 @@ static void default_init(void)
     }
     pool_init(&mpool_default_pool, &cfg);
     mpool_default_pool.is_default = true;
-    mpool_default_pool.tls_heap = !mpool_default_pool.debug;
+    mpool_default_pool.tls_heap = !mpool_default_pool.debug && !mpool_default_pool.timing; /* timing: slow halves */
     if (dropin) /* malloc fails by returning NULL; only misuse follows on_error */
         mpool_default_pool.policy.on_failure = MPOOL_ON_ERROR_RETURN;
     __atomic_store_n(&mpool_default_ready, true, __ATOMIC_RELEASE);

@@ -17,6 +17,7 @@
 #include "mpool.h"
 #include "region.h"
 #include "sizeclass.h"
+#include "stats.h"
 
 /* One size class of a pool. */
 struct sclass {
@@ -75,6 +76,8 @@ struct mpool_pool {
     struct budget budget;
     struct error_policy policy;
     mpool_config_t config;
+    bool timing;           /* config.timing_sample_rate > 0: calls take the slow halves */
+    struct pool_stats stats;
 };
 
 struct process_options;

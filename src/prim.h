@@ -42,6 +42,9 @@ void *prim_remap(void *addr, size_t old_size, size_t new_size, size_t align, siz
  * coarse clock in user space. */
 uint32_t prim_clock_ms(void);
 
+/* CLOCK_MONOTONIC in nanoseconds (statistics: uptime and timings); 0 if refused. */
+uint64_t prim_clock_ns(void);
+
 /* 16 random bytes the system gave the process at start (Linux: AT_RANDOM),
  * or NULL where there are none.  For secrets that must not be guessed. */
 const unsigned char *prim_random_bytes(void);

@@ -45,6 +45,7 @@ struct mpool_pool;
 struct budget {
     size_t held; /* atomic */
     size_t max;  /* 0: no cap */
+    size_t peak; /* atomic: the most ever held (statistics) */
 };
 
 /* Reserves n bytes of the budget; false if that would pass max. */
@@ -56,6 +57,10 @@ static inline bool budget_take(struct budget *b, size_t n)
             return false;
     } while (!__atomic_compare_exchange_n(&b->held, &cur, cur + n, true, __ATOMIC_RELAXED,
                                           __ATOMIC_RELAXED));
+    size_t now = cur + n, peak = __atomic_load_n(&b->peak, __ATOMIC_RELAXED);
+    while (peak < now && !__atomic_compare_exchange_n(&b->peak, &peak, now, true, __ATOMIC_RELAXED,
+                                                      __ATOMIC_RELAXED))
+        ;
     return true;
 }
 

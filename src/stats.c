@@ -1,24 +1,406 @@
 /*
- * stats.c - statistics snapshots (work in progress: filled in by the counting
- * commit that follows).
+ * stats.c - statistics: merging the per-heap counters (stats.h) into one
+ * snapshot, peaks, the baseline of mpool_reset_stats, and timing samples.
+ *
+ * Snapshots read the pool's list of heaps without heaps_lock: a heap is
+ * published with its next pointer already set and leaves the list only when
+ * the pool is destroyed, and every counter is a word its owner stores whole.
+ * A figure that is a difference of two counts read at slightly different
+ * times (in_use = allocations - frees) is clamped at 0, so a snapshot taken
+ * while other threads run never shows a negative or wrapped figure; it is
+ * exact as soon as they are quiet.
  */
+#include <errno.h>
 #include <string.h>
 
+#include "heap.h"
+#include "huge.h"
 #include "pool.h"
+#include "prim.h"
+#include "stats.h"
 
-bool mpool_get_stats(const mpool_t *pool, mpool_stats_t *out)
+static _Thread_local uint64_t timing_countdown __attribute__((tls_model("initial-exec")));
+
+void stats_pool_init(struct mpool_pool *pool)
 {
-    if (!out)
+    memset(&pool->stats, 0, sizeof pool->stats);
+    lock_init(&pool->stats.lock);
+    pool->stats.created_ms = prim_clock_ns() / 1000000u;
+}
+
+/* ---- Counting on the slow paths ------------------------------------------ */
+
+void stats_count_call(struct mpool_pool *pool, size_t size, size_t usable)
+{
+    struct heap *h = heap_mine(pool);
+    if (likely(h != NULL)) {
+        stats_heap_call(&h->stats, size, usable);
+        return;
+    }
+    struct pool_stats *s = &pool->stats;
+    stat_atomic_inc(&s->orphan_calls);
+    __atomic_fetch_add(&s->orphan_requested, size, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&s->orphan_allocated, usable, __ATOMIC_RELAXED);
+    stat_atomic_inc(&s->orphan_hist[stats_bucket(size)]);
+}
+
+void stats_count_realloc(struct mpool_pool *pool, size_t size, size_t usable, bool moved)
+{
+    struct heap *h = heap_mine(pool);
+    struct pool_stats *s = &pool->stats;
+    if (likely(h != NULL)) {
+        stat_inc(&h->stats.reallocs);
+        stat_add(&h->stats.other_requested, size);
+        stat_add(&h->stats.other_allocated, usable);
+        stat_inc(&h->stats.other_hist[stats_bucket(size)]);
+        if (moved)
+            stat_inc(&h->stats.moves);
+        return;
+    }
+    stat_atomic_inc(&s->orphan_reallocs);
+    __atomic_fetch_add(&s->orphan_requested, size, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&s->orphan_allocated, usable, __ATOMIC_RELAXED);
+    stat_atomic_inc(&s->orphan_hist[stats_bucket(size)]);
+    if (moved)
+        stat_atomic_inc(&s->orphan_moves);
+}
+
+void stats_count_remote_free(struct mpool_pool *pool, unsigned cls)
+{
+    stat_atomic_inc(&pool->stats.orphan_frees[cls]);
+}
+
+/* ---- Merging -------------------------------------------------------------- */
+
+/* Everything a snapshot needs, summed over the heaps and the pool. */
+struct merged {
+    struct stats_raw raw;              /* since creation */
+    uint64_t in_use[CLASS_COUNT];
+    uint64_t capacity[CLASS_COUNT];
+    uint64_t slab_used_bytes;
+    size_t large_bytes, large_live, huge_bytes, huge_live;
+};
+
+static const struct heap *heaps_first(const struct mpool_pool *pool)
+{
+    return __atomic_load_n(&pool->heaps, __ATOMIC_ACQUIRE);
+}
+
+static uint64_t sub_clamped(uint64_t a, uint64_t b) { return a > b ? a - b : 0; }
+
+/* The sizes [*lo, *hi] that the class table maps to cls (the table never
+ * decreases); false if none. */
+static bool class_sizes(const struct mpool_pool *pool, unsigned cls, size_t *lo, size_t *hi)
+{
+    size_t a = 0, b = SMALL_MAX + 1; /* first size whose class >= cls */
+    while (a < b) {
+        size_t m = (a + b) / 2;
+        if (pool->size_class[m] < cls)
+            a = m + 1;
+        else
+            b = m;
+    }
+    size_t c = a, d = SMALL_MAX + 1; /* first size whose class > cls */
+    while (c < d) {
+        size_t m = (c + d) / 2;
+        if (pool->size_class[m] <= cls)
+            c = m + 1;
+        else
+            d = m;
+    }
+    if (a >= c)
         return false;
+    *lo = a;
+    *hi = c - 1;
+    return true;
+}
+
+/* Live blocks of class cls, pool-wide (for its peak). */
+static uint64_t class_in_use(const struct mpool_pool *pool, unsigned cls)
+{
+    size_t lo = 1, hi = 0;
+    bool sized = class_sizes(pool, cls, &lo, &hi);
+    uint64_t allocs = 0, frees = stat_read(&pool->stats.orphan_frees[cls]) + pool->stats.dropped_class[cls];
+    for (const struct heap *h = heaps_first(pool); h; h = h->next) {
+        allocs += stat_read(&h->stats.other_allocs[cls]);
+        for (size_t s = lo; sized && s <= hi; s++)
+            allocs += stat_read(&h->stats.requests[s]);
+        frees += stat_read(&h->stats.class_frees[cls]);
+    }
+    return sub_clamped(allocs, frees);
+}
+
+static void merge_heap(const struct mpool_pool *pool, const struct heap_stats *s, struct merged *m)
+{
+    struct stats_raw *r = &m->raw;
+    for (size_t size = 0; size <= SMALL_MAX; size++) {
+        uint64_t n = stat_read(&s->requests[size]);
+        if (!n)
+            continue;
+        unsigned cls = pool->size_class[size];
+        r->allocations += n;
+        r->requested += n * size;
+        r->hist[stats_bucket(size)] += n;
+        if (cls < CLASS_COUNT) {
+            r->allocated += n * pool->cls[cls].block_size;
+            r->class_allocs[cls] += n;
+        }
+    }
+    for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
+        r->class_allocs[cls] += stat_read(&s->other_allocs[cls]);
+        r->class_frees[cls] += stat_read(&s->class_frees[cls]);
+        m->capacity[cls] += stat_read(&s->class_capacity[cls]);
+    }
+    r->allocations += stat_read(&s->other_calls);
+    r->requested += stat_read(&s->other_requested);
+    r->allocated += stat_read(&s->other_allocated);
+    for (unsigned k = 0; k < MPOOL_HISTOGRAM_BUCKETS; k++)
+        r->hist[k] += stat_read(&s->other_hist[k]);
+    r->reallocs += stat_read(&s->reallocs);
+    r->frees -= stat_read(&s->moves); /* wraps below 0 until the block frees are added */
+}
+
+/* Sums every counter of the pool (since creation). */
+static void merge(const struct mpool_pool *pool, struct merged *m)
+{
+    memset(m, 0, sizeof *m);
+    struct stats_raw *r = &m->raw;
+    const struct pool_stats *ps = &pool->stats;
+    for (const struct heap *h = heaps_first(pool); h; h = h->next)
+        merge_heap(pool, &h->stats, m);
+    r->allocations += stat_read(&ps->orphan_calls);
+    r->requested += stat_read(&ps->orphan_requested);
+    r->allocated += stat_read(&ps->orphan_allocated);
+    r->reallocs += stat_read(&ps->orphan_reallocs);
+    r->frees -= stat_read(&ps->orphan_moves);
+    for (unsigned k = 0; k < MPOOL_HISTOGRAM_BUCKETS; k++)
+        r->hist[k] += stat_read(&ps->orphan_hist[k]);
+
+    uint64_t block_frees = 0;
+    for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
+        r->class_frees[cls] += stat_read(&ps->orphan_frees[cls]);
+        block_frees += r->class_frees[cls];
+        m->in_use[cls] = sub_clamped(r->class_allocs[cls], r->class_frees[cls] + ps->dropped_class[cls]);
+        m->slab_used_bytes += m->in_use[cls] * pool->cls[cls].block_size;
+    }
+    struct mpool_pool *wp = (struct mpool_pool *)pool;
+    lock_take(&wp->buddy.lock, pool->thread_safe);
+    m->large_bytes = pool->large_used;
+    m->large_live = pool->stats.large_live;
+    uint64_t large_allocs = pool->stats.large_allocs;
+    lock_give(&wp->buddy.lock, pool->thread_safe);
+    lock_take(&wp->huge.lock, pool->thread_safe);
+    m->huge_bytes = pool->huge.usable;
+    m->huge_live = pool->huge.count;
+    uint64_t huge_allocs = pool->stats.huge_allocs;
+    lock_give(&wp->huge.lock, pool->thread_safe);
+    /* Large and huge blocks gone: freed, or dropped by mpool_reset. */
+    block_frees += sub_clamped(large_allocs + huge_allocs, m->large_live + m->huge_live + ps->dropped);
+    r->frees += block_frees;
+    if ((int64_t)r->frees < 0) /* moves read after their frees */
+        r->frees = 0;
+    r->failures = stat_read(&ps->failures);
+    r->invalid_frees = stat_read(&ps->invalid_frees);
+    r->system_allocations = __atomic_load_n(&pool->buddy.grows, __ATOMIC_RELAXED) + huge_allocs;
+    r->alloc_samples = stat_read(&ps->timing_samples_alloc);
+    r->free_samples = stat_read(&ps->timing_samples_free);
+    r->alloc_ns = stat_read(&ps->alloc_ns);
+    r->free_ns = stat_read(&ps->free_ns);
+}
+
+static uint64_t used_bytes_of(const struct merged *m)
+{
+    return m->slab_used_bytes + m->large_bytes + m->huge_bytes;
+}
+
+static void raise_to(uint64_t *peak, uint64_t value)
+{
+    uint64_t cur = __atomic_load_n(peak, __ATOMIC_RELAXED);
+    while (cur < value && !__atomic_compare_exchange_n(peak, &cur, value, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
+}
+
+void stats_note_class_peak(struct mpool_pool *pool, unsigned cls)
+{
+    raise_to(&pool->stats.class_peak[cls], class_in_use(pool, cls));
+    stats_note_used_peak(pool);
+}
+
+void stats_note_used_peak(struct mpool_pool *pool)
+{
+    /* A full merge reads every counter of every heap: at most once per
+     * millisecond of the coarse clock. */
+    uint64_t now = prim_clock_ms();
+    if (__atomic_exchange_n(&pool->stats.peak_ms, now, __ATOMIC_RELAXED) == now)
+        return;
+    struct merged m;
+    merge(pool, &m);
+    raise_to(&pool->stats.peak_used, used_bytes_of(&m));
+}
+
+void stats_pool_reset(struct mpool_pool *pool)
+{
+    struct merged m;
+    merge(pool, &m);
+    struct pool_stats *s = &pool->stats;
+    for (unsigned cls = 0; cls < CLASS_COUNT; cls++)
+        s->dropped_class[cls] += m.in_use[cls];
+    s->dropped += m.large_live + m.huge_live;
+    s->large_live = 0;
+    for (struct heap *h = pool->heaps; h; h = h->next)
+        memset(h->stats.class_capacity, 0, sizeof h->stats.class_capacity);
+}
+
+/* ---- Timing ---------------------------------------------------------------- */
+
+bool stats_time_this(struct mpool_pool *pool)
+{
+    if (timing_countdown > 0) {
+        timing_countdown--;
+        return false;
+    }
+    timing_countdown = pool->config.timing_sample_rate - 1;
+    return true;
+}
+
+uint64_t stats_now_ns(void)
+{
+    return prim_clock_ns();
+}
+
+void stats_timed(struct mpool_pool *pool, bool alloc, uint64_t ns)
+{
+    struct pool_stats *s = &pool->stats;
+    stat_atomic_inc(alloc ? &s->timing_samples_alloc : &s->timing_samples_free);
+    __atomic_fetch_add(alloc ? &s->alloc_ns : &s->free_ns, ns, __ATOMIC_RELAXED);
+    raise_to(alloc ? &s->max_alloc_ns : &s->max_free_ns, ns);
+}
+
+/* ---- Snapshots --------------------------------------------------------------- */
+
+/* The counted figures since the baseline. */
+static void since_base(const struct stats_raw *now, const struct stats_raw *base, struct stats_raw *out)
+{
+    const uint64_t *a = (const uint64_t *)now, *b = (const uint64_t *)base;
+    uint64_t *o = (uint64_t *)out;
+    for (size_t i = 0; i < sizeof *out / sizeof(uint64_t); i++)
+        o[i] = sub_clamped(a[i], b[i]);
+}
+
+/* fragmentation: the share of the free memory the pool holds that does not
+ * sit in one piece: 1 - (largest free run) / (free bytes in runs and slabs).
+ * Here "free" is held minus live bytes, and the largest piece the largest
+ * free buddy run; 0 when nothing is free. */
+static double fragmentation_of(const struct mpool_pool *pool, uint64_t held, uint64_t used)
+{
+    uint64_t free_bytes = held > used ? held - used : 0;
+    if (!free_bytes)
+        return 0.0;
+    struct mpool_pool *wp = (struct mpool_pool *)pool;
+    lock_take(&wp->buddy.lock, pool->thread_safe);
+    uint64_t largest = (uint64_t)buddy_largest_free_locked(&wp->buddy) << PAGE_SHIFT;
+    lock_give(&wp->buddy.lock, pool->thread_safe);
+    if (largest >= free_bytes)
+        return 0.0;
+    return 1.0 - (double)largest / (double)free_bytes;
+}
+
+bool mpool_get_stats(const mpool_t *cpool, mpool_stats_t *out)
+{
+    struct mpool_pool *pool = (struct mpool_pool *)(cpool ? cpool : mpool_default());
+    if (!out) {
+        error_raise(&pool->policy, MPOOL_ERR_INVALID_ARGUMENT, EINVAL, "mpool_get_stats: out is NULL");
+        return false;
+    }
     memset(out, 0, sizeof *out);
-    mpool_usage_t u = mpool_get_usage(pool);
-    out->total_bytes = out->peak_total_bytes = u.total;
-    out->used_bytes = out->peak_used_bytes = u.used;
-    out->statistics_enabled = true;
+    struct merged m;
+    merge(pool, &m);
+    struct pool_stats *ps = &pool->stats;
+    bool counted = pool->config.enable_statistics;
+    out->statistics_enabled = counted;
+    out->max_size = pool->config.max_size;
+
+    /* Read from the pool's structures: always filled. */
+    uint64_t used = used_bytes_of(&m);
+    out->total_bytes = budget_held(&pool->budget);
+    if (out->total_bytes < used) /* a racing grow: never more used than held */
+        out->total_bytes = used;
+    out->peak_total_bytes = __atomic_load_n(&pool->budget.peak, __ATOMIC_RELAXED);
+    if (out->peak_total_bytes < out->total_bytes)
+        out->peak_total_bytes = out->total_bytes;
+    out->used_bytes = used;
+    out->regions = __atomic_load_n(&pool->buddy.nregions, __ATOMIC_RELAXED);
+    out->huge_blocks = m.huge_live;
+    out->large_blocks = m.large_live;
+    out->unused_ratio = out->total_bytes ? 1.0 - (double)used / (double)out->total_bytes : 0.0;
+    out->fragmentation = fragmentation_of(pool, out->total_bytes, used);
+    out->uptime_seconds = (double)(prim_clock_ns() / 1000000u - ps->created_ms) / 1000.0;
+    out->class_count = CLASS_COUNT;
+    size_t live = m.large_live + m.huge_live;
+    for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
+        mpool_class_stats_t *c = &out->classes[cls];
+        c->block_size = pool->cls[cls].block_size;
+        c->in_use = m.in_use[cls];
+        c->capacity = m.capacity[cls];
+        if (c->capacity < c->in_use) /* a slab taken after its blocks were counted */
+            c->capacity = c->in_use;
+        live += c->in_use;
+    }
+    out->live_blocks = live;
+    if (!counted) {
+        out->peak_used_bytes = used;
+        for (unsigned cls = 0; cls < CLASS_COUNT; cls++)
+            out->classes[cls].peak_in_use = out->classes[cls].in_use;
+        return true;
+    }
+
+    /* Counted: since creation or the last mpool_reset_stats. */
+    struct stats_raw d;
+    lock_take(&ps->lock, true);
+    raise_to(&ps->peak_used, used);
+    for (unsigned cls = 0; cls < CLASS_COUNT; cls++)
+        raise_to(&ps->class_peak[cls], m.in_use[cls]);
+    since_base(&m.raw, &ps->base, &d);
+    lock_give(&ps->lock, true);
+    out->peak_used_bytes = stat_read(&ps->peak_used);
+    out->requested_bytes = d.requested;
+    out->allocated_bytes = d.allocated;
+    out->allocations = d.allocations;
+    out->frees = d.frees;
+    out->reallocs = d.reallocs;
+    out->alloc_failures = d.failures;
+    out->invalid_frees = d.invalid_frees;
+    out->system_allocations = d.system_allocations;
+    out->pool_hits = sub_clamped(d.allocations, d.system_allocations);
+    memcpy(out->size_histogram, d.hist, sizeof out->size_histogram);
+    for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
+        mpool_class_stats_t *c = &out->classes[cls];
+        c->peak_in_use = stat_read(&ps->class_peak[cls]);
+        c->allocations = d.class_allocs[cls];
+        c->frees = d.class_frees[cls];
+    }
+    out->timing_samples = d.alloc_samples + d.free_samples;
+    out->avg_alloc_ns = d.alloc_samples ? (double)d.alloc_ns / (double)d.alloc_samples : 0.0;
+    out->avg_free_ns = d.free_samples ? (double)d.free_ns / (double)d.free_samples : 0.0;
+    out->max_alloc_ns = (double)stat_read(&ps->max_alloc_ns);
+    out->max_free_ns = (double)stat_read(&ps->max_free_ns);
     return true;
 }
 
 void mpool_reset_stats(mpool_t *pool)
 {
-    (void)pool;
+    if (!pool)
+        pool = mpool_default();
+    struct merged m;
+    merge(pool, &m);
+    struct pool_stats *ps = &pool->stats;
+    lock_take(&ps->lock, true);
+    ps->base = m.raw;
+    __atomic_store_n(&ps->peak_used, used_bytes_of(&m), __ATOMIC_RELAXED);
+    __atomic_store_n(&pool->budget.peak, budget_held(&pool->budget), __ATOMIC_RELAXED);
+    for (unsigned cls = 0; cls < CLASS_COUNT; cls++)
+        __atomic_store_n(&ps->class_peak[cls], m.in_use[cls], __ATOMIC_RELAXED);
+    __atomic_store_n(&ps->max_alloc_ns, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&ps->max_free_ns, 0, __ATOMIC_RELAXED);
+    lock_give(&ps->lock, true);
 }

@@ -131,6 +131,14 @@ uint32_t prim_clock_ms(void)
     return (uint32_t)((uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u);
 }
 
+uint64_t prim_clock_ns(void)
+{
+    struct timespec ts = {0, 0};
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 const unsigned char *prim_random_bytes(void)
 {
 #if defined(__linux__) && defined(AT_RANDOM)
