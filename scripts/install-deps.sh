@@ -9,16 +9,16 @@
 # (criterion/criterion.h, package libcriterion-dev), cppcheck, clang, clang-tidy,
 # valgrind, the sanitizer runtimes of the C compiler ($CC, default cc), and
 # the real programs tests/programs/ runs under the drop-in: /usr/bin/python3
-# (python3), sqlite3, git, gcc, nm and objdump (binutils).
+# (python3), sqlite3, git, gcc, nm and objdump (binutils); gnuplot (gnuplot-nox)
+# for tools/mpool-plot, which the drop-in statistics test runs.
 # Missing packages are installed with apt-get as root, or through sudo when it
 # works without a password; `apt-get update` runs only after a failed install.
 # Otherwise the exact command is printed and the script exits 1.
 #
 # --bench (make bench): python3 is required; the peers' libraries libmimalloc2.0,
-# libjemalloc2, libtcmalloc-minimal4, gnuplot-nox (the chart) and redis-server
-# (the server workload; it brings redis-benchmark) are optional: when they
-# cannot be installed a note is printed and the benchmark skips that allocator
-# (or the chart, or the redis rows).
+# libjemalloc2, libtcmalloc-minimal4 and redis-server (the server workload; it
+# brings redis-benchmark) are optional: when they cannot be installed a note is
+# printed and the benchmark skips that allocator (or the redis rows).
 #
 # Exit: 0 all present (or installed, or --dry-run), 1 missing and not installed,
 # 2 bad usage.  MPOOL_DEPS_PRETEND_MISSING="pkg ..." treats those packages as
@@ -64,6 +64,8 @@ check_cmd git git
 if pretended gcc || ! have gcc; then need gcc; fi
 check_cmd nm binutils
 check_cmd objdump binutils
+# tools/mpool-plot draws the statistics file (and make bench its chart).
+check_cmd gnuplot gnuplot-nox
 
 cc_cmd="${CC:-cc}"
 if pretended gcc || ! have "${cc_cmd%% *}"; then
@@ -132,7 +134,6 @@ if [[ $bench == 1 ]]; then
     check_lib libmimalloc.so.2 libmimalloc2.0
     check_lib libjemalloc.so.2 libjemalloc2
     check_lib libtcmalloc_minimal.so.4 libtcmalloc-minimal4
-    if pretended gnuplot-nox || ! have gnuplot; then want_optional gnuplot-nox; fi
     if pretended redis-server || ! have redis-server || ! have redis-benchmark; then
         want_optional redis-server
     fi

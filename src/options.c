@@ -5,10 +5,12 @@
  * Value syntax
  *   size     digits with an optional K, M, G or T suffix (powers of 1024),
  *            optionally followed by B or iB: 512M, 64KiB, 1048576
- *   number   a decimal such as 2 or 1.5
+ *   count    a whole number, optionally with K, M or G (timing_sample_rate=1K)
+ *   number   a decimal such as 2, 1.5 or 0.25 (each option states its range)
  *   bool     1/0, true/false, yes/no, on/off
  *   policy   return, log or abort
- *   path     a file name (log_file: messages are appended to it)
+ *   path     a file name, opened for appending when the option is read
+ *            (log_file: messages; stats_file: the periodic statistics lines)
  *
  * Nothing here allocates memory (it runs inside the first malloc of a
  * process): no stdio streams, no strtod, no getline.
@@ -17,6 +19,7 @@
 #include "options.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -27,14 +30,20 @@
 
 #include "error.h"
 
-enum option_kind { OPT_SIZE, OPT_NUMBER, OPT_BOOL, OPT_POLICY, OPT_PATH };
+enum option_kind { OPT_SIZE, OPT_COUNT, OPT_NUMBER, OPT_BOOL, OPT_POLICY, OPT_PATH };
 
-/* Extra rule a size must follow on its own. */
-enum option_rule { RULE_NONE, RULE_POWER_OF_TWO, RULE_BLOCK_SIZE };
+/* Extra rule a value must follow on its own: sizes (power of two, block
+ * size) and numbers (at least one, a fraction, an interval). */
+enum option_rule { RULE_NONE, RULE_POWER_OF_TWO, RULE_BLOCK_SIZE, RULE_AT_LEAST_ONE, RULE_FRACTION,
+                   RULE_INTERVAL };
+
+/* The shortest stats_interval (seconds): a snapshot walks every heap. */
+#define STATS_INTERVAL_MIN 0.01
 
 struct option_spec {
     const char *name;      /* config-file name; the environment variable is MPOOL_<NAME> */
-    enum option_kind kind; /* the C type at `offset`: size_t, double, bool, mpool_on_error_t, int (fd) */
+    enum option_kind kind; /* the C type at `offset`: size_t, unsigned, double, bool,
+                              mpool_on_error_t, int (fd) */
     bool process;          /* in struct process_options (else in mpool_config_t) */
     size_t offset;
     enum option_rule rule;
@@ -49,7 +58,7 @@ struct option_spec {
 static const struct option_spec option_table[] = {
     {"initial_size", OPT_SIZE, CFG(initial_size), RULE_NONE, "bytes mapped when the default pool starts"},
     {"max_size", OPT_SIZE, CFG(max_size), RULE_NONE, "bytes the default pool may take from the system (0: no cap)"},
-    {"growth_factor", OPT_NUMBER, CFG(growth_factor), RULE_NONE, "growth multiplies the pool size by this (>= 1)"},
+    {"growth_factor", OPT_NUMBER, CFG(growth_factor), RULE_AT_LEAST_ONE, "growth multiplies the pool size by this (>= 1)"},
     {"min_block_size", OPT_SIZE, CFG(min_block_size), RULE_BLOCK_SIZE, "smallest block"},
     {"max_block_size", OPT_SIZE, CFG(max_block_size), RULE_BLOCK_SIZE, "larger blocks are mapped directly"},
     {"alignment", OPT_SIZE, CFG(alignment), RULE_POWER_OF_TWO, "every block is aligned at least this much"},
@@ -57,9 +66,17 @@ static const struct option_spec option_table[] = {
     {"enable_statistics", OPT_BOOL, CFG(enable_statistics), RULE_NONE, "keep statistics"},
     {"enable_debug", OPT_BOOL, CFG(enable_debug), RULE_NONE, "exact checks on every free, poison freed memory"},
     {"on_error", OPT_POLICY, CFG(on_error), RULE_NONE, "misuse: return (silently), log (and continue) or abort"},
+    {"timing_sample_rate", OPT_COUNT, CFG(timing_sample_rate), RULE_NONE, "time one allocation and one free in N (0: off)"},
+    {"health_warning_usage", OPT_NUMBER, CFG(health_warning_usage), RULE_FRACTION, "health WARNING at this fraction of max_size in use (0: default)"},
+    {"health_critical_usage", OPT_NUMBER, CFG(health_critical_usage), RULE_FRACTION, "health CRITICAL at this fraction of max_size in use (0: default)"},
+    {"health_warning_fragmentation", OPT_NUMBER, CFG(health_warning_fragmentation), RULE_FRACTION, "health WARNING at this fragmentation (0: default)"},
+    {"health_warning_error_rate", OPT_NUMBER, CFG(health_warning_error_rate), RULE_FRACTION, "health WARNING at this share of failed or invalid calls (0: default)"},
+    {"health_critical_error_rate", OPT_NUMBER, CFG(health_critical_error_rate), RULE_FRACTION, "health CRITICAL at this share of failed or invalid calls (0: default)"},
     {"log_file", OPT_PATH, PROC(log_fd), RULE_NONE, "append messages to this file instead of stderr (the logger)"},
     {"verbose", OPT_BOOL, PROC(verbose), RULE_NONE, "print the options in effect at start"},
     {"show_stats", OPT_BOOL, PROC(show_stats), RULE_NONE, "print a report of the default pool at exit"},
+    {"stats_interval", OPT_NUMBER, PROC(stats_interval), RULE_INTERVAL, "seconds between two lines of stats_file (0: only the line at exit)"},
+    {"stats_file", OPT_PATH, PROC(stats_fd), RULE_NONE, "append a JSON line of statistics every stats_interval and at exit"},
 };
 #define OPTION_COUNT (sizeof option_table / sizeof option_table[0])
 
@@ -168,7 +185,23 @@ static bool size_fits(enum option_rule rule, size_t size)
         return size && !(size & (size - 1)) && size <= ((size_t)1 << 30);
     case RULE_BLOCK_SIZE:
         return size >= sizeof(void *);
-    case RULE_NONE:
+    default:
+        break;
+    }
+    return true;
+}
+
+/* The rule of one number on its own. */
+static bool number_fits(enum option_rule rule, double number)
+{
+    switch (rule) {
+    case RULE_AT_LEAST_ONE:
+        return number >= 1.0;
+    case RULE_FRACTION:
+        return number <= 1.0;
+    case RULE_INTERVAL:
+        return number == 0.0 || number >= STATS_INTERVAL_MIN * (1 - 1e-9); /* 0.01 parsed may be below */
+    default:
         break;
     }
     return true;
@@ -193,9 +226,16 @@ static bool option_set(const struct option_spec *o, const char *value, mpool_con
         *(size_t *)slot = size;
         return true;
     }
+    case OPT_COUNT: {
+        size_t count;
+        if (!parse_size(value, &count) || count > UINT_MAX)
+            return false;
+        *(unsigned *)slot = (unsigned)count;
+        return true;
+    }
     case OPT_NUMBER: {
         double number;
-        if (!parse_number(value, &number) || number < 1.0)
+        if (!parse_number(value, &number) || !number_fits(o->rule, number))
             return false;
         *(double *)slot = number;
         return true;
@@ -222,7 +262,8 @@ static const char *kind_syntax(enum option_kind kind)
 {
     switch (kind) {
     case OPT_SIZE: return "expected a size such as 4096, 64K or 512M";
-    case OPT_NUMBER: return "expected a number >= 1 such as 1.5";
+    case OPT_COUNT: return "expected a whole number such as 0, 1000 or 1K";
+    case OPT_NUMBER: return "expected a number such as 1.5";
     case OPT_BOOL: return "expected 1/0, true/false, yes/no or on/off";
     case OPT_POLICY: return "expected return, log or abort";
     case OPT_PATH: return "cannot open the file for appending";
@@ -237,6 +278,12 @@ static const char *option_syntax(const struct option_spec *o)
         return "expected a power of two up to 1G, such as 64 or 4K";
     if (o->rule == RULE_BLOCK_SIZE)
         return "expected a size of at least 8, such as 16 or 64K";
+    if (o->rule == RULE_AT_LEAST_ONE)
+        return "expected a number >= 1 such as 1.5";
+    if (o->rule == RULE_FRACTION)
+        return "expected a fraction from 0 to 1 such as 0.8 (0: the default)";
+    if (o->rule == RULE_INTERVAL)
+        return "expected seconds such as 1 or 0.25 (at least 0.01; 0: off)";
     return kind_syntax(o->kind);
 }
 
@@ -361,9 +408,12 @@ static void option_format(const struct option_spec *o, mpool_config_t *cfg, stru
     case OPT_SIZE:
         snprintf(buf, len, "%zu", *(const size_t *)slot);
         break;
+    case OPT_COUNT:
+        snprintf(buf, len, "%u", *(const unsigned *)slot);
+        break;
     case OPT_NUMBER: { /* no %f: printf of floating point may allocate */
-        unsigned long hundredths = (unsigned long)(*(const double *)slot * 100 + 0.5);
-        snprintf(buf, len, "%lu.%02lu", hundredths / 100, hundredths % 100);
+        unsigned long thousandths = (unsigned long)(*(const double *)slot * 1000 + 0.5);
+        snprintf(buf, len, "%lu.%03lu", thousandths / 1000, thousandths % 1000);
         break;
     }
     case OPT_BOOL:
@@ -375,9 +425,11 @@ static void option_format(const struct option_spec *o, mpool_config_t *cfg, stru
                                  : policy == MPOOL_ON_ERROR_LOG ? "log" : "return");
         break;
     }
-    case OPT_PATH:
-        snprintf(buf, len, "%s", *(const int *)slot >= 0 ? "(open)" : "(stderr)");
+    case OPT_PATH: {
+        bool log = o->process && o->offset == offsetof(struct process_options, log_fd);
+        snprintf(buf, len, "%s", *(const int *)slot >= 0 ? "(open)" : log ? "(stderr)" : "(none)");
         break;
+    }
     }
 }
 
@@ -415,7 +467,8 @@ void options_load(mpool_config_t *cfg, struct process_options *proc, bool dropin
     if (dropin)
         cfg->on_error = MPOOL_ON_ERROR_ABORT;
     proc->verbose = proc->show_stats = false;
-    proc->log_fd = -1;
+    proc->stats_interval = 0;
+    proc->log_fd = proc->stats_fd = -1;
     const char *file = getenv("MPOOL_CONFIG");
     if (file && *file)
         load_file(file, cfg, proc);
@@ -432,7 +485,7 @@ void options_load(mpool_config_t *cfg, struct process_options *proc, bool dropin
             char var[64], value[64], text[300];
             option_env_name(&option_table[i], var, sizeof var);
             option_format(&option_table[i], cfg, proc, value, sizeof value);
-            snprintf(text, sizeof text, "  %-24s = %-12s %s", var, value, option_table[i].doc);
+            snprintf(text, sizeof text, "  %-34s = %-12s %s", var, value, option_table[i].doc);
             error_write_line(proc->log_fd, text);
         }
     }

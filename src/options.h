@@ -1,7 +1,7 @@
 /*
  * options.h - the one table of options: every mpool_config_t field of the
  * default pool, plus the options of the process (verbose, statistics at
- * exit, log file), with their names, defaults and meaning.
+ * exit and in a file, log file), with their names, defaults and meaning.
  *
  * Sources, later ones winning: built-in defaults, the file named by
  * MPOOL_CONFIG ("name = value" lines, '#' comments), then the environment
@@ -22,6 +22,8 @@ struct process_options {
     bool verbose;       /* print the options in effect at start */
     bool show_stats;    /* print a report of the default pool at exit */
     int log_fd;         /* where the default pool's messages go (-1: stderr) */
+    double stats_interval; /* seconds between two lines of stats_fd (0: only the line at exit) */
+    int stats_fd;       /* the statistics file, opened for appending (-1: none) */
 };
 
 /* Fills *cfg and *proc for the default pool.  dropin: the defaults of the
