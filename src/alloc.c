@@ -293,7 +293,7 @@ static mpool_noinline void *alloc_slow(mpool_t *pool, size_t size)
 {
     if (!pool)
         pool = pool_default();
-    if (likely(!pool->timing) || !stats_time_this(pool))
+    if (likely(!pool->timing) || !stats_time_this(pool, true))
         return alloc_slow_untimed(pool, size);
     uint64_t start = stats_now_ns();
     void *p = alloc_slow_untimed(pool, size);
@@ -429,8 +429,7 @@ static mpool_noinline void free_general(mpool_t *pool, void *p, const char *who)
         fail_invalid_pointer(pool ? pool : b.pool, who, p);
 }
 
-/* mpool_free when the pool's heap is not reached inline. */
-static mpool_noinline void free_slow(mpool_t *pool, void *p)
+static void free_slow_untimed(mpool_t *pool, void *p)
 {
     if (pool && !pool->debug) {
         struct heap *h = heap_mine(pool);
@@ -438,6 +437,20 @@ static mpool_noinline void free_slow(mpool_t *pool, void *p)
             return;
     }
     free_general(pool, p, "mpool_free");
+}
+
+/* mpool_free when the pool's heap is not reached inline; timed one call in
+ * N when the pool (the default pool if NULL) asks for it. */
+static mpool_noinline void free_slow(mpool_t *pool, void *p)
+{
+    struct mpool_pool *timed = pool ? pool : pool_default();
+    if (likely(!timed->timing) || !stats_time_this(timed, false)) {
+        free_slow_untimed(pool, p);
+        return;
+    }
+    uint64_t start = stats_now_ns();
+    free_slow_untimed(pool, p);
+    stats_timed(timed, false, stats_now_ns() - start);
 }
 
 void mpool_free(mpool_t *pool, void *p)
@@ -449,7 +462,7 @@ void mpool_free(mpool_t *pool, void *p)
 
 void free_default_slow(void *p)
 {
-    free_general(NULL, p, "mpool_free");
+    free_slow(NULL, p);
 }
 
 bool mpool_safe_free(mpool_t *pool, void *p)

@@ -564,10 +564,11 @@ size_t buddy_check_locked(const struct buddy *b)
     return problems;
 }
 
-size_t buddy_largest_free_locked(const struct buddy *b)
+size_t buddy_free_pages_from_locked(const struct buddy *b, unsigned order)
 {
-    for (unsigned j = BUDDY_ORDERS; j-- > 0;)
-        if (b->free[j])
-            return run_pages(j);
-    return 0;
+    size_t pages = 0;
+    for (unsigned j = order; j < BUDDY_ORDERS; j++)
+        for (const struct page *pg = b->free[j]; pg; pg = pg->next)
+            pages += run_pages(j);
+    return pages;
 }

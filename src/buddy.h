@@ -38,8 +38,9 @@ enum buddy_status { BUDDY_OK = 0, BUDDY_FULL, BUDDY_NOMEM };
 void buddy_init(struct buddy *b, struct mpool_pool *pool, struct budget *budget,
                 double growth_factor) mpool_internal;
 
-/* Pages in the largest free run (0 if none); under the page lock. */
-size_t buddy_largest_free_locked(const struct buddy *b) mpool_internal;
+/* Pages in free runs of order `order` or more; under the page lock (walks
+ * those lists). */
+size_t buddy_free_pages_from_locked(const struct buddy *b, unsigned order) mpool_internal;
 
 /* Maps regions holding at least `bytes` (whole pages); false if refused. */
 enum buddy_status buddy_reserve(struct buddy *b, size_t bytes) mpool_internal;

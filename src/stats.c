@@ -19,7 +19,9 @@
 #include "prim.h"
 #include "stats.h"
 
-static _Thread_local uint64_t timing_countdown __attribute__((tls_model("initial-exec")));
+/* Calls until the next timed allocation [0] and free [1] of this thread (one
+ * count per kind: with one, alternating calls would time only one kind). */
+static _Thread_local uint64_t timing_countdown[2] __attribute__((tls_model("initial-exec")));
 
 void stats_pool_init(struct mpool_pool *pool)
 {
@@ -121,13 +123,25 @@ static uint64_t class_in_use(const struct mpool_pool *pool, unsigned cls)
     size_t lo = 1, hi = 0;
     bool sized = class_sizes(pool, cls, &lo, &hi);
     uint64_t allocs = 0, frees = stat_read(&pool->stats.orphan_frees[cls]) + pool->stats.dropped_class[cls];
+    for (const struct heap *h = heaps_first(pool); h; h = h->next)
+        frees += stat_read(&h->stats.class_frees[cls]);
+    __atomic_thread_fence(__ATOMIC_ACQUIRE); /* frees first: see merge */
     for (const struct heap *h = heaps_first(pool); h; h = h->next) {
         allocs += stat_read(&h->stats.other_allocs[cls]);
         for (size_t s = lo; sized && s <= hi; s++)
             allocs += stat_read(&h->stats.requests[s]);
-        frees += stat_read(&h->stats.class_frees[cls]);
     }
     return sub_clamped(allocs, frees);
+}
+
+/* The counts of what left the heap's blocks: read before every count of
+ * what was handed out (merge). */
+static void merge_heap_frees(const struct heap_stats *s, struct merged *m)
+{
+    struct stats_raw *r = &m->raw;
+    for (unsigned cls = 0; cls < CLASS_COUNT; cls++)
+        r->class_frees[cls] += stat_read(&s->class_frees[cls]);
+    r->frees -= stat_read(&s->moves); /* wraps below 0 until the block frees are added */
 }
 
 static void merge_heap(const struct mpool_pool *pool, const struct heap_stats *s, struct merged *m)
@@ -148,7 +162,6 @@ static void merge_heap(const struct mpool_pool *pool, const struct heap_stats *s
     }
     for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
         r->class_allocs[cls] += stat_read(&s->other_allocs[cls]);
-        r->class_frees[cls] += stat_read(&s->class_frees[cls]);
         m->capacity[cls] += stat_read(&s->class_capacity[cls]);
     }
     r->allocations += stat_read(&s->other_calls);
@@ -157,28 +170,34 @@ static void merge_heap(const struct mpool_pool *pool, const struct heap_stats *s
     for (unsigned k = 0; k < MPOOL_HISTOGRAM_BUCKETS; k++)
         r->hist[k] += stat_read(&s->other_hist[k]);
     r->reallocs += stat_read(&s->reallocs);
-    r->frees -= stat_read(&s->moves); /* wraps below 0 until the block frees are added */
 }
 
-/* Sums every counter of the pool (since creation). */
+/* Sums every counter of the pool (since creation).  Every count of frees is
+ * read before any count of allocations: a block counted freed was counted
+ * allocated before that, so the later read sees its allocation, and no class
+ * shows more frees than allocations. */
 static void merge(const struct mpool_pool *pool, struct merged *m)
 {
     memset(m, 0, sizeof *m);
     struct stats_raw *r = &m->raw;
     const struct pool_stats *ps = &pool->stats;
     for (const struct heap *h = heaps_first(pool); h; h = h->next)
+        merge_heap_frees(&h->stats, m);
+    r->frees -= stat_read(&ps->orphan_moves);
+    for (unsigned cls = 0; cls < CLASS_COUNT; cls++)
+        r->class_frees[cls] += stat_read(&ps->orphan_frees[cls]);
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    for (const struct heap *h = heaps_first(pool); h; h = h->next)
         merge_heap(pool, &h->stats, m);
     r->allocations += stat_read(&ps->orphan_calls);
     r->requested += stat_read(&ps->orphan_requested);
     r->allocated += stat_read(&ps->orphan_allocated);
     r->reallocs += stat_read(&ps->orphan_reallocs);
-    r->frees -= stat_read(&ps->orphan_moves);
     for (unsigned k = 0; k < MPOOL_HISTOGRAM_BUCKETS; k++)
         r->hist[k] += stat_read(&ps->orphan_hist[k]);
 
     uint64_t block_frees = 0;
     for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
-        r->class_frees[cls] += stat_read(&ps->orphan_frees[cls]);
         block_frees += r->class_frees[cls];
         m->in_use[cls] = sub_clamped(r->class_allocs[cls], r->class_frees[cls] + ps->dropped_class[cls]);
         m->slab_used_bytes += m->in_use[cls] * pool->cls[cls].block_size;
@@ -253,13 +272,14 @@ void stats_pool_reset(struct mpool_pool *pool)
 
 /* ---- Timing ---------------------------------------------------------------- */
 
-bool stats_time_this(struct mpool_pool *pool)
+bool stats_time_this(struct mpool_pool *pool, bool alloc)
 {
-    if (timing_countdown > 0) {
-        timing_countdown--;
+    uint64_t *left = &timing_countdown[alloc ? 0 : 1];
+    if (*left > 0) {
+        (*left)--;
         return false;
     }
-    timing_countdown = pool->config.timing_sample_rate - 1;
+    *left = pool->config.timing_sample_rate - 1;
     return true;
 }
 
@@ -287,22 +307,28 @@ static void since_base(const struct stats_raw *now, const struct stats_raw *base
         o[i] = sub_clamped(a[i], b[i]);
 }
 
-/* fragmentation: the share of the free memory the pool holds that does not
- * sit in one piece: 1 - (largest free run) / (free bytes in runs and slabs).
- * Here "free" is held minus live bytes, and the largest piece the largest
- * free buddy run; 0 when nothing is free. */
-static double fragmentation_of(const struct mpool_pool *pool, uint64_t held, uint64_t used)
+/* Fragmentation: the share of the pool's free memory that lies in pieces
+ * smaller than FRAG_PIECE_ORDER pages (64 KiB), which no large request can
+ * use: 1 - (bytes in free page runs of at least 64 KiB) / (bytes in free page
+ * runs + bytes of free slab blocks).  Free slab blocks are small pieces by
+ * definition; 0 when nothing is free.  A fresh or trimmed pool reads near 0, a
+ * pool whose slabs are mostly empty but pinned by a few live blocks near 1. */
+#define FRAG_PIECE_ORDER 4
+static double fragmentation_of(const struct mpool_pool *pool, const struct merged *m)
 {
-    uint64_t free_bytes = held > used ? held - used : 0;
-    if (!free_bytes)
-        return 0.0;
     struct mpool_pool *wp = (struct mpool_pool *)pool;
+    uint64_t slab_free = 0;
+    for (unsigned cls = 0; cls < CLASS_COUNT; cls++)
+        if (m->capacity[cls] > m->in_use[cls])
+            slab_free += (m->capacity[cls] - m->in_use[cls]) * pool->cls[cls].block_size;
     lock_take(&wp->buddy.lock, pool->thread_safe);
-    uint64_t largest = (uint64_t)buddy_largest_free_locked(&wp->buddy) << PAGE_SHIFT;
+    uint64_t runs = (uint64_t)wp->buddy.free_pages << PAGE_SHIFT;
+    uint64_t big = (uint64_t)buddy_free_pages_from_locked(&wp->buddy, FRAG_PIECE_ORDER) << PAGE_SHIFT;
     lock_give(&wp->buddy.lock, pool->thread_safe);
-    if (largest >= free_bytes)
+    uint64_t free_bytes = runs + slab_free;
+    if (!free_bytes || big >= free_bytes)
         return 0.0;
-    return 1.0 - (double)largest / (double)free_bytes;
+    return 1.0 - (double)big / (double)free_bytes;
 }
 
 bool mpool_get_stats(const mpool_t *cpool, mpool_stats_t *out)
@@ -333,7 +359,7 @@ bool mpool_get_stats(const mpool_t *cpool, mpool_stats_t *out)
     out->huge_blocks = m.huge_live;
     out->large_blocks = m.large_live;
     out->unused_ratio = out->total_bytes ? 1.0 - (double)used / (double)out->total_bytes : 0.0;
-    out->fragmentation = fragmentation_of(pool, out->total_bytes, used);
+    out->fragmentation = fragmentation_of(pool, &m);
     out->uptime_seconds = (double)(prim_clock_ns() / 1000000u - ps->created_ms) / 1000.0;
     out->class_count = CLASS_COUNT;
     size_t live = m.large_live + m.huge_live;

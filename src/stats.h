@@ -40,7 +40,6 @@ struct heap_stats {
     uint64_t reallocs;                       /* successful reallocs of live blocks to a new size */
     uint64_t moves;                          /* of those, the ones that moved the block (an alloc
                                                 and a free that are not calls of their own) */
-    uint64_t timing_countdown;               /* calls until the next timed one */
 };
 
 /* Adds n to a counter its owner alone writes. */
@@ -136,7 +135,7 @@ void stats_pool_reset(struct mpool_pool *pool) mpool_internal;
 
 /* Timing (timing_sample_rate): true if the calling thread should time this
  * call; then stats_timed adds the sample. */
-bool stats_time_this(struct mpool_pool *pool) mpool_internal;
+bool stats_time_this(struct mpool_pool *pool, bool alloc) mpool_internal;
 uint64_t stats_now_ns(void) mpool_internal;
 void stats_timed(struct mpool_pool *pool, bool alloc, uint64_t ns) mpool_internal;
 
