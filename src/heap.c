@@ -368,7 +368,6 @@ static struct heap *heap_new_locked(struct mpool_pool *pool)
         h->current[cls] = &mpool_empty_slab;
     h->pool = pool;
     h->key = pool->key;
-    h->stats.timing_countdown = pool->config.timing_sample_rate;
     /* Published last, with its next already set: statistics walk the list
      * without heaps_lock (heaps leave it only when the pool is destroyed). */
     h->next = pool->heaps;
