@@ -439,18 +439,27 @@ static void free_slow_untimed(mpool_t *pool, void *p)
     free_general(pool, p, "mpool_free");
 }
 
-/* mpool_free when the pool's heap is not reached inline; timed one call in
- * N when the pool (the default pool if NULL) asks for it. */
+/* A free of a pool that times calls (its inline paths are off): the owner's
+ * free first, as inline, then the rest; one in timing_sample_rate timed. */
+static mpool_noinline void free_timed(mpool_t *pool, struct mpool_pool *timed, void *p)
+{
+    bool sample = stats_time_this(timed, false);
+    uint64_t start = sample ? stats_now_ns() : 0;
+    struct heap *h = timed->debug ? NULL : heap_mine(timed);
+    if (!h || !heap_free_mine(h, p))
+        free_general(pool, p, "mpool_free");
+    if (sample)
+        stats_timed(timed, false, stats_now_ns() - start);
+}
+
+/* mpool_free when the pool's heap is not reached inline. */
 static mpool_noinline void free_slow(mpool_t *pool, void *p)
 {
     struct mpool_pool *timed = pool ? pool : pool_default();
-    if (likely(!timed->timing) || !stats_time_this(timed, false)) {
+    if (unlikely(timed->timing))
+        free_timed(pool, timed, p);
+    else
         free_slow_untimed(pool, p);
-        return;
-    }
-    uint64_t start = stats_now_ns();
-    free_slow_untimed(pool, p);
-    stats_timed(timed, false, stats_now_ns() - start);
 }
 
 void mpool_free(mpool_t *pool, void *p)
