@@ -262,7 +262,15 @@ static mpool_noinline void *alloc_general(struct mpool_pool *pool, size_t size)
  * not reach, a class whose current slab is empty, sizes above SMALL_MAX (a
  * slab block up to SLAB_MAX still comes from the heap here, without the
  * general routing). */
-static void *alloc_slow_untimed(struct mpool_pool *pool, size_t size)
+/* A slab block above SMALL_MAX served by alloc_slow: counted out of line,
+ * so that alloc_slow keeps its registers for the common case. */
+static mpool_noinline void count_medium(struct heap *h, size_t size, unsigned cls, size_t usable)
+{
+    stat_inc(&h->stats.other_allocs[cls]);
+    stats_heap_call(&h->stats, size, usable);
+}
+
+static inline void *alloc_slow_untimed(struct mpool_pool *pool, size_t size)
 {
     if (unlikely(pool->debug || size > SLAB_MAX))
         return alloc_general(pool, size);
@@ -280,12 +288,21 @@ static void *alloc_slow_untimed(struct mpool_pool *pool, size_t size)
         if (unlikely(p == NULL))
             return alloc_general(pool, size);
     }
-    if (likely(size <= SMALL_MAX)) {
+    if (likely(size <= SMALL_MAX))
         stat_inc(&h->stats.requests[size]);
-    } else {
-        stat_inc(&h->stats.other_allocs[cls]);
-        stats_heap_call(&h->stats, size, pool->cls[cls].block_size);
-    }
+    else
+        count_medium(h, size, cls, pool->cls[cls].block_size);
+    return p;
+}
+
+/* alloc_slow for a pool that times calls: one in timing_sample_rate timed. */
+static mpool_noinline void *alloc_timed(struct mpool_pool *pool, size_t size)
+{
+    if (!stats_time_this(pool, true))
+        return alloc_slow_untimed(pool, size);
+    uint64_t start = stats_now_ns();
+    void *p = alloc_slow_untimed(pool, size);
+    stats_timed(pool, true, stats_now_ns() - start);
     return p;
 }
 
@@ -293,12 +310,9 @@ static mpool_noinline void *alloc_slow(mpool_t *pool, size_t size)
 {
     if (!pool)
         pool = pool_default();
-    if (likely(!pool->timing) || !stats_time_this(pool, true))
-        return alloc_slow_untimed(pool, size);
-    uint64_t start = stats_now_ns();
-    void *p = alloc_slow_untimed(pool, size);
-    stats_timed(pool, true, stats_now_ns() - start);
-    return p;
+    if (unlikely(pool->timing))
+        return alloc_timed(pool, size);
+    return alloc_slow_untimed(pool, size);
 }
 
 void *mpool_alloc(mpool_t *pool, size_t size)
@@ -383,10 +397,7 @@ static enum free_result free_slab_block(const struct block *b, void *p)
     *block_mark(p) = pool->key;
     unsigned cls = pg->cls; /* read before the block is published */
     struct heap *notify = slab_free_remote(pg, p);
-    if (h)
-        stat_inc(&h->stats.class_frees[cls]);
-    else
-        stats_count_remote_free(pool, cls);
+    stats_count_remote_free(pool, h, cls);
     if (notify)
         heap_notify(notify, pg);
     return FREED;

@@ -32,9 +32,17 @@ void stats_pool_init(struct mpool_pool *pool)
 
 /* ---- Counting on the slow paths ------------------------------------------ */
 
+/* The calling thread's heap for counting: attached if the thread has none
+ * (a shared atomic per call would cost a thread that only frees, or only
+ * allocates large blocks, a contended cache line); NULL if no memory. */
+static struct heap *counting_heap(struct mpool_pool *pool, struct heap *h)
+{
+    return h ? h : heap_of(pool);
+}
+
 void stats_count_call(struct mpool_pool *pool, size_t size, size_t usable)
 {
-    struct heap *h = heap_mine(pool);
+    struct heap *h = counting_heap(pool, heap_mine(pool));
     if (likely(h != NULL)) {
         stats_heap_call(&h->stats, size, usable);
         return;
@@ -48,7 +56,7 @@ void stats_count_call(struct mpool_pool *pool, size_t size, size_t usable)
 
 void stats_count_realloc(struct mpool_pool *pool, size_t size, size_t usable, bool moved)
 {
-    struct heap *h = heap_mine(pool);
+    struct heap *h = counting_heap(pool, heap_mine(pool));
     struct pool_stats *s = &pool->stats;
     if (likely(h != NULL)) {
         stat_inc(&h->stats.reallocs);
@@ -67,9 +75,13 @@ void stats_count_realloc(struct mpool_pool *pool, size_t size, size_t usable, bo
         stat_atomic_inc(&s->orphan_moves);
 }
 
-void stats_count_remote_free(struct mpool_pool *pool, unsigned cls)
+void stats_count_remote_free(struct mpool_pool *pool, struct heap *h, unsigned cls)
 {
-    stat_atomic_inc(&pool->stats.orphan_frees[cls]);
+    h = counting_heap(pool, h);
+    if (likely(h != NULL))
+        stat_inc(&h->stats.class_frees[cls]);
+    else
+        stat_atomic_inc(&pool->stats.orphan_frees[cls]);
 }
 
 /* ---- Merging -------------------------------------------------------------- */

@@ -121,8 +121,9 @@ void stats_count_call(struct mpool_pool *pool, size_t size, size_t usable) mpool
 /* A successful realloc of a live block to size bytes (usable after it). */
 void stats_count_realloc(struct mpool_pool *pool, size_t size, size_t usable, bool moved) mpool_internal;
 
-/* A slab block of class cls freed by a thread that does not own its slab. */
-void stats_count_remote_free(struct mpool_pool *pool, unsigned cls) mpool_internal;
+/* A slab block of class cls freed by a thread that does not own its slab; h:
+ * the thread's heap for the pool, if it has one. */
+void stats_count_remote_free(struct mpool_pool *pool, struct heap *h, unsigned cls) mpool_internal;
 
 /* Peaks: of class cls (a heap took a new slab of it), and of live bytes (a
  * large or huge block, or the pool grew). */
