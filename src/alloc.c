@@ -222,8 +222,8 @@ static void *alloc_any(struct mpool_pool *pool, size_t size, size_t align, const
         fail_status(pool, who, old, size, st);
         return NULL;
     }
-    if (*usable > SLAB_MAX && pool->config.enable_statistics)
-        stats_note_used_peak(pool); /* a large or huge block: a slow-path event (stats.c) */
+    if (fresh && pool->config.enable_statistics)
+        stats_note_used_peak(pool); /* a huge block, mapped for this call (stats.c) */
     if (zeroed)
         *zeroed = fresh;
     if (unlikely(pool->debug) && !fresh)
