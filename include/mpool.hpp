@@ -15,6 +15,8 @@
  *   std::vector<int, mpool::allocator<int>> v(p);       // served by p
  *   mpool::memory_resource res(p);
  *   std::pmr::vector<int> w(&res);                      // served by p too
+ *   std::size_t n = p.stats().live_blocks;              // statistics (mpool_get_stats)
+ *   std::string r = p.report_string(MPOOL_REPORT_JSON); // report, health() and the rest
  *
  * The pool must outlive every container, allocator and resource that uses it.
  *
@@ -28,6 +30,7 @@
  *   - pool's constructors throw std::invalid_argument, whose what() holds
  *     mpool_strerror(MPOOL_ERR_INVALID_ARGUMENT), for a configuration that
  *     mpool_create refuses, and std::bad_alloc when memory runs out.
+ *   - report_string throws std::bad_alloc if its string cannot grow.
  *   - Nothing else throws; freeing, observing and moving never do.
  *
  * Alignment: every wrapper knows the alignment its pool guarantees for every
@@ -95,9 +98,10 @@ inline void *allocate(mpool_t *pool, std::size_t size, std::size_t alignment, st
 /* Owns one pool created with mpool_create and destroys it (and with it every
  * block it served) in its destructor.  Movable, not copyable.  A moved-from
  * (or released) pool owns nothing: get() is nullptr, allocate throws
- * std::bad_alloc, usage() is all zeros, check() 0, owns() false, and
- * deallocate, reset and the destructor do nothing.  It never falls back to
- * the default pool. */
+ * std::bad_alloc, usage() and stats() are all zeros, check() 0, owns()
+ * false, health() HEALTHY with an empty message, report() false,
+ * report_string() empty, and deallocate, reset, reset_stats and the
+ * destructor do nothing.  It never falls back to the default pool. */
 class pool {
 public:
     /* A pool with the default configuration. */
@@ -164,6 +168,67 @@ public:
         if (pool_ == nullptr)
             return mpool_usage_t{0, 0, 0, 0.0};
         return mpool_get_usage(pool_);
+    }
+
+    /* One consistent snapshot of the pool's statistics (mpool_get_stats). */
+    mpool_stats_t stats() const noexcept
+    {
+        mpool_stats_t s{};
+        if (pool_ != nullptr)
+            mpool_get_stats(pool_, &s);
+        return s;
+    }
+
+    /* Zeroes the counters, the histogram and the timings; peaks become the
+     * current figures (mpool_reset_stats). */
+    void reset_stats() noexcept
+    {
+        if (pool_ != nullptr)
+            mpool_reset_stats(pool_);
+    }
+
+    /* The health verdict with the figure that decided it (mpool_health). */
+    mpool_health_t health() const noexcept
+    {
+        if (pool_ == nullptr)
+            return mpool_health_t{};
+        return mpool_health(pool_);
+    }
+
+    /* Writes a report (MPOOL_REPORT_TEXT or MPOOL_REPORT_JSON) through write,
+     * in pieces (write nullptr: stderr); false if none could be written.
+     * The report takes no memory from the pool, so write may allocate from
+     * anywhere but this pool. */
+    bool report(mpool_report_format_t format, mpool_write_fn write = nullptr, void *arg = nullptr) const noexcept
+    {
+        return pool_ != nullptr && mpool_report(pool_, format, write, arg);
+    }
+
+    /* The report as a string (held by the global operator new, not by this
+     * pool); empty if the pool owns nothing or the report failed.  Throws
+     * std::bad_alloc if the string cannot grow. */
+    std::string report_string(mpool_report_format_t format) const
+    {
+        struct sink {
+            std::string text;
+            bool failed = false;
+        } out;
+        /* No exception may cross mpool_report (C frames): kept in failed. */
+        mpool_write_fn append = [](const char *text, std::size_t len, void *arg) {
+            auto *o = static_cast<sink *>(arg);
+            if (o->failed)
+                return;
+            try {
+                o->text.append(text, len);
+            } catch (...) {
+                o->failed = true;
+            }
+        };
+        if (!report(format, append, &out))
+            out.text.clear();
+        if (out.failed)
+            throw std::bad_alloc();
+        return std::move(out.text);
     }
 
     /* The number of problems mpool_check finds (0: healthy). */

@@ -1,7 +1,8 @@
 /*
  * test_cpp.cpp - the C++ header mpool.hpp: mpool::pool (RAII, moves, errors),
  * mpool::allocator<T> with the standard containers, mpool::memory_resource
- * with the std::pmr containers.  Every container test shows that the memory
+ * with the std::pmr containers, and the statistics, health and reports of
+ * mpool::pool.  Every container test shows that the memory
  * came from the pool: buffers are live blocks of the pool (mpool_owns), the
  * pool's used bytes grow while the container holds elements and fall back to
  * 0 once it is gone, and a tracking allocator checks every block allocated.
@@ -301,6 +302,146 @@ Test(cpp_pool, release_and_reset)
     void *again = r.allocate(64);
     cr_assert(r.owns(again));
     cr_assert_eq(r.check(), 0);
+}
+
+/* ---- Statistics, health and reports ----------------------------------------- */
+
+namespace {
+
+/* The report's pieces as they come: how many, how many bytes. */
+struct piece_count {
+    std::size_t pieces = 0;
+    std::size_t bytes = 0;
+};
+
+void count_piece(const char *text, std::size_t len, void *arg)
+{
+    auto *c = static_cast<piece_count *>(arg);
+    cr_assert_not_null(text);
+    c->pieces++;
+    c->bytes += len;
+}
+
+/* text without blanks at both ends. */
+std::string trimmed(const std::string &text)
+{
+    std::size_t a = text.find_first_not_of(" \t\r\n");
+    std::size_t b = text.find_last_not_of(" \t\r\n");
+    return a == std::string::npos ? std::string() : text.substr(a, b - a + 1);
+}
+
+} // namespace
+
+Test(cpp_stats, stats_count_blocks_and_reset_stats_keeps_them)
+{
+    mpool::pool p;
+    std::vector<void *> blocks;
+    for (int i = 0; i < 10; i++)
+        blocks.push_back(p.allocate(100));
+    mpool_stats_t s = p.stats();
+    cr_assert(s.statistics_enabled);
+    cr_assert_eq(s.allocations, 10);
+    cr_assert_eq(s.frees, 0);
+    cr_assert_eq(s.live_blocks, 10);
+    cr_assert_geq(s.used_bytes, 10 * 100);
+    cr_assert_geq(s.total_bytes, s.used_bytes);
+    cr_assert_geq(s.peak_used_bytes, s.used_bytes);
+    cr_assert_eq(s.requested_bytes, 10 * 100);
+
+    for (int i = 0; i < 4; i++)
+        p.deallocate(blocks[static_cast<std::size_t>(i)]);
+    s = p.stats();
+    cr_assert_eq(s.frees, 4);
+    cr_assert_eq(s.live_blocks, 6);
+
+    p.reset_stats();
+    s = p.stats();
+    cr_assert_eq(s.allocations, 0);
+    cr_assert_eq(s.frees, 0);
+    cr_assert_eq(s.live_blocks, 6); /* a figure of the pool, not a counter */
+    cr_assert_geq(s.peak_used_bytes, s.used_bytes);
+    for (std::size_t i = 4; i < blocks.size(); i++)
+        p.deallocate(blocks[i]);
+    cr_assert_eq(p.stats().live_blocks, 0);
+}
+
+Test(cpp_stats, health_of_a_quiet_pool_and_of_a_full_one)
+{
+    mpool::pool p;
+    p.deallocate(p.allocate(1000));
+    mpool_health_t h = p.health();
+    cr_assert_eq(h.status, MPOOL_HEALTHY, "%s", h.message);
+    cr_assert_str_eq(mpool_health_name(h.status), "HEALTHY");
+
+    /* Filled until it refuses: usage near the cap, and failed calls. */
+    mpool_config_t cfg = mpool_config_default();
+    cfg.max_size = 1 * MiB;
+    mpool::pool full(cfg);
+    std::size_t failures = 0;
+    for (int i = 0; i < 64 && failures < 4; i++) {
+        try {
+            (void)full.allocate(32 * KiB);
+        } catch (const std::bad_alloc &) {
+            failures++;
+        }
+    }
+    cr_assert_gt(failures, 0);
+    h = full.health();
+    cr_assert_neq(h.status, MPOOL_HEALTHY, "a pool that refuses calls is healthy: %s", h.message);
+    cr_assert_neq(h.message[0], '\0');
+    cr_assert_gt(h.error_rate + h.usage, 0.0);
+}
+
+Test(cpp_stats, report_through_a_callback_and_as_a_string)
+{
+    mpool::pool p;
+    std::vector<void *> blocks;
+    for (std::size_t i = 1; i <= 200; i++)
+        blocks.push_back(p.allocate(i * 24));
+    mpool_stats_t before = p.stats();
+
+    std::string text = p.report_string(MPOOL_REPORT_TEXT);
+    cr_assert_gt(text.size(), 100);
+    cr_assert_neq(text.find(mpool_health_name(p.health().status)), std::string::npos, "%s", text.c_str());
+
+    std::string json = trimmed(p.report_string(MPOOL_REPORT_JSON));
+    cr_assert_gt(json.size(), 2);
+    cr_assert_eq(json.front(), '{');
+    cr_assert_eq(json.back(), '}');
+    cr_assert_neq(json.find("\"total_bytes\""), std::string::npos, "%s", json.c_str());
+
+    piece_count c;
+    cr_assert(p.report(MPOOL_REPORT_JSON, count_piece, &c));
+    cr_assert_gt(c.pieces, 0);
+    cr_assert_gt(c.bytes, 2);
+
+    /* Reporting took nothing from the pool. */
+    mpool_stats_t after = p.stats();
+    cr_assert_eq(after.allocations, before.allocations);
+    cr_assert_eq(after.live_blocks, before.live_blocks);
+    cr_assert_eq(after.used_bytes, before.used_bytes);
+    for (void *b : blocks)
+        p.deallocate(b);
+}
+
+Test(cpp_stats, a_pool_that_owns_nothing)
+{
+    mpool::pool p;
+    mpool::pool q(std::move(p));
+    cr_assert_null(p.get());
+    mpool_stats_t s = p.stats();
+    cr_assert_eq(s.total_bytes, 0);
+    cr_assert_eq(s.allocations, 0);
+    cr_assert_eq(s.class_count, 0);
+    p.reset_stats();
+    mpool_health_t h = p.health();
+    cr_assert_eq(h.status, MPOOL_HEALTHY);
+    cr_assert_eq(h.message[0], '\0');
+    piece_count c;
+    cr_assert_not(p.report(MPOOL_REPORT_TEXT, count_piece, &c));
+    cr_assert_eq(c.pieces, 0);
+    cr_assert(p.report_string(MPOOL_REPORT_JSON).empty());
+    cr_assert_gt(q.stats().total_bytes, 0); /* the pool went to q */
 }
 
 /* ---- mpool::allocator -------------------------------------------------------- */

@@ -16,7 +16,8 @@
  *   of memory under MPOOL_MAX_SIZE
  * - config: MPOOL_VERBOSE, every MPOOL_<FIELD>, size suffixes, invalid values,
  *   the MPOOL_CONFIG file, precedence, MPOOL_ALIGNMENT, MPOOL_ENABLE_DEBUG,
- *   MPOOL_LOG_FILE, MPOOL_SHOW_STATS
+ *   MPOOL_LOG_FILE, MPOOL_SHOW_STATS (the statistics file and the health
+ *   options: tests/dropin/stats.py)
  *
  * CMake passes the paths of the library and the helpers (MPOOL_DROPIN_PATH,
  * DROPIN_API, DROPIN_HARD, DROPIN_CXX).  Sanitizer builds do not: a
@@ -838,43 +839,48 @@ Test(dropin, log_file_receives_the_messages)
     run_free(&r);
 }
 
-/* The count before the word "allocations" in the at-exit report line. */
+/* The count of successful allocations in the text report at exit (its
+ * "successful ... N allocations" line), or -1 if there is none. */
 static long exit_report_allocations(const char *err)
 {
-    const char *line = err;
-    while (*line) {
-        const char *end = strchr(line, '\n');
-        size_t len = end ? (size_t)(end - line) : strlen(line);
-        char buf[1024];
-        size_t c = len < sizeof buf - 1 ? len : sizeof buf - 1;
-        memcpy(buf, line, c);
-        buf[c] = '\0';
-        char *word = strstr(buf, "allocations");
-        if (strstr(buf, "exit") && word) {
-            char *p = word;
-            while (p > buf && p[-1] == ' ')
-                p--;
-            while (p > buf && p[-1] >= '0' && p[-1] <= '9')
-                p--;
-            return strtol(p, NULL, 10);
-        }
-        line = end ? end + 1 : line + len;
-    }
-    return -1;
+    const char *line = strstr(err, "successful");
+    if (!line)
+        return -1;
+    const char *p = line + strlen("successful");
+    while (*p == ' ')
+        p++;
+    char *end;
+    long n = strtol(p, &end, 10);
+    return end != p && !strncmp(end, " allocations", 12) ? n : -1;
+}
+
+/* The parts of the text report (mpool_report) a person looks for: the
+ * title, the class table's header and the health line with its verdict,
+ * once each. */
+static void assert_text_report(struct run *r)
+{
+    assert_run(r, LINES_WITH(r->err, "mpool report: default pool") == 1);
+    assert_run(r, LINES_WITH(r->err, "in use / capacity") == 1);
+    const char *health = strstr(r->err, "\nhealth ");
+    char line[512] = "";
+    if (health)
+        first_line(health + 1, line, sizeof line);
+    assert_run(r, strstr(line, "HEALTHY") || strstr(line, "WARNING") || strstr(line, "CRITICAL"));
 }
 
 Test(dropin, show_stats_reports_at_exit)
 {
     struct run r = run_helper(true, ENV("MPOOL_SHOW_STATS=1"), ARGV(DROPIN_API, "workload"), T_LONG);
     assert_ok(&r, "workload");
+    assert_text_report(&r);
     long n = exit_report_allocations(r.err);
     assert_run(&r, n >= 20000); /* the workload alone makes about 30000 allocations */
-    assert_run(&r, count_lines(r.err) == 1);
     run_free(&r);
 
     /* Also when the program closed stderr before exiting. */
     r = run_helper(true, ENV("MPOOL_SHOW_STATS=1"), ARGV(DROPIN_API, "close_stderr"), T_SHORT);
     assert_ok(&r, "close_stderr");
+    assert_text_report(&r);
     assert_run(&r, exit_report_allocations(r.err) > 100);
     run_free(&r);
 

@@ -16,11 +16,12 @@
  *     one line naming the pointer by default (as glibc), or log, or return.
  *     Running out of memory only returns NULL.
  *   - glibc's malloc_trim, malloc_stats, mallinfo and mallinfo2 answer from
- *     the pool's own figures.
+ *     the pool's own figures; malloc_stats prints the pool's text report.
+ *   - Statistics at exit and in a file (MPOOL_SHOW_STATS, MPOOL_STATS_FILE,
+ *     MPOOL_STATS_INTERVAL) come from the pool's own counts (monitor.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,19 +49,10 @@ DROPIN_API void *__libc_memalign(size_t alignment, size_t size);
 DROPIN_API void *__libc_valloc(size_t size);
 DROPIN_API void *__libc_pvalloc(size_t size);
 
-/* ---- Call counts for the report at exit (MPOOL_SHOW_STATS) -------------- */
-
-bool dropin_counting;
-atomic_size_t dropin_allocations, dropin_frees;
-
 /* ---- The malloc family -------------------------------------------------- */
 
-/* Counted (MPOOL_SHOW_STATS) here only: while counting, the calling
- * thread's default heap is not reachable inline (heap_default_inline_off),
- * so every call comes through. */
 static mpool_noinline void *malloc_slow(size_t size)
 {
-    dropin_count(&dropin_allocations);
     return alloc_default_slow(size);
 }
 
@@ -68,7 +60,6 @@ static mpool_noinline void free_slow(void *p)
 {
     if (!p)
         return;
-    dropin_count(&dropin_frees);
     free_default_slow(p);
 }
 
@@ -91,16 +82,11 @@ DROPIN_API void free(void *p)
 
 DROPIN_API void *calloc(size_t count_, size_t size)
 {
-    dropin_count(&dropin_allocations);
     return mpool_calloc(NULL, count_, size);
 }
 
 DROPIN_API void *realloc(void *p, size_t size)
 {
-    if (!p)
-        dropin_count(&dropin_allocations);
-    else if (!size)
-        dropin_count(&dropin_frees);
     return mpool_realloc(NULL, p, size);
 }
 
@@ -117,7 +103,6 @@ DROPIN_API void *reallocarray(void *p, size_t count_, size_t size)
 /* An aligned block; alignment must already be a power of two. */
 static void *alloc_aligned(size_t alignment, size_t size)
 {
-    dropin_count(&dropin_allocations);
     return mpool_alloc_aligned(NULL, size, alignment);
 }
 
@@ -232,24 +217,11 @@ DROPIN_API struct mallinfo mallinfo(void)
     return m;
 }
 
-static int report_fd = -1; /* stderr as it was at start (programs may close fd 2 before exit) */
-
-/* Writes the report of the default pool to stderr (or MPOOL_LOG_FILE). */
-static void report(const char *title)
-{
-    mpool_usage_t u = mpool_get_usage(NULL);
-    const struct process_options *proc = pool_process_options();
-    int fd = proc->log_fd >= 0 ? proc->log_fd : report_fd;
-    char text[300];
-    snprintf(text, sizeof text, "%s: %zu allocations, %zu frees; %zu bytes in use of %zu held (%d.%02d%%)",
-             title, atomic_load(&dropin_allocations), atomic_load(&dropin_frees), u.used, u.total,
-             (int)u.usage_percent, (int)(u.usage_percent * 100) % 100);
-    error_write_line(fd, text);
-}
-
+/* glibc prints its arenas on stderr; this prints the pool's text report
+ * (on MPOOL_LOG_FILE when it is set). */
 DROPIN_API void malloc_stats(void)
 {
-    report("malloc_stats");
+    monitor_text_report();
 }
 
 /* ---- glibc-internal names, for code that calls them directly ------------ */
@@ -266,15 +238,10 @@ void *__libc_pvalloc(size_t size) { return pvalloc(size); }
 
 __attribute__((constructor)) static void dropin_start(void)
 {
-    dropin_counting = pool_process_options()->show_stats;
-    if (dropin_counting) {
-        heap_default_inline_off();
-        report_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
-    }
+    monitor_start();
 }
 
 __attribute__((destructor)) static void dropin_exit(void)
 {
-    if (dropin_counting)
-        report("at exit");
+    monitor_exit();
 }

@@ -26,7 +26,6 @@ extern void _ZSt17__throw_bad_allocv(void) __attribute__((weak, noreturn));
 /* The allocation loop of operator new; align 0 means the default. */
 static void *cxx_new(size_t size, size_t align, bool nothrow)
 {
-    dropin_count(&dropin_allocations);
     for (;;) {
         void *p = align ? mpool_alloc_aligned(NULL, size, align) : mpool_alloc(NULL, size);
         if (__builtin_expect(p != NULL, 1))
@@ -75,10 +74,8 @@ static void *cxx_new(size_t size, size_t align, bool nothrow)
 #define DEFINE_DELETE(name, params) \
     void name params                                                                         \
     {                                                                                        \
-        if (p) {                                                                             \
-            dropin_count(&dropin_frees);                                                     \
+        if (p)                                                                               \
             mpool_free(NULL, p);                                                             \
-        }                                                                                    \
     }
 
 NEW_FORMS(DECLARE_NEW)
