@@ -472,21 +472,6 @@ struct heap *heap_attach(struct mpool_pool *pool)
     return h;
 }
 
-void heap_default_inline_off(void)
-{
-    struct mpool_pool *pool = mpool_default();
-    lock_take(&heaps_lock, true);
-    pool->tls_heap = false;
-    struct heap *h = mpool_default_heap;
-    struct mpool_pool *found = NULL;
-    if (h != &mpool_heap_empty) {
-        mpool_default_heap = &mpool_heap_empty;
-        heap_slot_set_locked(&mpool_heap_thread, pool, h, &found);
-    }
-    lock_give(&heaps_lock, true);
-    report_found(found);
-}
-
 /* ---- Whole pools -------------------------------------------------------- */
 
 bool heap_pool_init(struct mpool_pool *pool)

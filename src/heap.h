@@ -191,11 +191,6 @@ void heap_fork_prepare(void) mpool_internal;
 void heap_fork_parent(void) mpool_internal;
 void heap_fork_child(void) mpool_internal;
 
-/* From now on the default pool's heaps are found in the slot table, not in
- * mpool_default_heap, so the drop-in's inline paths never serve (the calling
- * thread's heap moves there; other threads' stay where they are). */
-void heap_default_inline_off(void) mpool_internal;
-
 /* A new pool id (ids are never reused). */
 uint64_t heap_next_pool_id(void) mpool_internal;
 
