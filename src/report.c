@@ -194,7 +194,8 @@ static const char *age_text(char buf[24], double seconds)
     else if (seconds < 3600)
         snprintf(buf, 24, "%u min %02u s", (unsigned)(seconds / 60), (unsigned)seconds % 60);
     else
-        snprintf(buf, 24, "%.0f h %02u min", floor(seconds / 3600), (unsigned)(fmod(seconds, 3600) / 60));
+        snprintf(buf, 24, "%llu h %02u min", (unsigned long long)(seconds / 3600), /* no libm: libmpool needs only libc */
+                 (unsigned)((unsigned long long)seconds % 3600 / 60));
     return buf;
 }
 

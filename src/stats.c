@@ -32,9 +32,10 @@ void stats_pool_init(struct mpool_pool *pool)
 
 /* ---- Counting on the slow paths ------------------------------------------ */
 
-/* The calling thread's heap for counting: attached if the thread has none
- * (a shared atomic per call would cost a thread that only frees, or only
- * allocates large blocks, a contended cache line); NULL if no memory. */
+/* The calling thread's heap for counting an allocating call: attached if
+ * the thread has none (it allocates, so it may take an ownerless heap); a
+ * shared atomic per large allocation would be a contended cache line.  NULL
+ * if no memory. */
 static struct heap *counting_heap(struct mpool_pool *pool, struct heap *h)
 {
     return h ? h : heap_of(pool);
@@ -75,9 +76,12 @@ void stats_count_realloc(struct mpool_pool *pool, size_t size, size_t usable, bo
         stat_atomic_inc(&s->orphan_moves);
 }
 
+/* A thread that only frees gets no heap for it (it would take an ownerless
+ * heap away from a thread that allocates, or pile up new ones when a thread
+ * cycles through more pools than it has slots): its frees are counted in a
+ * pool-level atomic. */
 void stats_count_remote_free(struct mpool_pool *pool, struct heap *h, unsigned cls)
 {
-    h = counting_heap(pool, h);
     if (likely(h != NULL))
         stat_inc(&h->stats.class_frees[cls]);
     else
