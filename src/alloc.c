@@ -262,15 +262,8 @@ static mpool_noinline void *alloc_general(struct mpool_pool *pool, size_t size)
  * not reach, a class whose current slab is empty, sizes above SMALL_MAX (a
  * slab block up to SLAB_MAX still comes from the heap here, without the
  * general routing). */
-/* A slab block above SMALL_MAX served by alloc_slow: counted out of line,
- * so that alloc_slow keeps its registers for the common case. */
-static mpool_noinline void count_medium(struct heap *h, size_t size, unsigned cls, size_t usable)
-{
-    stat_inc(&h->stats.other_allocs[cls]);
-    stats_heap_call(&h->stats, size, usable);
-}
-
-static inline void *alloc_slow_untimed(struct mpool_pool *pool, size_t size)
+/* alloc_slow's body (inlined into it and into alloc_timed). */
+static mpool_always_inline void *alloc_slow_untimed(struct mpool_pool *pool, size_t size)
 {
     if (unlikely(pool->debug || size > SLAB_MAX))
         return alloc_general(pool, size);
@@ -288,10 +281,13 @@ static inline void *alloc_slow_untimed(struct mpool_pool *pool, size_t size)
         if (unlikely(p == NULL))
             return alloc_general(pool, size);
     }
-    if (likely(size <= SMALL_MAX))
+    if (likely(size <= SMALL_MAX)) {
         stat_inc(&h->stats.requests[size]);
-    else
-        count_medium(h, size, cls, pool->cls[cls].block_size);
+    } else { /* calls, usable bytes and class allocations follow from medium[cls] */
+        stat_inc(&h->stats.medium[cls]);
+        stat_add(&h->stats.other_requested, size);
+        stat_inc(&h->stats.other_hist[stats_bucket(size)]);
+    }
     return p;
 }
 

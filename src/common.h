@@ -30,6 +30,7 @@
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #define mpool_noinline __attribute__((noinline))
+#define mpool_always_inline inline __attribute__((always_inline))
 #define mpool_internal __attribute__((visibility("hidden")))
 
 /* Reports a failed check (file, line, expression, message) and aborts. */

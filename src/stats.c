@@ -143,7 +143,7 @@ static uint64_t class_in_use(const struct mpool_pool *pool, unsigned cls)
         frees += stat_read(&h->stats.class_frees[cls]);
     __atomic_thread_fence(__ATOMIC_ACQUIRE); /* frees first: see merge */
     for (const struct heap *h = heaps_first(pool); h; h = h->next) {
-        allocs += stat_read(&h->stats.other_allocs[cls]);
+        allocs += stat_read(&h->stats.other_allocs[cls]) + stat_read(&h->stats.medium[cls]);
         for (size_t s = lo; sized && s <= hi; s++)
             allocs += stat_read(&h->stats.requests[s]);
     }
@@ -177,7 +177,10 @@ static void merge_heap(const struct mpool_pool *pool, const struct heap_stats *s
         }
     }
     for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
-        r->class_allocs[cls] += stat_read(&s->other_allocs[cls]);
+        uint64_t medium = stat_read(&s->medium[cls]);
+        r->allocations += medium;
+        r->allocated += medium * pool->cls[cls].block_size;
+        r->class_allocs[cls] += medium + stat_read(&s->other_allocs[cls]);
         m->capacity[cls] += stat_read(&s->class_capacity[cls]);
     }
     r->allocations += stat_read(&s->other_calls);

@@ -7,7 +7,7 @@
  *   slow paths count for the calling thread.  The fast paths add one
  *   instruction to an allocation (requests[size]) and two to a free
  *   (class_frees[cls]); everything else is derived at snapshot time:
- *     allocations      sum of requests[] + other_calls
+ *     allocations      sum of requests[] + sum of medium[] + other_calls
  *     requested_bytes  sum of size * requests[size] + other_requested
  *     allocated_bytes  sum of block_size(class(size)) * requests[size] + other_allocated
  *     class allocs     requests[] of the sizes of the class + other_allocs[cls]
@@ -32,7 +32,11 @@
 struct heap_stats {
     uint64_t requests[SMALL_MAX + 1];        /* allocating calls by size served from the class table */
     uint64_t class_frees[CLASS_COUNT];       /* slab blocks this thread freed, by class */
-    uint64_t other_allocs[CLASS_COUNT];      /* slab blocks handed out not counted in requests[] */
+    uint64_t medium[CLASS_COUNT];            /* allocating calls above SMALL_MAX served by alloc_slow
+                                                from class cls (their size is in other_requested
+                                                and other_hist) */
+    uint64_t other_allocs[CLASS_COUNT];      /* slab blocks handed out not counted in requests[]
+                                                nor medium[] */
     uint64_t class_capacity[CLASS_COUNT];    /* blocks in the slabs this heap holds */
     uint64_t other_calls;                    /* allocating calls not counted in requests[] */
     uint64_t other_requested, other_allocated;
