@@ -138,10 +138,9 @@ static uint64_t class_in_use(const struct mpool_pool *pool, unsigned cls)
 {
     size_t lo = 1, hi = 0;
     bool sized = class_sizes(pool, cls, &lo, &hi);
-    uint64_t allocs = 0, frees = stat_read(&pool->stats.orphan_frees[cls]) + pool->stats.dropped_class[cls];
+    uint64_t allocs = 0, frees = stat_read_first(&pool->stats.orphan_frees[cls]) + pool->stats.dropped_class[cls];
     for (const struct heap *h = heaps_first(pool); h; h = h->next)
-        frees += stat_read(&h->stats.class_frees[cls]);
-    __atomic_thread_fence(__ATOMIC_ACQUIRE); /* frees first: see merge */
+        frees += stat_read_first(&h->stats.class_frees[cls]); /* frees first: see merge */
     for (const struct heap *h = heaps_first(pool); h; h = h->next) {
         allocs += stat_read(&h->stats.other_allocs[cls]) + stat_read(&h->stats.medium[cls]);
         for (size_t s = lo; sized && s <= hi; s++)
@@ -156,8 +155,8 @@ static void merge_heap_frees(const struct heap_stats *s, struct merged *m)
 {
     struct stats_raw *r = &m->raw;
     for (unsigned cls = 0; cls < CLASS_COUNT; cls++)
-        r->class_frees[cls] += stat_read(&s->class_frees[cls]);
-    r->frees -= stat_read(&s->moves); /* wraps below 0 until the block frees are added */
+        r->class_frees[cls] += stat_read_first(&s->class_frees[cls]);
+    r->frees -= stat_read_first(&s->moves); /* wraps below 0 until the block frees are added */
 }
 
 static void merge_heap(const struct mpool_pool *pool, const struct heap_stats *s, struct merged *m)
@@ -202,10 +201,9 @@ static void merge(const struct mpool_pool *pool, struct merged *m)
     const struct pool_stats *ps = &pool->stats;
     for (const struct heap *h = heaps_first(pool); h; h = h->next)
         merge_heap_frees(&h->stats, m);
-    r->frees -= stat_read(&ps->orphan_moves);
+    r->frees -= stat_read_first(&ps->orphan_moves);
     for (unsigned cls = 0; cls < CLASS_COUNT; cls++)
-        r->class_frees[cls] += stat_read(&ps->orphan_frees[cls]);
-    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        r->class_frees[cls] += stat_read_first(&ps->orphan_frees[cls]);
     for (const struct heap *h = heaps_first(pool); h; h = h->next)
         merge_heap(pool, &h->stats, m);
     r->allocations += stat_read(&ps->orphan_calls);

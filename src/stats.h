@@ -77,6 +77,10 @@ static inline void stats_heap_call(struct heap_stats *s, size_t size, size_t usa
 /* A counter read by a snapshot. */
 static inline uint64_t stat_read(const uint64_t *c) { return __atomic_load_n(c, __ATOMIC_RELAXED); }
 
+/* A counter that must be read before the reads that follow it (a snapshot
+ * reads frees before allocations): an acquire load, a plain load on x86. */
+static inline uint64_t stat_read_first(const uint64_t *c) { return __atomic_load_n(c, __ATOMIC_ACQUIRE); }
+
 
 /* What a snapshot sums, raw (since creation); mpool_reset_stats keeps one as
  * the baseline. */
