@@ -291,14 +291,31 @@ static mpool_always_inline void *alloc_slow_untimed(struct mpool_pool *pool, siz
     return p;
 }
 
-/* alloc_slow for a pool that times calls: one in timing_sample_rate timed. */
+/* The slab an allocation of size would pop inline (for timing's count of
+ * inline allocations), or NULL if the pool has no inline path for it. */
+static struct page *timing_slab(struct mpool_pool *pool, size_t size)
+{
+    if (size > SMALL_MAX || !(pool->tls_heap || (!pool->thread_safe && !pool->debug)))
+        return NULL;
+    struct heap *h = heap_mine(pool);
+    return h ? h->current[pool->size_class[size]] : NULL;
+}
+
+/* alloc_slow for a pool that times calls (stats.h: timing). */
 static mpool_noinline void *alloc_timed(struct mpool_pool *pool, size_t size)
 {
-    if (!stats_time_this(pool, true))
-        return alloc_slow_untimed(pool, size);
-    uint64_t start = stats_now_ns();
+    bool sample = stats_timing_begin(pool, true);
+    uint64_t start = sample ? stats_now_ns() : 0;
+    struct page *before = timing_slab(pool, size);
+    bool had = before && before->free != NULL;
     void *p = alloc_slow_untimed(pool, size);
-    stats_timed(pool, true, stats_now_ns() - start);
+    struct page *after = timing_slab(pool, size);
+    size_t installed = 0;
+    if (after && after != &mpool_empty_slab && (after != before || !had)) { /* refilled */
+        int64_t left = (int64_t)after->extent + after->current - after->used;
+        installed = left > 0 ? (size_t)left : 0;
+    }
+    stats_timing_end(pool, true, sample, start, installed);
     return p;
 }
 
@@ -446,17 +463,17 @@ static void free_slow_untimed(mpool_t *pool, void *p)
     free_general(pool, p, "mpool_free");
 }
 
-/* A free of a pool that times calls (its inline paths are off): the owner's
- * free first, as inline, then the rest; one in timing_sample_rate timed. */
+/* free_slow for a pool that times calls (stats.h: timing): the owner's free
+ * first, as inline (the call may have been diverted from there), then the
+ * rest. */
 static mpool_noinline void free_timed(mpool_t *pool, struct mpool_pool *timed, void *p)
 {
-    bool sample = stats_time_this(timed, false);
+    bool sample = stats_timing_begin(timed, false);
     uint64_t start = sample ? stats_now_ns() : 0;
     struct heap *h = timed->debug ? NULL : heap_mine(timed);
     if (!h || !heap_free_mine(h, p))
         free_general(pool, p, "mpool_free");
-    if (sample)
-        stats_timed(timed, false, stats_now_ns() - start);
+    stats_timing_end(timed, false, sample, start, 0);
 }
 
 /* mpool_free when the pool's heap is not reached inline. */

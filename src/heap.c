@@ -27,6 +27,10 @@ struct heap mpool_heap_empty = {.current = EMPTY_SLABS_INIT};
 _Thread_local struct heap *mpool_default_heap __attribute__((tls_model("initial-exec"))) = &mpool_heap_empty;
 _Thread_local struct heap_thread mpool_heap_thread __attribute__((tls_model("initial-exec")));
 
+/* The calling thread's default heap while its inline paths are diverted to
+ * the slow halves for a timing sample (heap_divert_default), else NULL. */
+static _Thread_local struct heap *diverted_heap __attribute__((tls_model("initial-exec")));
+
 static mpool_lock_t heaps_lock;    /* every pool's list of heaps and their owners; zero: free */
 static uint64_t next_pool_id = 1;  /* atomic */
 static pthread_key_t exit_key;
@@ -421,10 +425,28 @@ static void heap_slot_set_locked(struct heap_thread *t, const struct mpool_pool 
     t->heap[slot] = h;
 }
 
+void heap_divert_default(void)
+{
+    struct heap *h = mpool_default_heap;
+    if (h != &mpool_heap_empty && !diverted_heap) {
+        diverted_heap = h;
+        mpool_default_heap = &mpool_heap_empty;
+    }
+}
+
+void heap_undivert_default(void)
+{
+    if (diverted_heap) {
+        mpool_default_heap = diverted_heap;
+        diverted_heap = NULL;
+    }
+}
+
 static void thread_exit(void *arg)
 {
     struct heap_thread *t = arg;
     struct mpool_pool *found = NULL;
+    heap_undivert_default();
     lock_take(&heaps_lock, true);
     struct heap *d = mpool_default_heap;
     if (d != &mpool_heap_empty)
@@ -452,6 +474,10 @@ struct heap *heap_attach(struct mpool_pool *pool)
     if (!t->registered) { /* the destructor runs again if a heap is attached during it */
         pthread_once(&exit_once, make_exit_key);
         t->registered = exit_key_ok && pthread_setspecific(exit_key, t) == 0;
+    }
+    if (pool->tls_heap && diverted_heap) { /* a slow path while diverted: the heap is still ours */
+        heap_undivert_default();
+        return mpool_default_heap;
     }
     struct mpool_pool *found = NULL;
     lock_take(&heaps_lock, true);

@@ -154,6 +154,13 @@ static inline bool heap_free_mine(struct heap *h, void *p)
     return true;
 }
 
+/* Timing samples (stats.c): the calling thread's inline paths of the default
+ * pool fall through to the slow halves (mpool_default_heap points at the
+ * empty heap) until heap_undivert_default; heap_attach and thread exit undo
+ * it too. */
+void heap_divert_default(void) mpool_internal;
+void heap_undivert_default(void) mpool_internal;
+
 /* ---- Whole heaps (heap.c) ----------------------------------------------- */
 
 /* Sets up the pool's heap list and heap0 (owned by nobody); false if no memory. */

@@ -64,7 +64,7 @@ static const char *config_problem(const mpool_config_t *c)
  * neither thread safe nor in debug mode (heap.h). */
 static void pool_set_fast(struct mpool_pool *pool)
 {
-    pool->fast_heap = !pool->thread_safe && !pool->debug && !pool->timing ? pool->heap0 : &mpool_heap_empty;
+    pool->fast_heap = !pool->thread_safe && !pool->debug ? pool->heap0 : &mpool_heap_empty;
 }
 
 /* Fills a zeroed pool from a valid configuration and reserves initial_size. */
@@ -217,7 +217,7 @@ static void default_init(void)
     }
     pool_init(&mpool_default_pool, &cfg);
     mpool_default_pool.is_default = true;
-    mpool_default_pool.tls_heap = !mpool_default_pool.debug && !mpool_default_pool.timing; /* timing: slow halves */
+    mpool_default_pool.tls_heap = !mpool_default_pool.debug;
     if (dropin) /* malloc fails by returning NULL; only misuse follows on_error */
         mpool_default_pool.policy.on_failure = MPOOL_ON_ERROR_RETURN;
     __atomic_store_n(&mpool_default_ready, true, __ATOMIC_RELEASE);

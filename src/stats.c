@@ -19,9 +19,12 @@
 #include "prim.h"
 #include "stats.h"
 
-/* Calls until the next timed allocation [0] and free [1] of this thread (one
- * count per kind: with one, alternating calls would time only one kind). */
-static _Thread_local uint64_t timing_countdown[2] __attribute__((tls_model("initial-exec")));
+/* Timing samples of the calling thread (stats_timing_begin): allocations
+ * until the next sample, and the pool and kinds of call whose sample is due. */
+enum { TIMING_ALLOC = 1, TIMING_FREE = 2 };
+static _Thread_local int64_t timing_left __attribute__((tls_model("initial-exec")));
+static _Thread_local const struct mpool_pool *timing_pool __attribute__((tls_model("initial-exec")));
+static _Thread_local unsigned timing_due __attribute__((tls_model("initial-exec")));
 
 void stats_pool_init(struct mpool_pool *pool)
 {
@@ -289,15 +292,53 @@ void stats_pool_reset(struct mpool_pool *pool)
 
 /* ---- Timing ---------------------------------------------------------------- */
 
-bool stats_time_this(struct mpool_pool *pool, bool alloc)
+/* True if the pool has inline paths, which a diversion sends to the slow
+ * halves. */
+static bool timing_inline(const struct mpool_pool *pool)
 {
-    uint64_t *left = &timing_countdown[alloc ? 0 : 1];
-    if (*left > 0) {
-        (*left)--;
+    return pool->tls_heap || (!pool->thread_safe && !pool->debug);
+}
+
+static void timing_divert(struct mpool_pool *pool)
+{
+    if (pool->tls_heap)
+        heap_divert_default();
+    else if (timing_inline(pool))
+        pool->fast_heap = &mpool_heap_empty;
+}
+
+static void timing_undivert(struct mpool_pool *pool)
+{
+    if (pool->tls_heap)
+        heap_undivert_default();
+    else if (timing_inline(pool))
+        pool->fast_heap = pool->heap0;
+}
+
+bool stats_timing_begin(struct mpool_pool *pool, bool alloc)
+{
+    timing_undivert(pool);
+    unsigned kind = alloc ? TIMING_ALLOC : TIMING_FREE;
+    if (timing_pool != pool || !(timing_due & kind))
         return false;
-    }
-    *left = pool->config.timing_sample_rate - 1;
+    timing_due &= ~kind;
     return true;
+}
+
+void stats_timing_end(struct mpool_pool *pool, bool alloc, bool sampled, uint64_t start, size_t installed)
+{
+    if (sampled)
+        stats_timed(pool, alloc, stats_now_ns() - start);
+    if (alloc) {
+        timing_left -= 1 + (int64_t)installed;
+        if (timing_left <= 0) {
+            timing_left += pool->config.timing_sample_rate;
+            timing_pool = pool;
+            timing_due = TIMING_ALLOC | TIMING_FREE;
+        }
+    }
+    if (timing_pool == pool && timing_due)
+        timing_divert(pool);
 }
 
 uint64_t stats_now_ns(void)

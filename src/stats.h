@@ -142,9 +142,20 @@ void stats_note_used_peak(struct mpool_pool *pool) mpool_internal;
  * live block is dropped, which is no free call. */
 void stats_pool_reset(struct mpool_pool *pool) mpool_internal;
 
-/* Timing (timing_sample_rate): true if the calling thread should time this
- * call; then stats_timed adds the sample. */
-bool stats_time_this(struct mpool_pool *pool, bool alloc) mpool_internal;
+/* Timing (timing_sample_rate = N).  The inline paths stay as they are; the
+ * slow halves count allocations (their own, and the blocks a refill makes
+ * poppable inline), and when N have passed they divert the thread's inline
+ * paths of the pool (heap_divert_default, or the pool's fast_heap) so that
+ * the next allocation and the next free come through the slow halves and
+ * are timed there.  So about one allocation in N and one free in N are
+ * timed, and a pool that times costs nothing between samples.
+ *   stats_timing_begin: at a slow half's start; ends a diversion; true if
+ *     this call is the sample.
+ *   stats_timing_end: at its end; `installed` blocks were just made poppable
+ *     inline by a refill (0 if none). */
+bool stats_timing_begin(struct mpool_pool *pool, bool alloc) mpool_internal;
+void stats_timing_end(struct mpool_pool *pool, bool alloc, bool sampled, uint64_t start,
+                      size_t installed) mpool_internal;
 uint64_t stats_now_ns(void) mpool_internal;
 void stats_timed(struct mpool_pool *pool, bool alloc, uint64_t ns) mpool_internal;
 

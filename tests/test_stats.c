@@ -270,21 +270,44 @@ Test(stats, statistics_off)
     mpool_destroy(p);
 }
 
-Test(stats, timing_samples)
+/* About one allocation in N and one free in N are timed: every call of a
+ * pool without inline paths is counted; a pool with inline paths counts the
+ * blocks each refill makes poppable (stats.h: timing). */
+static void timing_case(bool thread_safe, size_t size, double low, double high)
 {
     mpool_config_t c = mpool_config_default();
-    c.timing_sample_rate = 4;
+    c.timing_sample_rate = 16;
+    c.thread_safe = thread_safe;
     mpool_t *p = mpool_create(&c);
     cr_assert_not_null(p);
-    for (int i = 0; i < 400; i++)
-        mpool_free(p, mpool_alloc(p, 32));
+    void *b[10];
+    for (int round = 0; round < 320; round++) { /* 3200 allocations and frees */
+        for (int i = 0; i < 10; i++)
+            cr_assert_not_null(b[i] = mpool_alloc(p, size));
+        for (int i = 0; i < 10; i++)
+            mpool_free(p, b[i]);
+    }
     mpool_stats_t s = stats_of(p);
-    cr_expect_eq(s.timing_samples, 200, "one allocation and one free in 4: %zu", s.timing_samples);
+    double expected = 2.0 * 3200 / 16;
+    cr_expect(s.timing_samples >= low * expected && s.timing_samples <= high * expected,
+              "thread_safe %d, size %zu: %zu samples, expected about %.0f", thread_safe, size, s.timing_samples,
+              expected);
     cr_expect_gt(s.avg_alloc_ns, 0.0);
     cr_expect_gt(s.avg_free_ns, 0.0);
     cr_expect_geq(s.max_alloc_ns, s.avg_alloc_ns);
-    cr_expect_eq(s.allocations, 400);
+    cr_expect_geq(s.max_free_ns, s.avg_free_ns);
+    cr_expect_eq(s.allocations, 3200);
+    cr_expect_eq(s.frees, 3200);
     mpool_destroy(p);
+}
+
+Test(stats, timing_samples)
+{
+    timing_case(true, 32, 0.95, 1.05);   /* no inline path: every call counted */
+    timing_case(true, 5000, 0.95, 1.05);
+    timing_case(false, 32, 0.5, 1.5);    /* inline paths: counted at refills */
+    timing_case(false, 5000, 0.95, 1.05); /* above SMALL_MAX: every call is a slow one */
+    mpool_t *p;
 
     p = make_pool(true);
     mpool_free(p, mpool_alloc(p, 32));
