@@ -24,6 +24,7 @@ replacement preloaded and checks:
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -151,6 +152,17 @@ def test_show_stats(args, py, work):
 
     r = run([py, "-c", "print('hi')"], preload(args.lib))
     check(r.returncode == 0 and r.stderr == "", "show_stats: off by default", r.stderr)
+
+    # Timing samples through the drop-in's inline paths (diverted per sample).
+    r = run([py, "-c", "x = [str(i) for i in range(200000)]; print(len(x))"],
+            preload(args.lib, MPOOL_SHOW_STATS=1, MPOOL_TIMING_SAMPLE_RATE="64"))
+    m = re.search(r"^  timing +(\d+) samples: allocation ([\d.]+ [nuµm]?s) average", r.stderr, re.M)
+    calls = re.search(r"^  successful +(\d+) allocations, (\d+) frees", r.stderr, re.M)
+    check(r.returncode == 0 and m is not None and calls is not None, "timing: the report has a timing line", r.stderr)
+    if m and calls:
+        expected = (int(calls.group(1)) + int(calls.group(2))) / 64
+        check(0.25 * expected <= int(m.group(1)) <= 4 * expected,
+              f"timing: about one call in 64 timed ({m.group(1)} samples, {expected:.0f} expected)", r.stderr)
 
 
 def test_options(args, py, work):
