@@ -223,7 +223,7 @@ static void *alloc_any(struct mpool_pool *pool, size_t size, size_t align, const
         return NULL;
     }
     if (fresh && pool->config.enable_statistics)
-        stats_note_used_peak(pool); /* a huge block, mapped for this call (stats.c) */
+        stats_note_peaks(pool); /* memory fresh from the system (stats.c) */
     if (zeroed)
         *zeroed = fresh;
     if (unlikely(pool->debug) && !fresh)
@@ -242,13 +242,19 @@ static inline unsigned slab_class_for(const struct mpool_pool *pool, size_t size
     return sizeclass_of(rounded);
 }
 
-/* alloc_any for an allocating call, counted (stats.h). */
+/* alloc_any for an allocating call, counted (stats.h) in the calling
+ * thread's heap, or by stats_count_call if it has none yet. */
 static void *alloc_call(struct mpool_pool *pool, size_t size, size_t align, const char *who, bool *zeroed)
 {
     size_t usable;
     void *p = alloc_any(pool, size, align, who, NULL, zeroed, &usable);
-    if (p)
-        stats_count_call(pool, size, usable);
+    if (likely(p != NULL)) {
+        struct heap *h = heap_mine(pool);
+        if (likely(h != NULL))
+            stats_heap_call(&h->stats, size, usable);
+        else
+            stats_count_call(pool, size, usable);
+    }
     return p;
 }
 

@@ -218,7 +218,7 @@ static void *heap_refill(struct heap *h, unsigned cls, enum buddy_status *status
     slab_format(pg, h, c->block_size, h->key);
     stat_add(&h->stats.class_capacity[cls], pg->capacity);
     if (pool->config.enable_statistics)
-        stats_note_class_peak(pool, cls);
+        stats_note_peaks(pool);
     return heap_use(h, pg);
 }
 

@@ -79,10 +79,11 @@ void stats_count_realloc(struct mpool_pool *pool, size_t size, size_t usable, bo
         stat_atomic_inc(&s->orphan_moves);
 }
 
-/* A thread that only frees gets no heap for it (it would take an ownerless
- * heap away from a thread that allocates, or pile up new ones when a thread
- * cycles through more pools than it has slots): its frees are counted in a
- * pool-level atomic. */
+/* A thread without a heap for the pool (one that only frees) counts in a
+ * pool-level atomic: attaching a heap to count in would take an ownerless
+ * heap, and its slabs, from the threads that allocate.  The atomics sit on
+ * cache lines of their own (pool_stats), apart from what allocating threads
+ * write. */
 void stats_count_remote_free(struct mpool_pool *pool, struct heap *h, unsigned cls)
 {
     if (likely(h != NULL))
@@ -108,49 +109,6 @@ static const struct heap *heaps_first(const struct mpool_pool *pool)
 }
 
 static uint64_t sub_clamped(uint64_t a, uint64_t b) { return a > b ? a - b : 0; }
-
-/* The sizes [*lo, *hi] that the class table maps to cls (the table never
- * decreases); false if none. */
-static bool class_sizes(const struct mpool_pool *pool, unsigned cls, size_t *lo, size_t *hi)
-{
-    size_t a = 0, b = SMALL_MAX + 1; /* first size whose class >= cls */
-    while (a < b) {
-        size_t m = (a + b) / 2;
-        if (pool->size_class[m] < cls)
-            a = m + 1;
-        else
-            b = m;
-    }
-    size_t c = a, d = SMALL_MAX + 1; /* first size whose class > cls */
-    while (c < d) {
-        size_t m = (c + d) / 2;
-        if (pool->size_class[m] <= cls)
-            c = m + 1;
-        else
-            d = m;
-    }
-    if (a >= c)
-        return false;
-    *lo = a;
-    *hi = c - 1;
-    return true;
-}
-
-/* Live blocks of class cls, pool-wide (for its peak). */
-static uint64_t class_in_use(const struct mpool_pool *pool, unsigned cls)
-{
-    size_t lo = 1, hi = 0;
-    bool sized = class_sizes(pool, cls, &lo, &hi);
-    uint64_t allocs = 0, frees = stat_read_first(&pool->stats.orphan_frees[cls]) + pool->stats.dropped_class[cls];
-    for (const struct heap *h = heaps_first(pool); h; h = h->next)
-        frees += stat_read_first(&h->stats.class_frees[cls]); /* frees first: see merge */
-    for (const struct heap *h = heaps_first(pool); h; h = h->next) {
-        allocs += stat_read(&h->stats.other_allocs[cls]) + stat_read(&h->stats.medium[cls]);
-        for (size_t s = lo; sized && s <= hi; s++)
-            allocs += stat_read(&h->stats.requests[s]);
-    }
-    return sub_clamped(allocs, frees);
-}
 
 /* The counts of what left the heap's blocks: read before every count of
  * what was handed out (merge). */
@@ -259,22 +217,21 @@ static void raise_to(uint64_t *peak, uint64_t value)
         ;
 }
 
-void stats_note_class_peak(struct mpool_pool *pool, unsigned cls)
+void stats_note_peaks(struct mpool_pool *pool)
 {
-    raise_to(&pool->stats.class_peak[cls], class_in_use(pool, cls));
-    stats_note_used_peak(pool);
-}
-
-void stats_note_used_peak(struct mpool_pool *pool)
-{
-    /* A full merge reads every counter of every heap: at most once per
-     * millisecond of the coarse clock. */
-    uint64_t now = prim_clock_ms();
-    if (__atomic_exchange_n(&pool->stats.peak_ms, now, __ATOMIC_RELAXED) == now)
+    /* A merge reads every counter of every heap, lines that their threads
+     * keep writing: at most once per millisecond of the coarse clock, by the
+     * one thread that moves the stamp (the others pay a clock read and a
+     * load). */
+    uint64_t now = prim_clock_ms(), then = __atomic_load_n(&pool->stats.peak_ms, __ATOMIC_RELAXED);
+    if (then == now || !__atomic_compare_exchange_n(&pool->stats.peak_ms, &then, now, false, __ATOMIC_RELAXED,
+                                                    __ATOMIC_RELAXED))
         return;
     struct merged m;
     merge(pool, &m);
     raise_to(&pool->stats.peak_used, used_bytes_of(&m));
+    for (unsigned cls = 0; cls < CLASS_COUNT; cls++)
+        raise_to(&pool->stats.class_peak[cls], m.in_use[cls]);
 }
 
 void stats_pool_reset(struct mpool_pool *pool)

@@ -95,14 +95,18 @@ struct stats_raw {
 struct pool_stats {
     uint64_t failures;                    /* atomic: allocating calls that failed */
     uint64_t invalid_frees;               /* atomic */
-    uint64_t orphan_frees[CLASS_COUNT];   /* atomic: slab frees by threads without a heap */
+    uint64_t orphan_frees[CLASS_COUNT] __attribute__((aligned(64))); /* atomic: slab frees by
+                                                                         threads without a heap */
+    uint64_t after_orphan_frees __attribute__((aligned(64)));         /* keeps the line apart */
     uint64_t orphan_moves;                /* atomic: realloc moves by threads without a heap */
     uint64_t dropped;                     /* large and huge blocks mpool_reset dropped (quiet) */
     uint64_t dropped_class[CLASS_COUNT];  /* slab blocks mpool_reset dropped (quiet) */
     uint64_t orphan_calls, orphan_requested, orphan_allocated; /* atomic: calls by threads */
     uint64_t orphan_hist[MPOOL_HISTOGRAM_BUCKETS];             /* that have no heap */
     uint64_t orphan_reallocs;             /* atomic */
-    uint64_t peak_ms;                     /* atomic: prim_clock_ms of the last live-bytes peak sample */
+    uint64_t peak_ms __attribute__((aligned(64))); /* atomic: prim_clock_ms of the last peak
+                                                      sample (every thread's new slab reads it) */
+    uint64_t after_peak_ms __attribute__((aligned(64)));
     uint64_t large_allocs, large_live;    /* under the page lock */
     uint64_t huge_allocs;                 /* under the huge lock */
     uint64_t peak_used;                   /* atomic */
@@ -133,10 +137,10 @@ void stats_count_realloc(struct mpool_pool *pool, size_t size, size_t usable, bo
  * the thread's heap for the pool, if it has one. */
 void stats_count_remote_free(struct mpool_pool *pool, struct heap *h, unsigned cls) mpool_internal;
 
-/* Peaks: of class cls (a heap took a new slab of it), and of live bytes (a
- * large or huge block, or the pool grew). */
-void stats_note_class_peak(struct mpool_pool *pool, unsigned cls) mpool_internal;
-void stats_note_used_peak(struct mpool_pool *pool) mpool_internal;
+/* A slow-path event (a heap took a new slab, an allocation got memory fresh
+ * from the system): samples the peaks of live bytes and of every class, at
+ * most once per millisecond. */
+void stats_note_peaks(struct mpool_pool *pool) mpool_internal;
 
 /* mpool_reset (a quiet pool), before the heaps forget their slabs: every
  * live block is dropped, which is no free call. */
