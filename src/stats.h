@@ -104,8 +104,8 @@ struct pool_stats {
     uint64_t orphan_calls, orphan_requested, orphan_allocated; /* atomic: calls by threads */
     uint64_t orphan_hist[MPOOL_HISTOGRAM_BUCKETS];             /* that have no heap */
     uint64_t orphan_reallocs;             /* atomic */
-    uint64_t peak_ms __attribute__((aligned(64))); /* atomic: prim_clock_ms of the last peak
-                                                      sample (every thread's new slab reads it) */
+    uint64_t peak_ms __attribute__((aligned(64))); /* atomic: prim_clock_ms / PEAK_PERIOD_MS of the
+                                                      last peak sample (every new slab reads it) */
     uint64_t after_peak_ms __attribute__((aligned(64)));
     uint64_t large_allocs, large_live;    /* under the page lock */
     uint64_t huge_allocs;                 /* under the huge lock */

@@ -198,12 +198,13 @@ Test(stats, peaks_and_reset_stats)
     cr_expect_geq(s.peak_total_bytes, total_full);
     cr_expect_geq(s.peak_total_bytes, s.total_bytes);
 
-    /* A peak no snapshot saw: sampled at a slow-path event (a new slab) at
-     * least a millisecond after the last sample (docs/statistics.md). */
+    /* A peak no snapshot saw: sampled at a slow-path event (a new slab) more
+     * than one sampling period (8 ms) after the last sample
+     * (docs/statistics.md). */
     for (int i = 0; i < 1000; i++)
         b[i] = mpool_alloc(p, 200);
-    struct timespec ms2 = {0, 2000000};
-    nanosleep(&ms2, NULL);
+    struct timespec ms20 = {0, 20000000};
+    nanosleep(&ms20, NULL);
     void *other = mpool_alloc(p, 3000); /* a class without a slab yet: takes one */
     mpool_free(p, other);
     for (int i = 0; i < 1000; i++)
