@@ -4,9 +4,11 @@ sizes), run alternately in one session so that the machine's noise falls on
 both alike; prints each workload's median ns/op for A and B, B/A, and the
 geometric mean of B/A.
 
-    scripts/ab-dropin.py A.so B.so [--bench PATH] [--reps N]
+    scripts/ab-dropin.py A.so B.so [--bench PATH] [--reps N] [--env-b VAR=VALUE ...]
 
-Used to measure what a change costs (BENCHMARKS.md: statistics)."""
+--env-b sets an environment variable for B's runs only (A and B may then be
+the same library: the cost of an option).  Used to measure what a change
+costs (BENCHMARKS.md: statistics)."""
 import argparse
 import json
 import math
@@ -26,9 +28,10 @@ WORKLOADS = [
 ]
 
 
-def run(bench, lib, args):
-    out = subprocess.run([bench] + args, env={"LD_PRELOAD": lib}, capture_output=True, text=True,
-                         check=True).stdout
+def run(bench, lib, args, extra=None):
+    env = {"LD_PRELOAD": lib}
+    env.update(extra or {})
+    out = subprocess.run([bench] + args, env=env, capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])["ns_per_op"]
 
 
@@ -38,14 +41,16 @@ def main():
     ap.add_argument("b")
     ap.add_argument("--bench", default="build-bench/bench/mpool_bench")
     ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--env-b", action="append", default=[], help="VAR=VALUE for B's runs")
     o = ap.parse_args()
+    env_b = dict(kv.split("=", 1) for kv in o.env_b)
     ratios = []
     print(f"{'workload':40} {'A ns/op':>10} {'B ns/op':>10} {'B/A':>7}")
     for w in WORKLOADS:
         ta, tb = [], []
         for _ in range(o.reps):
             ta.append(run(o.bench, o.a, w))
-            tb.append(run(o.bench, o.b, w))
+            tb.append(run(o.bench, o.b, w, env_b))
         ma, mb = statistics.median(ta), statistics.median(tb)
         ratios.append(mb / ma)
         print(f"{' '.join(w):40} {ma:10.2f} {mb:10.2f} {mb / ma:7.3f}", flush=True)
