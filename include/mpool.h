@@ -65,7 +65,7 @@ typedef struct mpool_config {
     size_t max_size;           /* bytes the pool may take from the system; 0 = no cap (default) */
     double growth_factor;      /* growth multiplies the pool size by this; >= 1.0; default 2.0 */
     size_t min_block_size;     /* smallest block served; >= sizeof(void *); default 16 */
-    size_t max_block_size;     /* above this, blocks are mapped directly; default 1 MiB */
+    size_t max_block_size;     /* above this, blocks are mapped directly; default 2 MiB */
     size_t alignment;          /* every block aligned at least this much; power of two; default 16 */
     bool thread_safe;          /* usable from many threads at once; default true */
     bool enable_statistics;    /* keep statistics; default true */

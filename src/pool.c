@@ -25,7 +25,7 @@ mpool_config_t mpool_config_default(void)
     c.max_size = 0;
     c.growth_factor = 2.0;
     c.min_block_size = 16;
-    c.max_block_size = (size_t)1 << 20;
+    c.max_block_size = (size_t)2 << 20; /* the largest page run (BUDDY_MAX_RUN) */
     c.alignment = 16;
     c.thread_safe = true;
     c.enable_statistics = true;

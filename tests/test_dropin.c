@@ -654,7 +654,7 @@ Test(dropin, semantically_invalid_values_warn_once_and_keep_the_default)
     check_invalid("MPOOL_ALIGNMENT=24", "MPOOL_ALIGNMENT");
     check_invalid("MPOOL_ALIGNMENT=0", "MPOOL_ALIGNMENT");
     check_invalid("MPOOL_MIN_BLOCK_SIZE=4", "MPOOL_MIN_BLOCK_SIZE");
-    check_invalid("MPOOL_MIN_BLOCK_SIZE=2M", "MPOOL_MIN_BLOCK_SIZE");
+    check_invalid("MPOOL_MIN_BLOCK_SIZE=4M", "MPOOL_MIN_BLOCK_SIZE"); /* above max_block_size (2 MiB) */
 }
 
 Test(dropin, an_invalid_value_does_not_discard_the_other_options)

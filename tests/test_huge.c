@@ -34,6 +34,7 @@ static mpool_t *make_pool(bool thread_safe, size_t max_size)
     mpool_config_t cfg = mpool_config_default();
     cfg.thread_safe = thread_safe;
     cfg.max_size = max_size;
+    cfg.max_block_size = MiB; /* the sizes below: huge above 1 MiB */
     mpool_t *pool = mpool_create(&cfg);
     cr_assert_not_null(pool, "mpool_create failed: %s", mpool_strerror(mpool_last_error()));
     return pool;

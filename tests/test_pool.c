@@ -52,7 +52,7 @@ Test(pool, config_defaults)
     cr_assert_eq(c.max_size, 0);
     cr_assert(c.growth_factor == 2.0, "growth_factor %f", c.growth_factor);
     cr_assert_eq(c.min_block_size, 16);
-    cr_assert_eq(c.max_block_size, MiB);
+    cr_assert_eq(c.max_block_size, 2 * MiB);
     cr_assert_eq(c.alignment, 16);
     cr_assert(c.thread_safe);
     cr_assert(c.enable_statistics);

@@ -68,7 +68,7 @@ static void exact_counts(bool thread_safe)
 {
     mpool_t *p = make_pool(thread_safe);
     static const size_t sizes[] = {0, 1, 2, 3, 4, 7, 8, 15, 16, 31, 32, 1023, 1024, 1025,
-                                   4095, 4096, 65535, 65536, 300000, 2u << 20};
+                                   4095, 4096, 65535, 65536, 300000, 3u << 20};
     enum { N = sizeof sizes / sizeof sizes[0] };
     void *blk[N];
     size_t requested = 0, allocated = 0, hist[MPOOL_HISTOGRAM_BUCKETS] = {0};
