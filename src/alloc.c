@@ -163,7 +163,7 @@ static void *slab_alloc(struct mpool_pool *pool, unsigned cls, enum buddy_status
     void *p = likely(pg->free != NULL && slab_head_ok(pg->free, h->key)) ? slab_pop(pg)
                                                                          : heap_alloc_refill(h, cls, st);
     if (p)
-        stat_inc(&h->stats.other_allocs[cls]);
+        stat_inc(&heap_stats(h)->other_allocs[cls]);
     return p;
 }
 
@@ -251,7 +251,7 @@ static void *alloc_call(struct mpool_pool *pool, size_t size, size_t align, cons
     if (likely(p != NULL)) {
         struct heap *h = heap_mine(pool);
         if (likely(h != NULL))
-            stats_heap_call(&h->stats, size, usable);
+            stats_heap_call(heap_stats(h), size, usable);
         else
             stats_count_call(pool, size, usable);
     }
@@ -288,11 +288,11 @@ static mpool_always_inline void *alloc_slow_untimed(struct mpool_pool *pool, siz
             return alloc_general(pool, size);
     }
     if (likely(size <= SMALL_MAX)) {
-        stat_inc(&h->stats.requests[size]);
+        stat_inc(&heap_stats(h)->requests[size]);
     } else { /* calls, usable bytes and class allocations follow from medium[cls] */
-        stat_inc(&h->stats.medium[cls]);
-        stat_add(&h->stats.other_requested, size);
-        stat_inc(&h->stats.other_hist[stats_bucket(size)]);
+        stat_inc(&heap_stats(h)->medium[cls]);
+        stat_add(&heap_stats(h)->other_requested, size);
+        stat_inc(&heap_stats(h)->other_hist[stats_bucket(size)]);
     }
     return p;
 }
@@ -340,7 +340,7 @@ void *mpool_alloc(mpool_t *pool, size_t size)
         struct heap *h = pool->fast_heap;
         struct page *pg = h->current[pool->size_class[size]];
         if (likely(pg->free != NULL && slab_head_ok(pg->free, h->key))) {
-            stat_inc(&h->stats.requests[size]);
+            stat_inc(&heap_stats(h)->requests[size]);
             return slab_pop(pg);
         }
     }

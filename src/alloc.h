@@ -33,7 +33,7 @@ static inline void *alloc_default_pop(size_t size)
         pg->free = b[0];
         slab_set_used(pg, pg->used + 1);
         *block_mark(b) = 0;
-        stat_inc(&h->stats.requests[size]);
+        stat_inc(&heap_stats(h)->requests[size]);
         return b;
     }
     return NULL;

@@ -64,7 +64,7 @@ uint64_t heap_new_key(const void *salt)
     return mix64(mix64(seed)) | (1ULL << 63); /* never 0 (a live block's mark) nor small */
 }
 
-static size_t heap_bytes(void) { return align_up(sizeof(struct heap), PAGE_SIZE); }
+static size_t heap_bytes(void) { return align_up(HEAP_STATS_OFFSET + sizeof(struct heap_stats), PAGE_SIZE); }
 
 /* ---- One heap's slabs --------------------------------------------------- */
 
@@ -96,7 +96,7 @@ static void full_remove(struct heap *h, struct page *pg)
 static void slab_release(struct heap *h, struct page *pg)
 {
     struct mpool_pool *pool = h->pool;
-    stat_add(&h->stats.class_capacity[pg->cls], -(uint64_t)pg->capacity);
+    stat_add(&heap_stats(h)->class_capacity[pg->cls], -(uint64_t)pg->capacity);
     __atomic_store_n(&pg->heap, NULL, __ATOMIC_RELAXED);
     pg->free = pg->local_free = NULL;
     pg->flags = 0;
@@ -216,7 +216,7 @@ static void *heap_refill(struct heap *h, unsigned cls, enum buddy_status *status
     if (!pg)
         return NULL;
     slab_format(pg, h, c->block_size, h->key);
-    stat_add(&h->stats.class_capacity[cls], pg->capacity);
+    stat_add(&heap_stats(h)->class_capacity[cls], pg->capacity);
     if (pool->config.enable_statistics)
         stats_note_peaks(pool);
     return heap_use(h, pg);
@@ -558,7 +558,7 @@ static void adopt_into(struct page *pg, void *arg)
 {
     struct adoption *a = arg;
     __atomic_store_n(&pg->heap, a->h0, __ATOMIC_RELAXED);
-    stat_add(&a->h0->stats.class_capacity[pg->cls], pg->capacity);
+    stat_add(&heap_stats(a->h0)->class_capacity[pg->cls], pg->capacity);
     if (pg->used != 0 || !heap_release_empty(a->h0, pg, &a->doubled))
         queue_push(a->h0, pg);
 }
@@ -568,7 +568,7 @@ void heap_pool_gather(struct mpool_pool *pool)
     struct adoption a = {pool->heap0, false};
     lock_take(&heaps_lock, true);
     for (struct heap *h = pool->heaps; h; h = h->next) /* adopt_into counts them again */
-        memset(h->stats.class_capacity, 0, sizeof h->stats.class_capacity);
+        memset(heap_stats(h)->class_capacity, 0, sizeof heap_stats(h)->class_capacity);
     for (struct heap *h = pool->heaps; h; h = h->next)
         heap_drain(h, adopt_into, &a);
     lock_give(&heaps_lock, true);

@@ -66,8 +66,17 @@ struct heap {
     struct heap *next, *prev;              /* the pool's heaps (heaps_lock; next is set
                                               before the heap is published: stats.c reads the list
                                               without the lock) */
-    struct heap_stats stats;               /* written by the owner only (stats.h) */
 };
+
+/* A heap's counters (stats.h), written by its owner only, follow the heap in
+ * its mapping at a fixed offset: as cheap to reach as a member, and the
+ * static empty heap (a struct heap alone, whose slabs are never popped or
+ * freed into) does not carry 12 KiB of zeros in the library's data. */
+#define HEAP_STATS_OFFSET ((sizeof(struct heap) + 63) & ~(size_t)63)
+static inline struct heap_stats *heap_stats(const struct heap *h)
+{
+    return (struct heap_stats *)((char *)(uintptr_t)h + HEAP_STATS_OFFSET);
+}
 
 /* A thread's table of heaps for pools other than the default one. */
 struct heap_thread {
@@ -123,7 +132,7 @@ static inline void heap_free_local(struct heap *h, struct page *pg, void *p)
     *(void **)p = pg->local_free;
     pg->local_free = p;
     ((uint64_t *)p)[1] = h->key;
-    stat_inc(&h->stats.class_frees[pg->cls]);
+    stat_inc(&heap_stats(h)->class_frees[pg->cls]);
 #ifdef MPOOL_TSAN
     int32_t used = pg->used - 1;
     slab_set_used(pg, used);

@@ -48,7 +48,7 @@ void stats_count_call(struct mpool_pool *pool, size_t size, size_t usable)
 {
     struct heap *h = counting_heap(pool, heap_mine(pool));
     if (likely(h != NULL)) {
-        stats_heap_call(&h->stats, size, usable);
+        stats_heap_call(heap_stats(h), size, usable);
         return;
     }
     struct pool_stats *s = &pool->stats;
@@ -63,12 +63,12 @@ void stats_count_realloc(struct mpool_pool *pool, size_t size, size_t usable, bo
     struct heap *h = counting_heap(pool, heap_mine(pool));
     struct pool_stats *s = &pool->stats;
     if (likely(h != NULL)) {
-        stat_inc(&h->stats.reallocs);
-        stat_add(&h->stats.other_requested, size);
-        stat_add(&h->stats.other_allocated, usable);
-        stat_inc(&h->stats.other_hist[stats_bucket(size)]);
+        stat_inc(&heap_stats(h)->reallocs);
+        stat_add(&heap_stats(h)->other_requested, size);
+        stat_add(&heap_stats(h)->other_allocated, usable);
+        stat_inc(&heap_stats(h)->other_hist[stats_bucket(size)]);
         if (moved)
-            stat_inc(&h->stats.moves);
+            stat_inc(&heap_stats(h)->moves);
         return;
     }
     stat_atomic_inc(&s->orphan_reallocs);
@@ -87,7 +87,7 @@ void stats_count_realloc(struct mpool_pool *pool, size_t size, size_t usable, bo
 void stats_count_remote_free(struct mpool_pool *pool, struct heap *h, unsigned cls)
 {
     if (likely(h != NULL))
-        stat_inc(&h->stats.class_frees[cls]);
+        stat_inc(&heap_stats(h)->class_frees[cls]);
     else
         stat_atomic_inc(&pool->stats.orphan_frees[cls]);
 }
@@ -161,12 +161,12 @@ static void merge(const struct mpool_pool *pool, struct merged *m)
     struct stats_raw *r = &m->raw;
     const struct pool_stats *ps = &pool->stats;
     for (const struct heap *h = heaps_first(pool); h; h = h->next)
-        merge_heap_frees(&h->stats, m);
+        merge_heap_frees(heap_stats(h), m);
     r->frees -= stat_read_first(&ps->orphan_moves);
     for (unsigned cls = 0; cls < CLASS_COUNT; cls++)
         r->class_frees[cls] += stat_read_first(&ps->orphan_frees[cls]);
     for (const struct heap *h = heaps_first(pool); h; h = h->next)
-        merge_heap(pool, &h->stats, m);
+        merge_heap(pool, heap_stats(h), m);
     r->allocations += stat_read(&ps->orphan_calls);
     r->requested += stat_read(&ps->orphan_requested);
     r->allocated += stat_read(&ps->orphan_allocated);
@@ -248,7 +248,7 @@ void stats_pool_reset(struct mpool_pool *pool)
     s->dropped += m.large_live + m.huge_live;
     s->large_live = 0;
     for (struct heap *h = pool->heaps; h; h = h->next)
-        memset(h->stats.class_capacity, 0, sizeof h->stats.class_capacity);
+        memset(heap_stats(h)->class_capacity, 0, sizeof heap_stats(h)->class_capacity);
 }
 
 /* ---- Timing ---------------------------------------------------------------- */
