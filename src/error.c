@@ -59,6 +59,20 @@ void error_raise(const struct error_policy *policy, mpool_error_t err, int errno
     errno = saved;
 }
 
+bool error_write_all(int fd, const char *text, size_t len)
+{
+    while (len) {
+        ssize_t n = write(fd, text, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        text += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
 mpool_error_t mpool_last_error(void)
 {
     return last_error;

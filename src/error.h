@@ -18,6 +18,10 @@ struct error_policy {
 /* Writes "mpool: <text>\n" to fd (stderr if fd < 0) with one write(2). */
 void error_write_line(int fd, const char *text) mpool_internal;
 
+/* Writes all of [text, text + len) to fd, again after EINTR and short
+ * writes; false on an error. */
+bool error_write_all(int fd, const char *text, size_t len) mpool_internal;
+
 /* Records err for this thread, sets errno (ENOMEM for out of memory and pool
  * full, EINVAL otherwise, unless errno_value is non-zero), then follows the
  * policy with a message formatted like printf ("mpool_free: ..."). */

@@ -318,16 +318,7 @@ static void out_char(struct out *o, char c)
 /* The default writer: all of text to the file descriptor in arg. */
 static void fd_write(const char *text, size_t len, void *arg)
 {
-    int fd = (int)(intptr_t)arg;
-    while (len > 0) {
-        ssize_t w = write(fd, text, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return;
-        text += w;
-        len -= (size_t)w;
-    }
+    (void)error_write_all((int)(intptr_t)arg, text, len);
 }
 
 /* Where a report with no write function goes: the log file of the default

@@ -76,21 +76,6 @@ static char line_buf[LINE_CAPACITY]; /* the line being written; under monitor.lo
 
 /* ---- Writing ------------------------------------------------------------ */
 
-/* Writes all of [text, text+len) to fd; false on an error. */
-static bool write_all(int fd, const char *text, size_t len)
-{
-    while (len) {
-        ssize_t n = write(fd, text, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return false;
-        text += n;
-        len -= (size_t)n;
-    }
-    return true;
-}
-
 /* Gathers the pieces of a report.  A line (JSON) keeps everything for one
  * write and drops newlines and the indentation after them (JSON strings
  * hold no raw newline, so this changes no value); text goes out whenever
@@ -107,7 +92,7 @@ struct sink {
 
 static void sink_flush(struct sink *s)
 {
-    if (s->len && !write_all(s->fd, s->buf, s->len))
+    if (s->len && !error_write_all(s->fd, s->buf, s->len))
         s->failed = true;
     s->len = 0;
 }
