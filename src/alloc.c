@@ -134,6 +134,18 @@ static mpool_noinline void fail_double_free(const struct mpool_pool *pool, const
                 "%s(%p): double free detected: the block is already free", who, p);
 }
 
+static mpool_noinline void fail_size_mismatch(const struct mpool_pool *pool, const char *who, const void *p,
+                                              size_t size, size_t align, size_t usable)
+{
+    stat_atomic_inc(&((struct mpool_pool *)pool)->stats.invalid_frees);
+    char al[40] = "";
+    if (align)
+        snprintf(al, sizeof al, ", alignment=%zu", align);
+    error_raise(&pool->policy, MPOOL_ERR_INVALID_ARGUMENT, 0,
+                "%s(%p, size=%zu%s): size or alignment does not match the block (%zu usable bytes); not freed",
+                who, p, size, al, usable);
+}
+
 /* Reports a failed allocation of size bytes; old is the block being resized (or NULL). */
 static mpool_noinline void fail_status(const struct mpool_pool *pool, const char *who, const void *old,
                                        size_t size, enum buddy_status st)
@@ -516,13 +528,6 @@ bool mpool_safe_free(mpool_t *pool, void *p)
 
 /* ---- Resizing ----------------------------------------------------------- */
 
-/* The usable size a fresh allocation of size bytes would get from a slab, or
- * 0 if it would not come from a slab. */
-static size_t slab_usable_for(const struct mpool_pool *pool, size_t size)
-{
-    unsigned cls = slab_class_for(pool, size);
-    return cls == CLASS_NONE ? 0 : sizeclass_size(cls);
-}
 
 static bool is_huge_size(const struct mpool_pool *pool, size_t size)
 {
@@ -551,15 +556,14 @@ void *mpool_realloc(mpool_t *pool, void *p, size_t size)
     size_t usable = block_usable(&b);
     switch (b.kind) {
     case BLOCK_SLAB: {
-        size_t want = slab_usable_for(pool, size);
-        if (size <= usable && want && usable <= 2 * want) {
+        if (slab_class_for(pool, size) == b.pg->cls) { /* within its class: sized frees stay exact */
             stats_count_realloc(pool, size, usable, false);
             return p;
         }
         break;
     }
     case BLOCK_LARGE:
-        if (!slab_usable_for(pool, size) && !is_huge_size(pool, size)) {
+        if (slab_class_for(pool, size) == CLASS_NONE && !is_huge_size(pool, size)) {
             if (size <= usable) {
                 large_shrink(pool, b.pg, size);
                 stats_count_realloc(pool, size, large_usable(b.pg), false);
@@ -615,8 +619,48 @@ bool mpool_owns(const mpool_t *pool, const void *p)
     return p && block_lookup_live(pool, p, &b);
 }
 
-size_t alloc_usable_size_fast(const void *p)
+size_t alloc_usable_size_checked(const void *p)
 {
+    struct block b;
+    if (block_lookup_live(NULL, p, &b))
+        return block_usable(&b);
+    fail_invalid_pointer(NULL, "malloc_usable_size", p);
+    return 0;
+}
+
+/* True if block b (at p) is what a request of size bytes aligned to align
+ * (0: the pool's) gets from its pool by alloc_route's rule: the same slab
+ * class, or the same whole pages.  Resizing keeps it true (realloc keeps a
+ * slab block only within its class; large and huge blocks are resized to
+ * whole pages). */
+static bool block_fits_request(const struct block *b, const void *p, size_t size, size_t align)
+{
+    const struct mpool_pool *pool = b->pool;
+    if (((uintptr_t)p & (align - 1)) != 0 || align > MAX_REQUEST / 2)
+        return false;
+    if (size == ALLOC_SIZE_UNKNOWN)
+        return true;
+    if (size > MAX_REQUEST)
+        return false;
+    if (align < pool->align)
+        align = pool->align;
+    size_t req = size < pool->min_block ? pool->min_block : size;
+    size_t rounded = align_up(req, align);
+    bool slab = size <= pool->max_block && align <= PAGE_SIZE && rounded <= SLAB_MAX;
+    if (b->kind == BLOCK_SLAB)
+        return slab && sizeclass_of(rounded) == b->pg->cls;
+    return !slab && align_up(req, PAGE_SIZE) == block_usable(b);
+}
+
+void alloc_free_sized(void *p, size_t size, size_t align, const char *who)
+{
+    if (!p)
+        return;
     struct block b = block_find(p);
-    return b.kind != BLOCK_NONE && block_is_start(&b, p) ? block_usable(&b) : 0;
+    if (b.kind != BLOCK_NONE && block_is_start(&b, p) && !block_marked_free(&b, p) &&
+        (align ? !is_pow2(align) || !block_fits_request(&b, p, size, align) : !block_fits_request(&b, p, size, 1))) {
+        fail_size_mismatch(b.pool, who, p, size, align, block_usable(&b));
+        return;
+    }
+    free_general(NULL, p, who);
 }

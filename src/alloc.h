@@ -10,10 +10,18 @@
 #include "common.h"
 #include "heap.h"
 
-/* The usable size of the block starting at p, or 0 if p is foreign or not a
- * block start; unlike mpool_usable_size it does not prove the block is live
- * (no free-list walk), as malloc_usable_size need not. */
-size_t alloc_usable_size_fast(const void *p) mpool_internal;
+/* malloc_usable_size: the usable size of the live block at p; anything else
+ * (foreign, interior, freed) is reported as an invalid pointer through the
+ * default pool's policy, and gives 0. */
+size_t alloc_usable_size_checked(const void *p) mpool_internal;
+
+/* free_sized, free_aligned_sized and sized or aligned operator delete, past
+ * their inline part: frees p if it is a live block that a request of size
+ * bytes aligned to align (0: no alignment asked; a value that is not a power
+ * of two fits no block) would get; a live block that does not fit is reported (invalid
+ * argument) and not freed, anything else reported as by free. */
+void alloc_free_sized(void *p, size_t size, size_t align, const char *who) mpool_internal mpool_noinline;
+#define ALLOC_SIZE_UNKNOWN SIZE_MAX /* alloc_free_sized: check the alignment only */
 
 /* malloc and free: the owner's pop and push on the calling thread's heap of
  * the default pool, inline (heap.h); everything else in the slow halves. */

@@ -150,17 +150,27 @@ static inline void heap_free_local(struct heap *h, struct page *pg, void *p)
 /* The owner's free of p through its heap h: true if done; false if p needs
  * the general path: foreign (the chunk map proves p lies in one of our
  * regions before anything is read there), a block of another heap's slab or
- * no slab at all, not where a block starts, or the block the owner freed
- * last.  It does not read the block (slab.h: marks). */
-static inline bool heap_free_mine(struct heap *h, void *p)
+ * no slab at all, not where a block starts, the block the owner freed last,
+ * or (cls other than CLASS_ANY) a block of another class than cls: a sized
+ * free whose size does not fit the block.  It does not read the block
+ * (slab.h: marks).  Inlined with a constant CLASS_ANY, the class test goes. */
+#define CLASS_ANY 0xFFFFu
+static mpool_always_inline bool heap_free_mine_class(struct heap *h, void *p, unsigned cls)
 {
     if (unlikely(!chunk_is_region(p)))
         return false;
     struct page *pg = page_head(region_page_of(region_of(p), p));
     if (unlikely(pg->heap != h || !slab_is_block_offset_owner(pg, slab_offset(pg, p)) || p == pg->local_free))
         return false;
+    if (cls != CLASS_ANY && unlikely(pg->cls != cls))
+        return false;
     heap_free_local(h, pg, p);
     return true;
+}
+
+static inline bool heap_free_mine(struct heap *h, void *p)
+{
+    return heap_free_mine_class(h, p, CLASS_ANY);
 }
 
 /* Timing samples (stats.c): the calling thread's inline paths of the default

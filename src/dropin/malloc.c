@@ -167,22 +167,25 @@ DROPIN_API void *pvalloc(size_t size)
     return alloc_aligned(page, rounded);
 }
 
+/* A pointer that is not a live block is misuse, reported as free reports it. */
 DROPIN_API size_t malloc_usable_size(void *p)
 {
-    return p ? alloc_usable_size_fast(p) : 0;
+    return p ? alloc_usable_size_checked(p) : 0;
 }
 
+/* C23: the size (and alignment) must be those the block was allocated with
+ * (or last resized to); a mismatch is reported and the block is not freed. */
 DROPIN_API void free_sized(void *p, size_t size)
 {
-    (void)size;
-    free(p);
+    if (likely(size <= SMALL_MAX) &&
+        likely(heap_free_mine_class(mpool_default_heap, p, mpool_default_pool.size_class[size])))
+        return;
+    alloc_free_sized(p, size, 0, "free_sized");
 }
 
 DROPIN_API void free_aligned_sized(void *p, size_t alignment, size_t size)
 {
-    (void)alignment;
-    (void)size;
-    free(p);
+    alloc_free_sized(p, size, alignment, "free_aligned_sized");
 }
 
 /* ---- glibc's introspection, from the pool's own figures ----------------- */

@@ -9,13 +9,15 @@
  * std::__throw_bad_alloc) are weak references: a program that uses operator
  * new has the runtime loaded; a C program never gets here.  The nothrow forms
  * return NULL instead of calling the handler (a handler that throws could not
- * be caught in C).  Sizes and alignments passed to delete are not needed:
- * the pool finds every block from its address.
+ * be caught in C).  The pool finds every block from its address; the size
+ * and alignment that sized and aligned delete pass are checked against the
+ * block (a mismatch is reported and the block not freed: alloc.h).
  */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
 
+#include "alloc.h"
 #include "dropin.h"
 #include "mpool.h"
 
@@ -53,30 +55,48 @@ static void *cxx_new(size_t size, size_t align, bool nothrow)
     X(_ZnwmSt11align_val_tRKSt9nothrow_t, (size_t n, size_t al, const void *nt), n, al, true) \
     X(_ZnamSt11align_val_tRKSt9nothrow_t, (size_t n, size_t al, const void *nt), n, al, true)
 
-#define DELETE_FORMS(X)                                                      \
-    X(_ZdlPv, (void *p))                                     /* delete(p) */    \
-    X(_ZdaPv, (void *p))                                     /* delete[](p) */  \
-    X(_ZdlPvm, (void *p, size_t n))                          /* sized */        \
-    X(_ZdaPvm, (void *p, size_t n))                                             \
-    X(_ZdlPvRKSt9nothrow_t, (void *p, const void *nt))       /* nothrow */      \
-    X(_ZdaPvRKSt9nothrow_t, (void *p, const void *nt))                          \
-    X(_ZdlPvSt11align_val_t, (void *p, size_t al))           /* aligned */      \
-    X(_ZdaPvSt11align_val_t, (void *p, size_t al))                              \
-    X(_ZdlPvmSt11align_val_t, (void *p, size_t n, size_t al)) /* sized, aligned */ \
-    X(_ZdaPvmSt11align_val_t, (void *p, size_t n, size_t al))                   \
-    X(_ZdlPvSt11align_val_tRKSt9nothrow_t, (void *p, size_t al, const void *nt)) \
-    X(_ZdaPvSt11align_val_tRKSt9nothrow_t, (void *p, size_t al, const void *nt))
+/* delete(p): the owner's free inline, as free(). */
+static inline void cxx_delete(void *p)
+{
+    if (likely(heap_free_mine(mpool_default_heap, p)))
+        return;
+    if (p)
+        free_default_slow(p);
+}
+
+/* Sized delete: the block must be of the class of n bytes (free_sized). */
+static inline void cxx_delete_sized(void *p, size_t n, const char *who)
+{
+    if (likely(n <= SMALL_MAX) &&
+        likely(heap_free_mine_class(mpool_default_heap, p, mpool_default_pool.size_class[n])))
+        return;
+    alloc_free_sized(p, n, 0, who);
+}
+
+#define DELETE_FORMS(X)                                                                                \
+    X(_ZdlPv, (void *p), cxx_delete(p))                                          /* delete(p) */       \
+    X(_ZdaPv, (void *p), cxx_delete(p))                                          /* delete[](p) */     \
+    X(_ZdlPvm, (void *p, size_t n), cxx_delete_sized(p, n, "operator delete"))   /* sized */           \
+    X(_ZdaPvm, (void *p, size_t n), cxx_delete_sized(p, n, "operator delete[]"))                      \
+    X(_ZdlPvRKSt9nothrow_t, (void *p, const void *nt), cxx_delete(p))            /* nothrow */         \
+    X(_ZdaPvRKSt9nothrow_t, (void *p, const void *nt), cxx_delete(p))                                 \
+    X(_ZdlPvSt11align_val_t, (void *p, size_t al),                               /* aligned */         \
+      alloc_free_sized(p, ALLOC_SIZE_UNKNOWN, al, "operator delete"))                                 \
+    X(_ZdaPvSt11align_val_t, (void *p, size_t al), alloc_free_sized(p, ALLOC_SIZE_UNKNOWN, al, "operator delete[]")) \
+    X(_ZdlPvmSt11align_val_t, (void *p, size_t n, size_t al),                    /* sized, aligned */  \
+      alloc_free_sized(p, n, al, "operator delete"))                                                  \
+    X(_ZdaPvmSt11align_val_t, (void *p, size_t n, size_t al), alloc_free_sized(p, n, al, "operator delete[]")) \
+    X(_ZdlPvSt11align_val_tRKSt9nothrow_t, (void *p, size_t al, const void *nt),                       \
+      alloc_free_sized(p, ALLOC_SIZE_UNKNOWN, al, "operator delete"))                                 \
+    X(_ZdaPvSt11align_val_tRKSt9nothrow_t, (void *p, size_t al, const void *nt),                       \
+      alloc_free_sized(p, ALLOC_SIZE_UNKNOWN, al, "operator delete[]"))
 
 #define DECLARE_NEW(name, params, size, align, nothrow) DROPIN_API void *name params;
 #define DEFINE_NEW(name, params, size, align, nothrow) \
     void *name params { return cxx_new(size, align, nothrow); }
-#define DECLARE_DELETE(name, params) DROPIN_API void name params;
-#define DEFINE_DELETE(name, params) \
-    void name params                                                                         \
-    {                                                                                        \
-        if (p)                                                                               \
-            mpool_free(NULL, p);                                                             \
-    }
+#define DECLARE_DELETE(name, params, body) DROPIN_API void name params;
+#define DEFINE_DELETE(name, params, body) \
+    void name params { body; }
 
 NEW_FORMS(DECLARE_NEW)
 DELETE_FORMS(DECLARE_DELETE)
