@@ -141,7 +141,7 @@ static mpool_noinline void fail_size_mismatch(const struct mpool_pool *pool, con
     char al[40] = "";
     if (align)
         snprintf(al, sizeof al, ", alignment=%zu", align);
-    error_raise(&pool->policy, MPOOL_ERR_INVALID_ARGUMENT, 0,
+    error_raise(&pool->policy, MPOOL_ERR_INVALID_POINTER, 0,
                 "%s(%p, size=%zu%s): size or alignment does not match the block (%zu usable bytes); not freed",
                 who, p, size, al, usable);
 }

@@ -18,8 +18,8 @@ size_t alloc_usable_size_checked(const void *p) mpool_internal;
 /* free_sized, free_aligned_sized and sized or aligned operator delete, past
  * their inline part: frees p if it is a live block that a request of size
  * bytes aligned to align (0: no alignment asked; a value that is not a power
- * of two fits no block) would get; a live block that does not fit is reported (invalid
- * argument) and not freed, anything else reported as by free. */
+ * of two fits no block) would get; a live block that does not fit is reported (misuse:
+ * MPOOL_ERR_INVALID_POINTER) and not freed, anything else reported as by free. */
 void alloc_free_sized(void *p, size_t size, size_t align, const char *who) mpool_internal mpool_noinline;
 #define ALLOC_SIZE_UNKNOWN SIZE_MAX /* alloc_free_sized: check the alignment only */
 

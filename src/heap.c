@@ -129,20 +129,19 @@ static void heap_take_notified(struct heap *h)
 }
 
 /* Reports a double free its owner's inline free let through, found when the
- * slab's lists were rebuilt (slab.h).  block: the block found handed out
- * while on a list, or NULL if the count of the slab starting at slab gave it
- * away. */
-static mpool_noinline void heap_report_double_free(const struct heap *h, const void *slab, const void *block)
+ * slab's lists were rebuilt (slab.h): block was handed out again while on a
+ * list (how: "found by a later allocation"), or found twice on the lists of
+ * a slab whose count said empty. */
+static mpool_noinline void heap_report_double_free(const struct mpool_pool *pool, const void *block,
+                                                   const char *how)
 {
-    if (block)
-        error_raise(&h->pool->policy, MPOOL_ERR_INVALID_POINTER, 0,
-                    "mpool_free(%p): double free detected: the block was freed twice and handed out "
-                    "again (found by a later allocation; the slab's lists were rebuilt)", block);
-    else
-        error_raise(&h->pool->policy, MPOOL_ERR_INVALID_POINTER, 0,
-                    "mpool_free: double free detected: a block of the slab at %p was freed twice "
-                    "(found when the slab emptied; its lists were rebuilt)", slab);
+    error_raise(&pool->policy, MPOOL_ERR_INVALID_POINTER, 0,
+                "mpool_free(%p): double free detected: the block was freed twice (%s; the slab's lists "
+                "were rebuilt)", block, how);
 }
+
+#define FOUND_BY_ALLOCATION "found by a later allocation"
+#define FOUND_AT_EMPTY "found when its slab emptied"
 
 /* True if pg has a block to hand out: the head of its free list, else what a
  * collect brings.  A head that lacks the mark (a block its owner freed twice
@@ -231,18 +230,27 @@ void *heap_alloc_refill(struct heap *h, unsigned cls, enum buddy_status *status)
     void *bad = NULL;
     void *block = heap_refill(h, cls, status, &bad);
     if (unlikely(bad != NULL))
-        heap_report_double_free(h, NULL, bad);
+        heap_report_double_free(h->pool, bad, FOUND_BY_ALLOCATION);
     return block;
+}
+
+/* The block a double free put on pg's lists twice (or the slab's start if
+ * none is found there), noted in *doubled, before the lists are rebuilt. */
+static void heap_rebuild_doubled(struct heap *h, struct page *pg, const void **doubled)
+{
+    const void *block = slab_find_repeat(pg);
+    *doubled = block ? block : pg->start;
+    slab_rebuild(pg, h->key);
 }
 
 /* Gives pg (not current; queued or on no list) back to the page allocator if
  * every block is free, which its marks must confirm (slab.h); a count that
  * says empty against the marks is a double free: the lists are rebuilt and
- * it is reported.  True if released. */
-static bool heap_release_empty(struct heap *h, struct page *pg, bool *doubled)
+ * the block noted in *doubled.  True if released. */
+static bool heap_release_empty(struct heap *h, struct page *pg, const void **doubled)
 {
     if (!slab_verify_empty(pg, h->key)) {
-        *doubled = true;
+        heap_rebuild_doubled(h, pg, doubled);
         if (slab_live(pg) != 0)
             return false;
     }
@@ -265,26 +273,24 @@ void heap_free_settle(struct heap *h, struct page *pg)
         if (pg->used > 0)
             return;
     }
-    bool doubled = false;
-    const void *slab = pg->start; /* pg may be given back below */
+    const void *doubled = NULL;
     if (pg->used == 0 && !pg->current) {
         heap_release_empty(h, pg, &doubled);
     } else { /* below 0, or a current slab at 0: the owner freed a block twice */
-        doubled = true;
-        slab_rebuild(pg, h->key);
+        heap_rebuild_doubled(h, pg, &doubled);
         if (slab_live(pg) == 0 && !pg->current)
             heap_release_empty(h, pg, &doubled);
     }
-    if (unlikely(doubled))
-        heap_report_double_free(h, slab, NULL); /* last: the logger may call into the pool */
+    if (unlikely(doubled != NULL))
+        heap_report_double_free(h->pool, doubled, FOUND_AT_EMPTY); /* last: the logger may call into the pool */
 }
 
 /* Collects every slab of h that is not parked and releases the empty ones
- * (current slabs too); returns how many went back, and sets *doubled if a
+ * (current slabs too); returns how many went back, and notes in *doubled a
  * count contradicted the marks (a double free: reported by the caller, after
  * heaps_lock, since the logger may call into the pool).  The owner, or nobody
  * runs h. */
-static size_t heap_collect(struct heap *h, bool *doubled)
+static size_t heap_collect(struct heap *h, const void **doubled)
 {
     size_t released = 0;
     heap_take_notified(h);
@@ -388,35 +394,38 @@ static void heap_unmap(struct heap *h)
 }
 
 /* A double free found while heaps_lock was held, reported after it. */
-static void report_found(struct mpool_pool *pool)
+struct found {
+    struct mpool_pool *pool;
+    const void *block; /* NULL: none found */
+};
+
+static void report_found(const struct found *f)
 {
-    if (pool)
-        error_raise(&pool->policy, MPOOL_ERR_INVALID_POINTER, 0,
-                    "mpool_free: double free detected: a block was freed twice (found when its slab "
-                    "emptied; the slab's lists were rebuilt)");
+    if (f->block)
+        heap_report_double_free(f->pool, f->block, FOUND_AT_EMPTY);
 }
 
 /* The calling thread stops using h: an orphan is unmapped; otherwise, if the
  * pool is thread safe (no other thread may be using the heap), its empty
  * slabs go back, and it becomes ownerless.  Caller holds heaps_lock; a
- * double free found sets *found to its pool. */
-static void heap_abandon_locked(struct heap *h, struct mpool_pool **found)
+ * double free found is noted in *found. */
+static void heap_abandon_locked(struct heap *h, struct found *found)
 {
     if (!h->pool) {
         heap_unmap(h);
         return;
     }
-    bool doubled = false;
+    const void *doubled = NULL;
     if (h->pool->thread_safe)
         heap_collect(h, &doubled);
-    if (doubled && !*found)
-        *found = h->pool;
+    if (doubled && !found->block)
+        *found = (struct found){h->pool, doubled};
     h->owner = NULL;
 }
 
 /* Puts h in t's slot for pool, abandoning the heap that was there. */
 static void heap_slot_set_locked(struct heap_thread *t, const struct mpool_pool *pool, struct heap *h,
-                                 struct mpool_pool **found)
+                                 struct found *found)
 {
     unsigned slot = (unsigned)(pool->id % HEAP_SLOTS);
     if (t->heap[slot])
@@ -445,7 +454,7 @@ void heap_undivert_default(void)
 static void thread_exit(void *arg)
 {
     struct heap_thread *t = arg;
-    struct mpool_pool *found = NULL;
+    struct found found = {NULL, NULL};
     heap_undivert_default();
     lock_take(&heaps_lock, true);
     struct heap *d = mpool_default_heap;
@@ -460,7 +469,7 @@ static void thread_exit(void *arg)
     }
     t->registered = false;
     lock_give(&heaps_lock, true);
-    report_found(found);
+    report_found(&found);
 }
 
 static void make_exit_key(void)
@@ -479,7 +488,7 @@ struct heap *heap_attach(struct mpool_pool *pool)
         heap_undivert_default();
         return mpool_default_heap;
     }
-    struct mpool_pool *found = NULL;
+    struct found found = {NULL, NULL};
     lock_take(&heaps_lock, true);
     struct heap *h = pool->heaps;
     while (h && h->owner)
@@ -494,7 +503,7 @@ struct heap *heap_attach(struct mpool_pool *pool)
             heap_slot_set_locked(t, pool, h, &found);
     }
     lock_give(&heaps_lock, true);
-    report_found(found);
+    report_found(&found);
     return h;
 }
 
@@ -513,14 +522,14 @@ bool heap_pool_init(struct mpool_pool *pool)
 size_t heap_pool_trim(struct mpool_pool *pool)
 {
     size_t released = 0;
-    bool doubled = false;
+    struct found found = {pool, NULL};
     lock_take(&heaps_lock, true);
     struct heap *mine = heap_mine(pool);
     for (struct heap *h = pool->heaps; h; h = h->next)
         if (!pool->thread_safe || h == mine || !h->owner)
-            released += heap_collect(h, &doubled);
+            released += heap_collect(h, &found.block);
     lock_give(&heaps_lock, true);
-    report_found(doubled ? pool : NULL);
+    report_found(&found);
     return released;
 }
 
@@ -550,7 +559,7 @@ void heap_pool_destroy(struct mpool_pool *pool)
 
 struct adoption {
     struct heap *h0;
-    bool doubled;
+    struct found found;
 };
 
 /* heap_pool_gather's step: pg joins heap0. */
@@ -559,20 +568,20 @@ static void adopt_into(struct page *pg, void *arg)
     struct adoption *a = arg;
     __atomic_store_n(&pg->heap, a->h0, __ATOMIC_RELAXED);
     stat_add(&heap_stats(a->h0)->class_capacity[pg->cls], pg->capacity);
-    if (pg->used != 0 || !heap_release_empty(a->h0, pg, &a->doubled))
+    if (pg->used != 0 || !heap_release_empty(a->h0, pg, &a->found.block))
         queue_push(a->h0, pg);
 }
 
 void heap_pool_gather(struct mpool_pool *pool)
 {
-    struct adoption a = {pool->heap0, false};
+    struct adoption a = {pool->heap0, {pool, NULL}};
     lock_take(&heaps_lock, true);
     for (struct heap *h = pool->heaps; h; h = h->next) /* adopt_into counts them again */
         memset(heap_stats(h)->class_capacity, 0, sizeof heap_stats(h)->class_capacity);
     for (struct heap *h = pool->heaps; h; h = h->next)
         heap_drain(h, adopt_into, &a);
     lock_give(&heaps_lock, true);
-    report_found(a.doubled ? pool : NULL);
+    report_found(&a.found);
 }
 
 struct usage_walk {
@@ -682,6 +691,51 @@ size_t heap_pool_check(struct mpool_pool *pool, size_t *slabs, bool *complete)
     }
     lock_give(&heaps_lock, true);
     return problems;
+}
+
+/* heap_pool_sweep's look at one slab: a block on its lists twice is
+ * reported (once the lists are rebuilt, if the slab is not parked). */
+static void sweep_slab(struct heap *h, struct page *pg, const void **found, size_t *n)
+{
+    /* A remote free marks its block before pushing it, so a free in flight
+     * can make the marks outnumber the lists, never the reverse. */
+    uintptr_t tf = __atomic_load_n(&pg->thread_free, __ATOMIC_ACQUIRE);
+    if ((tf & SLAB_LOCKED) || slab_free_count(pg) <= slab_marked_count(pg, h->key))
+        return;
+    const void *block = slab_find_repeat(pg);
+    if (*n < SWEEP_REPORTS)
+        found[*n] = block ? block : pg->start;
+    ++*n;
+    if (!(pg->flags & PG_FULL))
+        slab_rebuild(pg, h->key);
+}
+
+size_t heap_pool_sweep(struct mpool_pool *pool, bool quiet)
+{
+    const void *found[SWEEP_REPORTS];
+    size_t n = 0;
+    lock_take(&heaps_lock, true);
+    struct heap *mine = heap_mine(pool);
+    for (struct heap *h = pool->heaps; h; h = h->next) {
+        if (pool->thread_safe && !quiet && h != mine && h->owner)
+            continue; /* its thread may be running it */
+        for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
+            if (h->current[cls] != &mpool_empty_slab)
+                sweep_slab(h, h->current[cls], found, &n);
+            for (struct page *pg = h->queue[cls]; pg; pg = pg->next)
+                sweep_slab(h, pg, found, &n);
+        }
+        for (struct page *pg = h->full; pg; pg = pg->next)
+            sweep_slab(h, pg, found, &n);
+    }
+    lock_give(&heaps_lock, true);
+    for (size_t i = 0; i < n && i < SWEEP_REPORTS; i++) /* after the lock: the logger may allocate */
+        heap_report_double_free(pool, found[i], "found by the final check");
+    if (n > SWEEP_REPORTS)
+        error_raise(&pool->policy, MPOOL_ERR_INVALID_POINTER, 0,
+                    "mpool_free: %zu more double frees found by the final check", n - SWEEP_REPORTS);
+    stat_atomic_add(&pool->stats.invalid_frees, n);
+    return n;
 }
 
 void heap_fork_prepare(void)

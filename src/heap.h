@@ -211,6 +211,17 @@ size_t heap_pool_used_bytes(struct mpool_pool *pool) mpool_internal;
  * they hold, *complete whether that is every heap. */
 size_t heap_pool_check(struct mpool_pool *pool, size_t *slabs, bool *complete) mpool_internal;
 
+/* The final check of double frees that the owners' inline frees let
+ * through and no allocation met yet (slab.h: marks): every slab of the
+ * heaps that may be read (every heap if quiet: no other thread runs the
+ * pool) whose lists hold more blocks than carry the mark has them rebuilt,
+ * and the block found twice is reported (at most SWEEP_REPORTS lines, then
+ * a count).  Returns how many slabs had one.  Takes time in proportion to
+ * the blocks of those slabs; run at mpool_destroy and, for the malloc
+ * replacement, at exit. */
+#define SWEEP_REPORTS 8
+size_t heap_pool_sweep(struct mpool_pool *pool, bool quiet) mpool_internal;
+
 /* fork(): the registry lock around the call (heap.c says what the child
  * keeps). */
 void heap_fork_prepare(void) mpool_internal;

@@ -156,6 +156,7 @@ void mpool_destroy(mpool_t *pool)
                     "mpool_destroy(%p): the default pool cannot be destroyed", (void *)pool);
         return;
     }
+    heap_pool_sweep(pool, true); /* double frees no allocation met yet */
     pool->magic = 0;
     pool_release_memory(pool);
     (void)prim_unmap(pool, pool_struct_size()); /* refused: the mapping outlives the pool, unused */

@@ -198,7 +198,6 @@ bool slab_verify_empty(struct page *pg, uint64_t key)
     if (held == 0 && n == pg->extent)
         return true; /* stays locked: it goes back to the page allocator */
     __atomic_store_n(&pg->thread_free, held, __ATOMIC_RELEASE);
-    slab_rebuild(pg, key);
     return false;
 }
 
@@ -250,6 +249,44 @@ static size_t list_check(const struct page *pg, const void *f, uint64_t key, siz
     return 0;
 }
 
+size_t slab_marked_count(const struct page *pg, uint64_t key)
+{
+    size_t n = 0, extent = __atomic_load_n(&pg->extent, __ATOMIC_RELAXED);
+    for (size_t i = 0; i < extent; i++)
+        n += *block_mark(pg->start + i * pg->block_size) == key;
+    return n;
+}
+
+/* Walks a list with the bitmap of blocks seen (bit i: block i); returns the
+ * first block met twice, or NULL.  Stops at anything that is not a block. */
+static const void *list_first_repeat(const struct page *pg, const void *f, uint64_t *seen)
+{
+    for (size_t steps = 0; f && steps <= pg->capacity; f = *(void *const *)f, steps++) {
+        uint64_t off = slab_offset(pg, f);
+        if (!slab_is_block_offset(pg, off))
+            return NULL;
+        size_t i = (size_t)(off / pg->block_size);
+        if (seen[i / 64] & ((uint64_t)1 << (i % 64)))
+            return f;
+        seen[i / 64] |= (uint64_t)1 << (i % 64);
+    }
+    return NULL;
+}
+
+const void *slab_find_repeat(const struct page *pg)
+{
+    uint64_t seen[SLAB_REPEAT_MAX / 64] = {0};
+    if (pg->capacity > SLAB_REPEAT_MAX)
+        return NULL;
+    uintptr_t tf = __atomic_load_n(&pg->thread_free, __ATOMIC_ACQUIRE) & ~SLAB_FLAGS;
+    const void *r = list_first_repeat(pg, pg->free, seen);
+    if (!r)
+        r = list_first_repeat(pg, pg->local_free, seen);
+    if (!r)
+        r = list_first_repeat(pg, (const void *)tf, seen);
+    return r;
+}
+
 size_t slab_check(const struct page *pg, uint64_t key)
 {
     size_t bytes = (size_t)pg->npages << PAGE_SHIFT;
@@ -263,7 +300,8 @@ size_t slab_check(const struct page *pg, uint64_t key)
     problems += list_check(pg, pg->free, key, &nfree);
     problems += list_check(pg, pg->local_free, key, &nlocal);
     problems += list_check(pg, (const void *)(tf & ~SLAB_FLAGS), key, &nthread);
-    if (!problems && ((size_t)used + nfree + nlocal != pg->extent + pg->current || nthread > slab_live(pg)))
+    if (!problems && ((size_t)used + nfree + nlocal != pg->extent + pg->current || nthread > slab_live(pg) ||
+                      nfree + nlocal + nthread > slab_marked_count(pg, key))) /* a block freed twice */
         problems++;
     if ((tf & SLAB_NOTIFY) && (pg->free || !(pg->flags & PG_FULL)))
         problems++;

@@ -205,7 +205,8 @@ size_t slab_rebuild(struct page *pg, uint64_t key) mpool_internal;
 
 /* The owner, for a slab whose count says it is empty: true if every block
  * carries the mark (then thread_free is left locked: the slab is going back
- * to the page allocator); else rebuilds the lists and returns false. */
+ * to the page allocator); else false, lists untouched (a double free: the
+ * caller finds it and rebuilds). */
 bool slab_verify_empty(struct page *pg, uint64_t key) mpool_internal;
 
 /* True if block p is on one of the slab's lists (the owner or a quiet pool:
@@ -215,6 +216,16 @@ bool slab_block_is_free(const struct page *pg, const void *p) mpool_internal;
 /* Blocks on the slab's three lists, counting at most capacity + 1 each (a
  * longer list is broken); only while the owner does not run. */
 size_t slab_free_count(const struct page *pg) mpool_internal;
+
+/* Carved blocks that carry the mark.  The lists hold exactly these when no
+ * block was freed twice. */
+size_t slab_marked_count(const struct page *pg, uint64_t key) mpool_internal;
+
+/* The first block found twice on the slab's lists (a double free its owner's
+ * inline free let through), or NULL; slabs of more than SLAB_REPEAT_MAX
+ * blocks are not searched.  Only while the owner does not run. */
+#define SLAB_REPEAT_MAX 65536
+const void *slab_find_repeat(const struct page *pg) mpool_internal;
 
 /* Number of broken invariants of one slab (lists, marks, counts); only while
  * its owner does not run. */

@@ -122,6 +122,7 @@ struct mpool_pool;
 struct heap;
 
 static inline void stat_atomic_inc(uint64_t *c) { __atomic_fetch_add(c, 1, __ATOMIC_RELAXED); }
+static inline void stat_atomic_add(uint64_t *c, uint64_t n) { __atomic_fetch_add(c, n, __ATOMIC_RELAXED); }
 
 /* Sets up the pool's counters at creation. */
 void stats_pool_init(struct mpool_pool *pool) mpool_internal;

@@ -587,6 +587,48 @@ Test(heap, double_frees_across_threads_are_found)
     mpool_destroy(pool);
 }
 
+/* The owner's free(p); free(q); free(p) when nothing allocates again: the
+ * blocks are on the lists twice, mpool_check sees it, and destroy's final
+ * check reports the block by its address. */
+struct heard {
+    int lines;
+    char last[256];
+};
+
+static void hear(mpool_error_t err, const char *msg, void *arg)
+{
+    struct heard *h = arg;
+    (void)err;
+    h->lines++;
+    snprintf(h->last, sizeof h->last, "%s", msg);
+}
+
+Test(heap, double_free_with_a_free_between_is_found_by_the_final_check)
+{
+    for (int safe = 0; safe < 2; safe++) {
+        struct heard heard = {0, ""};
+        mpool_config_t cfg = mpool_config_default();
+        cfg.thread_safe = safe;
+        cfg.on_error = MPOOL_ON_ERROR_LOG;
+        cfg.logger = hear;
+        cfg.logger_arg = &heard;
+        mpool_t *pool = create_or_die(&cfg);
+        void *keep = mpool_alloc(pool, 48);
+        void *p = mpool_alloc(pool, 48), *q = mpool_alloc(pool, 48);
+        mpool_free(pool, p);
+        mpool_free(pool, q);
+        mpool_free(pool, p); /* not the head of local_free: let through inline */
+        cr_assert_eq(heard.lines, 0, "reported at once: %s", heard.last);
+        cr_assert_gt(mpool_check(pool), 0, "mpool_check missed a block on the lists twice");
+        char want[64];
+        snprintf(want, sizeof want, "mpool_free(%p): double free detected", p);
+        mpool_destroy(pool);
+        cr_assert_eq(heard.lines, 1, "destroy reported %d lines", heard.lines);
+        cr_assert(strstr(heard.last, want) && strstr(heard.last, "final check"), "report: %s", heard.last);
+        (void)keep;
+    }
+}
+
 /* ---- destroy, slots, reset, modes ----------------------------------------- */
 
 struct waiter {

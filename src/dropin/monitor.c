@@ -49,6 +49,7 @@
 #include <unistd.h>
 
 #include "dropin.h"
+#include "heap.h"
 #include "error.h"
 #include "mpool.h"
 #include "options.h"
@@ -303,6 +304,8 @@ void monitor_start(void)
 void monitor_exit(void)
 {
     const struct process_options *proc = pool_process_options();
+    if (__atomic_load_n(&mpool_default_ready, __ATOMIC_ACQUIRE))
+        heap_pool_sweep(&mpool_default_pool, false); /* double frees no allocation met yet */
     if (monitor.fd >= 0) {
         pthread_mutex_lock(&monitor.lock);
         bool join = monitor.running;
