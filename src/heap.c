@@ -143,6 +143,20 @@ static mpool_noinline void heap_report_double_free(const struct mpool_pool *pool
 #define FOUND_BY_ALLOCATION "found by a later allocation"
 #define FOUND_AT_EMPTY "found when its slab emptied"
 
+/* A head without the mark: a block freed twice and handed out since, or, if
+ * it is no block of a slab at all, a link that was overwritten (slab.h:
+ * links). */
+static mpool_noinline void heap_report_bad_head(const struct mpool_pool *pool, const void *head)
+{
+    const struct page *pg = chunk_is_region(head) ? page_head(region_page_of(region_of(head), head)) : NULL;
+    if (pg && pg->kind == PAGE_SLAB && pg->heap && slab_is_block_offset(pg, slab_offset(pg, head)))
+        heap_report_double_free(pool, head, FOUND_BY_ALLOCATION);
+    else
+        error_raise(&pool->policy, MPOOL_ERR_INVALID_POINTER, 0,
+                    "free list corrupted: a freed block's link was overwritten (it led to %p, not a block; "
+                    "the slab's lists were rebuilt)", head);
+}
+
 /* True if pg has a block to hand out: the head of its free list, else what a
  * collect brings.  A head that lacks the mark (a block its owner freed twice
  * and that was handed out since) makes the owner rebuild the lists from the
@@ -179,7 +193,7 @@ static void *heap_use(struct heap *h, struct page *pg)
 {
     slab_set_current(pg, true);
     h->current[pg->cls] = pg;
-    return slab_pop(pg);
+    return slab_pop(pg, h->link);
 }
 
 /* The class's current slab stops being current (slab.h: its hold of used). */
@@ -197,7 +211,7 @@ static void *heap_refill(struct heap *h, unsigned cls, enum buddy_status *status
     struct page *pg = h->current[cls];
     if (pg != &mpool_empty_slab) {
         if (heap_slab_ready(h, pg, bad))
-            return slab_pop(pg);
+            return slab_pop(pg, h->link);
         heap_unuse(h, cls);
         if (heap_ready_or_park(h, pg, bad))
             return heap_use(h, pg);
@@ -214,7 +228,7 @@ static void *heap_refill(struct heap *h, unsigned cls, enum buddy_status *status
     pg = buddy_alloc(&pool->buddy, &req, pool->thread_safe, &dirty, status);
     if (!pg)
         return NULL;
-    slab_format(pg, h, c->block_size, h->key);
+    slab_format(pg, h, c->block_size, h->key, h->link);
     stat_add(&heap_stats(h)->class_capacity[cls], pg->capacity);
     if (pool->config.enable_statistics)
         stats_note_peaks(pool);
@@ -230,7 +244,7 @@ void *heap_alloc_refill(struct heap *h, unsigned cls, enum buddy_status *status)
     void *bad = NULL;
     void *block = heap_refill(h, cls, status, &bad);
     if (unlikely(bad != NULL))
-        heap_report_double_free(h->pool, bad, FOUND_BY_ALLOCATION);
+        heap_report_bad_head(h->pool, bad);
     return block;
 }
 
@@ -378,6 +392,7 @@ static struct heap *heap_new_locked(struct mpool_pool *pool)
         h->current[cls] = &mpool_empty_slab;
     h->pool = pool;
     h->key = pool->key;
+    h->link = pool->link;
     /* Published last, with its next already set: statistics walk the list
      * without heaps_lock (heaps leave it only when the pool is destroyed). */
     h->next = pool->heaps;
@@ -603,7 +618,7 @@ static void usage_slab(const struct page *pg, void *arg)
     if (!w->thread_safe || h == w->mine || !h->owner) {
         size_t n = 0;
         const void *f = (const void *)(__atomic_load_n(&pg->thread_free, __ATOMIC_ACQUIRE) & ~SLAB_NOTIFY);
-        for (; f && n < live; f = *(void *const *)f)
+        for (; f && n < live; f = slab_link_get(f, pg->link))
             n++;
         live -= n;
     }

@@ -59,6 +59,7 @@ struct heap {
     struct page *current[CLASS_COUNT + 1]; /* [CLASS_NONE] is always the empty sentinel */
     struct mpool_pool *pool;               /* NULL once the pool is destroyed */
     uint64_t key;                          /* pool->key: the mark of free blocks (slab.h) */
+    uint64_t link;                         /* pool->link: the secret of free blocks' links (slab.h) */
     struct page *queue[CLASS_COUNT];
     struct page *full;
     struct page *remote_full;              /* atomic */
@@ -129,7 +130,7 @@ void heap_notify(struct heap *h, struct page *pg) mpool_internal;
 /* The owner's free of block p of its slab pg (the caller checked p). */
 static inline void heap_free_local(struct heap *h, struct page *pg, void *p)
 {
-    *(void **)p = pg->local_free;
+    slab_link_put(p, pg->local_free, h->link);
     pg->local_free = p;
     ((uint64_t *)p)[1] = h->key;
     stat_inc(&heap_stats(h)->class_frees[pg->cls]);

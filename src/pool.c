@@ -86,6 +86,7 @@ static enum buddy_status pool_init(struct mpool_pool *pool, const mpool_config_t
     pool->budget.held = 0;
     pool->budget.max = cfg->max_size;
     pool->key = heap_new_key(pool);
+    pool->link = heap_new_key(&pool->link);
     buddy_init(&pool->buddy, pool, &pool->budget, cfg->growth_factor);
     lock_init(&pool->huge.lock);
     for (unsigned i = 0; i < CLASS_COUNT; i++) {

@@ -65,6 +65,7 @@ struct mpool_pool {
     uint64_t magic;
     uint64_t id;           /* unique in the process, never reused (heap.h) */
     uint64_t key;          /* secret random mark of free slab blocks (slab.h) */
+    uint64_t link;         /* secret that free slab blocks' links are encoded with (slab.h) */
     struct heap *heap0;    /* the heap of a pool that is not thread safe (heap.h) */
     struct heap *heaps;    /* every heap of the pool (heaps_lock) */
 

@@ -105,7 +105,10 @@ struct page {
     struct page *prev;
     struct page *remote_next; /* SLAB: link on its heap's stack of notified full slabs */
     uintptr_t thread_free;   /* SLAB: atomic; blocks other threads freed, bit 0: SLAB_NOTIFY (slab.h) */
-    uint64_t dirty;          /* FREE: pages of the run that may be resident (buddy.c) */
+    union {
+        uint64_t dirty;      /* FREE: pages of the run that may be resident (buddy.c) */
+        uint64_t link;       /* SLAB: the pool's link secret (slab.h: links), for the cold list walks */
+    };
     uint32_t stamp;          /* FREE: when its newest dirty page was freed (prim_clock_ms) */
     uint32_t block_size;     /* SLAB: bytes per block */
     uint16_t npages;         /* head: pages in the run */

@@ -11,7 +11,7 @@
 
 #include <sched.h>
 
-void slab_format(struct page *pg, struct heap *heap, size_t block_size, uint64_t key)
+void slab_format(struct page *pg, struct heap *heap, size_t block_size, uint64_t key, uint64_t link)
 {
     size_t cap = ((size_t)pg->npages << PAGE_SHIFT) / block_size;
     mpool_assert(cap >= 1 && cap <= INT32_MAX, "slab_format: a block or more, counted in 31 bits");
@@ -26,6 +26,7 @@ void slab_format(struct page *pg, struct heap *heap, size_t block_size, uint64_t
     pg->inverse = inverse;
     pg->shift = (uint8_t)shift;
     pg->start = page_start(pg);
+    pg->link = link;
     pg->free = NULL;
     pg->local_free = NULL;
     __atomic_store_n(&pg->thread_free, 0, __ATOMIC_RELAXED);
@@ -51,7 +52,7 @@ bool slab_carve(struct page *pg, uint64_t key)
         n = pg->capacity - first;
     char *b = pg->start + first * bsize;
     for (size_t i = 0; i < n; i++, b += bsize) {
-        ((void **)b)[0] = i + 1 < n ? b + bsize : NULL;
+        slab_link_put(b, i + 1 < n ? b + bsize : NULL, pg->link);
         *block_mark(b) = key;
     }
     pg->free = pg->start + first * bsize;
@@ -66,14 +67,14 @@ void slab_collect_remote(struct page *pg)
         return;
     mpool_assert_internal(!(tf & SLAB_NOTIFY), "slab_collect_remote: not a parked slab");
     tf = __atomic_exchange_n(&pg->thread_free, 0, __ATOMIC_ACQUIRE);
-    void **head = (void **)tf, **tail = head;
+    void *head = (void *)tf, *tail = head;
     int32_t n = 1;
-    while (tail[0] && (uint64_t)n <= pg->capacity) {
-        tail = tail[0];
+    while (slab_link_get(tail, pg->link) && (uint64_t)n <= pg->capacity) {
+        tail = slab_link_get(tail, pg->link);
         n++;
     }
     mpool_assert(n <= pg->used, "slab_collect: more blocks freed than handed out");
-    tail[0] = pg->local_free;
+    slab_link_put(tail, pg->local_free, pg->link);
     pg->local_free = head;
     slab_set_used(pg, pg->used - n);
 }
@@ -132,7 +133,7 @@ struct heap *slab_free_remote(struct page *pg, void *p)
      * a free that takes the notification sees everything the owner did to
      * the slab before parking it (its remote_next among them). */
     for (;;) {
-        *(void **)p = (void *)(tf & ~SLAB_FLAGS);
+        slab_link_put(p, (void *)(tf & ~SLAB_FLAGS), pg->link);
         if (__atomic_compare_exchange_n(&pg->thread_free, &tf, (uintptr_t)p, true, __ATOMIC_ACQ_REL,
                                         __ATOMIC_RELAXED))
             break;
@@ -163,16 +164,22 @@ static uintptr_t slab_lock_remote(struct page *pg)
 static size_t slab_marked_blocks(struct page *pg, uint64_t key, void **list)
 {
     size_t n = 0, bsize = pg->block_size;
-    void **tail = list;
+    void *last = NULL;
     for (size_t i = 0; i < pg->extent; i++) {
-        void **b = (void **)(pg->start + i * bsize);
+        void *b = pg->start + i * bsize;
         if (*block_mark(b) == key) {
-            *tail = b;
-            tail = b;
+            if (last)
+                slab_link_put(last, b, pg->link);
+            else
+                *list = b;
+            last = b;
             n++;
         }
     }
-    *tail = NULL;
+    if (last)
+        slab_link_put(last, NULL, pg->link);
+    else
+        *list = NULL;
     return n;
 }
 
@@ -201,10 +208,10 @@ bool slab_verify_empty(struct page *pg, uint64_t key)
     return false;
 }
 
-/* True if p is on the list starting at f (at most limit steps). */
-static bool list_holds(const void *f, const void *p, size_t limit)
+/* True if p is on the list of slab pg starting at f (at most limit steps). */
+static bool list_holds(const struct page *pg, const void *f, const void *p, size_t limit)
 {
-    for (size_t steps = 0; f && steps <= limit; f = *(void *const *)f, steps++)
+    for (size_t steps = 0; f && steps <= limit; f = slab_link_get(f, pg->link), steps++)
         if (f == p)
             return true;
     return false;
@@ -213,15 +220,15 @@ static bool list_holds(const void *f, const void *p, size_t limit)
 bool slab_block_is_free(const struct page *pg, const void *p)
 {
     uintptr_t tf = __atomic_load_n(&pg->thread_free, __ATOMIC_ACQUIRE) & ~SLAB_FLAGS;
-    return list_holds(pg->free, p, pg->capacity) || list_holds(pg->local_free, p, pg->capacity) ||
-           list_holds((const void *)tf, p, pg->capacity);
+    return list_holds(pg, pg->free, p, pg->capacity) || list_holds(pg, pg->local_free, p, pg->capacity) ||
+           list_holds(pg, (const void *)tf, p, pg->capacity);
 }
 
-/* Length of a list, at most limit + 1. */
-static size_t list_length(const void *f, size_t limit)
+/* Length of a list of slab pg, at most limit + 1. */
+static size_t list_length(const struct page *pg, const void *f, size_t limit)
 {
     size_t n = 0;
-    for (; f && n <= limit; f = *(void *const *)f)
+    for (; f && n <= limit; f = slab_link_get(f, pg->link))
         n++;
     return n;
 }
@@ -229,8 +236,8 @@ static size_t list_length(const void *f, size_t limit)
 size_t slab_free_count(const struct page *pg)
 {
     uintptr_t tf = __atomic_load_n(&pg->thread_free, __ATOMIC_ACQUIRE) & ~SLAB_FLAGS;
-    return list_length(pg->free, pg->capacity) + list_length(pg->local_free, pg->capacity) +
-           list_length((const void *)tf, pg->capacity);
+    return list_length(pg, pg->free, pg->capacity) + list_length(pg, pg->local_free, pg->capacity) +
+           list_length(pg, (const void *)tf, pg->capacity);
 }
 
 /* Problems of one list: blocks outside the slab or not at a block start,
@@ -240,7 +247,7 @@ static size_t list_check(const struct page *pg, const void *f, uint64_t key, siz
     const char *start = page_start(pg);
     size_t limit = (size_t)pg->npages << PAGE_SHIFT;
     *n = 0;
-    for (; f; f = *(void *const *)f) {
+    for (; f; f = slab_link_get(f, pg->link)) {
         const char *b = f;
         if (b < start || (size_t)(b - start) >= limit || !slab_is_block_offset(pg, (uint64_t)(b - start)) ||
             ((const uint64_t *)b)[1] != key || ++*n > pg->capacity)
@@ -261,7 +268,7 @@ size_t slab_marked_count(const struct page *pg, uint64_t key)
  * first block met twice, or NULL.  Stops at anything that is not a block. */
 static const void *list_first_repeat(const struct page *pg, const void *f, uint64_t *seen)
 {
-    for (size_t steps = 0; f && steps <= pg->capacity; f = *(void *const *)f, steps++) {
+    for (size_t steps = 0; f && steps <= pg->capacity; f = slab_link_get(f, pg->link), steps++) {
         uint64_t off = slab_offset(pg, f);
         if (!slab_is_block_offset(pg, off))
             return NULL;

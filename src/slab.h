@@ -60,6 +60,16 @@
  * free is reported.  Every other free (another thread's, the general path)
  * reads the mark first and refuses a block that carries it.
  *
+ * Links.  A free block's first word is the next block's address XOR the
+ * pool's secret `link` (another random word than the mark: a read of a freed
+ * block shows the mark, which must not give the link secret away), so a
+ * link overwritten by a program that does not know the secret decodes to a
+ * random address.  Allocation checks the mark of every block it pops before
+ * it reads its link: a corrupted link makes the next head lack the mark, and
+ * the owner rebuilds the lists from the marks and reports it (heap.c).  The
+ * walks of cold paths decode with the copy of the secret in the slab's
+ * descriptor (page->link).
+ *
  * Memory ordering.  A remote free writes the block's link and mark, then
  * publishes the block with a compare-and-swap on thread_free; the owner's
  * exchange is an acquire, so it reads the links the pushers wrote.  Parking
@@ -113,6 +123,18 @@ static inline uint64_t slab_offset(const struct page *pg, const void *p)
 /* The block's second word: the pool's key while the block is free. */
 static inline uint64_t *block_mark(void *p) { return (uint64_t *)p + 1; }
 
+/* The next block on a free list from free block b's encoded first word. */
+static inline void *slab_link_get(const void *b, uint64_t link)
+{
+    return (void *)(*(const uintptr_t *)b ^ (uintptr_t)link);
+}
+
+/* Links free block b to next (NULL: the end of the list). */
+static inline void slab_link_put(void *b, const void *next, uint64_t link)
+{
+    *(uintptr_t *)b = (uintptr_t)next ^ (uintptr_t)link;
+}
+
 /* used is written by its owner only; statistics in other threads read it,
  * and a stale value there is harmless.  So the owner's updates are plain,
  * which lets the compiler fold "used -= 1; if (used == 0)" into two
@@ -141,18 +163,19 @@ static inline bool slab_head_ok(void *const *b, uint64_t key)
 
 /* Pops a block off the slab's free list (the caller checked it is not empty
  * and its head carries the mark). */
-static inline void *slab_pop(struct page *pg)
+static inline void *slab_pop(struct page *pg, uint64_t link)
 {
-    void **block = pg->free;
-    pg->free = block[0];
+    void *block = pg->free;
+    pg->free = slab_link_get(block, link);
     slab_set_used(pg, pg->used + 1);
     *block_mark(block) = 0;
     return block;
 }
 
 /* Formats a fresh run (pg, kind SLAB, class cls) into a slab of blocks of
- * block_size bytes owned by heap, and carves its first blocks. */
-void slab_format(struct page *pg, struct heap *heap, size_t block_size, uint64_t key) mpool_internal;
+ * block_size bytes owned by heap, with the pool's mark key and link secret,
+ * and carves its first blocks. */
+void slab_format(struct page *pg, struct heap *heap, size_t block_size, uint64_t key, uint64_t link) mpool_internal;
 
 /* The owner: links the next page's worth of uncarved blocks (at least one),
  * marked with key, into the empty free list; false if every block is carved. */

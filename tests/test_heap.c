@@ -629,6 +629,37 @@ Test(heap, double_free_with_a_free_between_is_found_by_the_final_check)
     }
 }
 
+/* An overflow of y by 8 bytes rewrites the link of the free block after it:
+ * the link is encoded with the pool's secret, so it decodes to no block;
+ * the allocation that meets it reports the corruption, rebuilds the lists
+ * from the marks and hands out only real free blocks. */
+Test(heap, overwritten_link_is_detected_not_followed)
+{
+    struct heard heard = {0, ""};
+    mpool_config_t cfg = mpool_config_default();
+    cfg.thread_safe = false;
+    cfg.on_error = MPOOL_ON_ERROR_LOG;
+    cfg.logger = hear;
+    cfg.logger_arg = &heard;
+    mpool_t *pool = create_or_die(&cfg);
+    char *y = mpool_alloc(pool, 64);
+    uint64_t *next = (uint64_t *)(y + 64); /* the free block after y */
+    cr_assert(!mpool_owns(pool, next), "the block after y is free");
+    *next ^= 8; /* y[64..71]: an overflow by 8 bytes */
+    void *got[8];
+    for (int i = 0; i < 8; i++) {
+        got[i] = mpool_alloc(pool, 64);
+        cr_assert_not_null(got[i]);
+        cr_assert_eq((uintptr_t)got[i] % 64, (uintptr_t)y % 64, "an interior pointer was handed out");
+        for (int j = 0; j < i; j++)
+            cr_assert_neq(got[i], got[j]);
+    }
+    cr_assert_geq(heard.lines, 1, "the corrupted link was not reported");
+    cr_assert(strstr(heard.last, "free list corrupted"), "report: %s", heard.last);
+    cr_assert_eq(mpool_check(pool), 0);
+    mpool_destroy(pool);
+}
+
 /* ---- destroy, slots, reset, modes ----------------------------------------- */
 
 struct waiter {
