@@ -120,7 +120,9 @@ MPOOL_API size_t mpool_trim(mpool_t *pool);
 
 /* ---- Blocks ------------------------------------------------------------ */
 
-/* A block of at least `size` bytes; size 0 gives a unique block that can be freed. */
+/* A block of at least `size` bytes.  Size 0 gives a unique address that can
+ * be freed, resized and asked about like any block, and faults on any read
+ * or write (unless the pool's alignment is above 16: then an ordinary block). */
 MPOOL_API void *mpool_alloc(mpool_t *pool, size_t size);
 
 /* A block aligned to `alignment` (a power of two; up to at least 1 MiB). */
@@ -138,9 +140,10 @@ MPOOL_API void *mpool_realloc(mpool_t *pool, void *ptr, size_t size);
 /* Frees a block.  NULL does nothing.  Catches foreign pointers and interior
  * pointers at once, and double frees before the block could be handed out
  * twice: at once when the same block is freed twice in a row or by another
- * thread, otherwise by a later allocation or when the block's slab empties
- * (every free block carries the pool's secret mark).  mpool_safe_free refuses
- * a freed block at once. */
+ * thread, otherwise by a later allocation, when the block's slab empties, or
+ * at the latest by mpool_destroy (every free block carries the pool's secret
+ * mark; mpool_check counts them too).  mpool_safe_free refuses a freed block
+ * at once. */
 MPOOL_API void mpool_free(mpool_t *pool, void *ptr);
 
 /* Frees ptr if and only if it is a live block of the pool; otherwise returns

@@ -40,18 +40,20 @@
 #include "large.h"
 #include "pool.h"
 #include "slab.h"
+#include "zero.h"
 
 #define MAX_REQUEST ((size_t)PTRDIFF_MAX - 2 * REGION_SIZE) /* larger sizes cannot be served */
 #define POISON_FREED 0xDF  /* debug: freed blocks (past a slab block's link and mark) */
 #define POISON_FRESH 0xAB  /* debug: new blocks (not calloc) */
 
-enum block_kind { BLOCK_NONE = 0, BLOCK_SLAB, BLOCK_LARGE, BLOCK_HUGE };
+enum block_kind { BLOCK_NONE = 0, BLOCK_SLAB, BLOCK_LARGE, BLOCK_HUGE, BLOCK_ZERO };
 
 struct block {
     enum block_kind kind;
     struct mpool_pool *pool;
     struct page *pg;  /* SLAB, LARGE: head of the run */
     struct huge *h;   /* HUGE */
+    struct zero_area *z; /* ZERO */
 };
 
 /* ---- Finding blocks ----------------------------------------------------- */
@@ -59,7 +61,7 @@ struct block {
 /* The block p points into, without trusting p (BLOCK_NONE if foreign). */
 static struct block block_find(const void *p)
 {
-    struct block b = {BLOCK_NONE, NULL, NULL, NULL};
+    struct block b = {BLOCK_NONE, NULL, NULL, NULL, NULL};
     struct region *r = region_find(p);
     if (r) {
         struct page *head = region_run_of(r, p);
@@ -75,6 +77,13 @@ static struct block block_find(const void *p)
         b.kind = BLOCK_HUGE;
         b.pool = h->pool;
         b.h = h;
+        return b;
+    }
+    struct zero_area *z = zero_area_of(p);
+    if (z) {
+        b.kind = BLOCK_ZERO;
+        b.pool = z->pool;
+        b.z = z;
     }
     return b;
 }
@@ -86,6 +95,8 @@ static bool block_is_start(const struct block *b, const void *p)
         return slab_is_block_offset(b->pg, slab_offset(b->pg, p));
     if (b->kind == BLOCK_LARGE)
         return large_is_block(b->pg, p);
+    if (b->kind == BLOCK_ZERO)
+        return zero_is_live(b->z, p); /* a freed slot is no block until handed out again */
     return b->kind == BLOCK_HUGE;
 }
 
@@ -185,6 +196,12 @@ static void *alloc_route(struct mpool_pool *pool, size_t size, size_t req, size_
                          size_t *usable, enum buddy_status *st)
 {
     *fresh = false;
+    if (size == 0 && align <= ZERO_SLOT) { /* zero.h: a unique address that faults on access */
+        *usable = 0;
+        void *p = zero_alloc(pool);
+        *st = p ? BUDDY_OK : BUDDY_NOMEM;
+        return p;
+    }
     if (size <= pool->max_block) {
         size_t rounded = align_up(req, align);
         if (align <= PAGE_SIZE && rounded <= SLAB_MAX) {
@@ -449,6 +466,8 @@ static enum free_result free_block(const struct block *b, void *p)
     case BLOCK_HUGE:
         huge_free(pool, b->h);
         return FREED;
+    case BLOCK_ZERO:
+        return zero_free(b->z, p) ? FREED : NOT_A_BLOCK;
     default:
         return NOT_A_BLOCK;
     }
@@ -518,7 +537,7 @@ void free_default_slow(void *p)
 
 bool mpool_safe_free(mpool_t *pool, void *p)
 {
-    struct block b = {BLOCK_NONE, NULL, NULL, NULL};
+    struct block b = {BLOCK_NONE, NULL, NULL, NULL, NULL};
     if (!p || !block_lookup_live(pool, p, &b) || free_block(&b, p) != FREED) {
         fail_invalid_pointer(pool ? pool : b.pool, "mpool_safe_free", p);
         return false;
@@ -647,6 +666,8 @@ static bool block_fits_request(const struct block *b, const void *p, size_t size
     size_t req = size < pool->min_block ? pool->min_block : size;
     size_t rounded = align_up(req, align);
     bool slab = size <= pool->max_block && align <= PAGE_SIZE && rounded <= SLAB_MAX;
+    if (b->kind == BLOCK_ZERO)
+        return size == 0;
     if (b->kind == BLOCK_SLAB)
         return slab && sizeclass_of(rounded) == b->pg->cls;
     return !slab && align_up(req, PAGE_SIZE) == block_usable(b);

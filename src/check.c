@@ -15,6 +15,7 @@
 #include "huge.h"
 #include "large.h"
 #include "pool.h"
+#include "zero.h"
 
 struct run_census {
     size_t slab_runs;
@@ -56,5 +57,6 @@ size_t mpool_check(const mpool_t *cpool)
     lock_take(&pool->huge.lock, ts);
     problems += huge_check_locked(pool);
     lock_give(&pool->huge.lock, ts);
+    problems += zero_check((struct mpool_pool *)pool);
     return problems;
 }

@@ -9,6 +9,8 @@
  *   CHUNK_REGION  the chunk starts a region: its header is at the chunk base.
  *   CHUNK_HUGE    the chunk base is the first byte of a huge block: its header
  *                 is the page just below the chunk base.
+ *   CHUNK_ZERO    the chunk is an area of zero-size blocks (zero.h): its
+ *                 header is at the chunk base.
  *
  * Entries are written when a region or huge block is mapped or unmapped, and
  * read without locks (relaxed atomics): a pointer being freed keeps its chunk
@@ -21,7 +23,7 @@
 
 #include "common.h"
 
-enum { CHUNK_NONE = 0, CHUNK_REGION = 1, CHUNK_HUGE = 2 };
+enum { CHUNK_NONE = 0, CHUNK_REGION = 1, CHUNK_HUGE = 2, CHUNK_ZERO = 3 };
 
 #define CHUNK_ENTRIES ((size_t)1 << (ADDRESS_BITS - REGION_SHIFT))
 extern uint8_t mpool_chunk_map[CHUNK_ENTRIES] mpool_internal;

@@ -12,6 +12,7 @@
 #include "large.h"
 #include "options.h"
 #include "pool.h"
+#include "zero.h"
 #include "prim.h"
 #include "slab.h"
 
@@ -98,7 +99,7 @@ static enum buddy_status pool_init(struct mpool_pool *pool, const mpool_config_t
         size_t req = size < pool->min_block ? pool->min_block : size;
         size_t rounded = align_up(req, pool->align);
         bool slab = size <= pool->max_block && pool->align <= PAGE_SIZE && rounded <= SLAB_MAX;
-        pool->size_class[size] = slab ? (uint8_t)sizeclass_of(rounded) : CLASS_NONE;
+        pool->size_class[size] = slab && size > 0 ? (uint8_t)sizeclass_of(rounded) : CLASS_NONE; /* 0: zero.h */
     }
     pool->fast_heap = &mpool_heap_empty;
     if (!heap_pool_init(pool))
@@ -114,6 +115,7 @@ static void pool_release_memory(struct mpool_pool *pool)
 {
     heap_pool_destroy(pool);
     huge_release_all(pool);
+    zero_release_all(pool);
     buddy_destroy(&pool->buddy);
     lock_fini(&pool->huge.lock);
 }
@@ -171,6 +173,7 @@ void mpool_reset(mpool_t *pool)
     stats_pool_reset(pool);
     heap_pool_reset(pool);
     huge_release_all(pool);
+    zero_reset(pool);
     large_cache_forget(pool);
     buddy_reset(&pool->buddy);
     pool->large_used = 0;

@@ -74,6 +74,7 @@ struct mpool_pool {
     size_t large_used;     /* bytes in live large blocks (page runs); under buddy.lock */
     struct large_cache large_cache;
     struct huge_list huge;
+    struct zero_area *zero; /* the areas of zero-size blocks (zero.h); under huge.lock */
     struct budget budget;
     struct error_policy policy;
     mpool_config_t config;

@@ -18,6 +18,7 @@
 #include "pool.h"
 #include "prim.h"
 #include "stats.h"
+#include "zero.h"
 
 /* Timing samples of the calling thread (stats_timing_begin): allocations
  * until the next sample, and the pool and kinds of call whose sample is due. */
@@ -100,7 +101,7 @@ struct merged {
     uint64_t in_use[CLASS_COUNT];
     uint64_t capacity[CLASS_COUNT];
     uint64_t slab_used_bytes;
-    size_t large_bytes, large_live, huge_bytes, huge_live;
+    size_t large_bytes, large_live, huge_bytes, huge_live, zero_live;
 };
 
 static const struct heap *heaps_first(const struct mpool_pool *pool)
@@ -190,9 +191,13 @@ static void merge(const struct mpool_pool *pool, struct merged *m)
     m->huge_bytes = pool->huge.usable;
     m->huge_live = pool->huge.count;
     uint64_t huge_allocs = pool->stats.huge_allocs;
+    uint64_t zero_allocs = pool->stats.zero_allocs;
+    for (const struct zero_area *a = pool->zero; a; a = a->next)
+        m->zero_live += a->live;
     lock_give(&wp->huge.lock, pool->thread_safe);
-    /* Large and huge blocks gone: freed, or dropped by mpool_reset. */
-    block_frees += sub_clamped(large_allocs + huge_allocs, m->large_live + m->huge_live + ps->dropped);
+    /* Large, huge and zero-size blocks gone: freed, or dropped by mpool_reset. */
+    block_frees += sub_clamped(large_allocs + huge_allocs + zero_allocs,
+                               m->large_live + m->huge_live + m->zero_live + ps->dropped);
     r->frees += block_frees;
     if ((int64_t)r->frees < 0) /* moves read after their frees */
         r->frees = 0;
@@ -245,7 +250,7 @@ void stats_pool_reset(struct mpool_pool *pool)
     struct pool_stats *s = &pool->stats;
     for (unsigned cls = 0; cls < CLASS_COUNT; cls++)
         s->dropped_class[cls] += m.in_use[cls];
-    s->dropped += m.large_live + m.huge_live;
+    s->dropped += m.large_live + m.huge_live + m.zero_live;
     s->large_live = 0;
     for (struct heap *h = pool->heaps; h; h = h->next)
         memset(heap_stats(h)->class_capacity, 0, sizeof heap_stats(h)->class_capacity);
@@ -381,7 +386,7 @@ bool mpool_get_stats(const mpool_t *cpool, mpool_stats_t *out)
     out->fragmentation = fragmentation_of(pool, &m);
     out->uptime_seconds = (double)(prim_clock_ns() / 1000000u - ps->created_ms) / 1000.0;
     out->class_count = CLASS_COUNT;
-    size_t live = m.large_live + m.huge_live;
+    size_t live = m.large_live + m.huge_live + m.zero_live;
     for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
         mpool_class_stats_t *c = &out->classes[cls];
         c->block_size = pool->cls[cls].block_size;

@@ -109,6 +109,7 @@ struct pool_stats {
     uint64_t after_peak_ms __attribute__((aligned(64)));
     uint64_t large_allocs, large_live;    /* under the page lock */
     uint64_t huge_allocs;                 /* under the huge lock */
+    uint64_t zero_allocs;                 /* zero-size blocks (zero.h); under the huge lock */
     uint64_t peak_used;                   /* atomic */
     uint64_t class_peak[CLASS_COUNT];     /* atomic */
     uint64_t timing_samples_alloc, timing_samples_free; /* atomic */

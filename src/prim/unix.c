@@ -87,6 +87,13 @@ bool prim_decommit(void *addr, size_t size)
     return madvise(addr, size, MADV_DONTNEED) == 0;
 }
 
+bool prim_protect(void *addr, size_t size, bool accessible)
+{
+    if (size == 0)
+        return true;
+    return mprotect(addr, size, accessible ? PROT_READ | PROT_WRITE : PROT_NONE) == 0;
+}
+
 void *prim_remap(void *addr, size_t old_size, size_t new_size, size_t align, size_t offset)
 {
     if (FAULT(PRIM_REMAP))
