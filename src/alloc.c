@@ -183,7 +183,7 @@ static void *slab_alloc(struct mpool_pool *pool, unsigned cls, enum buddy_status
         return NULL;
     }
     struct page *pg = h->current[cls];
-    void *p = likely(pg->free != NULL && slab_head_ok(pg->free, h->key)) ? slab_pop(pg, h->link)
+    void *p = likely(slab_head_ok(pg, pg->free, h->key)) ? slab_pop(pg, h->link)
                                                                          : heap_alloc_refill(h, cls, st);
     if (p)
         stat_inc(&heap_stats(h)->other_allocs[cls]);
@@ -308,7 +308,7 @@ static mpool_always_inline void *alloc_slow_untimed(struct mpool_pool *pool, siz
         return alloc_general(pool, size);
     struct page *pg = h->current[cls];
     void *p;
-    if (likely(pg->free != NULL && slab_head_ok(pg->free, h->key))) {
+    if (likely(slab_head_ok(pg, pg->free, h->key))) {
         p = slab_pop(pg, h->link);
     } else {
         enum buddy_status st;
@@ -368,7 +368,7 @@ void *mpool_alloc(mpool_t *pool, size_t size)
     if (likely(pool != NULL && size <= SMALL_MAX)) {
         struct heap *h = pool->fast_heap;
         struct page *pg = h->current[pool->size_class[size]];
-        if (likely(pg->free != NULL && slab_head_ok(pg->free, h->key))) {
+        if (likely(slab_head_ok(pg, pg->free, h->key))) {
             stat_inc(&heap_stats(h)->requests[size]);
             return slab_pop(pg, h->link);
         }

@@ -37,7 +37,7 @@ static inline void *alloc_default_pop(size_t size)
     struct heap *h = mpool_default_heap;
     struct page *pg = h->current[mpool_default_pool.size_class[size]];
     void **b = pg->free;
-    if (likely(b != NULL && slab_head_ok(b, h->key))) {
+    if (likely(slab_head_ok(pg, b, h->key))) {
         pg->free = slab_link_get(b, h->link);
         slab_set_used(pg, pg->used + 1);
         *block_mark(b) = 0;

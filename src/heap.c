@@ -164,8 +164,8 @@ static mpool_noinline void heap_report_bad_head(const struct mpool_pool *pool, c
 static bool heap_slab_ready(struct heap *h, struct page *pg, void **bad)
 {
     if (!pg->free && !slab_collect(pg) && !slab_carve(pg, h->key))
-        return false;
-    if (likely(slab_head_ok(pg->free, h->key)))
+        return false; /* pg->free non-NULL: a block, or a corrupted link (slab_head_ok) */
+    if (likely(slab_head_ok(pg, pg->free, h->key)))
         return true;
     if (!*bad)
         *bad = pg->free;

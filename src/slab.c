@@ -69,7 +69,7 @@ void slab_collect_remote(struct page *pg)
     tf = __atomic_exchange_n(&pg->thread_free, 0, __ATOMIC_ACQUIRE);
     void *head = (void *)tf, *tail = head;
     int32_t n = 1;
-    while (slab_link_get(tail, pg->link) && (uint64_t)n <= pg->capacity) {
+    while (slab_link_readable(pg, slab_link_get(tail, pg->link)) && (uint64_t)n <= pg->capacity) {
         tail = slab_link_get(tail, pg->link);
         n++;
     }
@@ -211,7 +211,7 @@ bool slab_verify_empty(struct page *pg, uint64_t key)
 /* True if p is on the list of slab pg starting at f (at most limit steps). */
 static bool list_holds(const struct page *pg, const void *f, const void *p, size_t limit)
 {
-    for (size_t steps = 0; f && steps <= limit; f = slab_link_get(f, pg->link), steps++)
+    for (size_t steps = 0; slab_link_readable(pg, f) && steps <= limit; f = slab_link_get(f, pg->link), steps++)
         if (f == p)
             return true;
     return false;
@@ -228,7 +228,7 @@ bool slab_block_is_free(const struct page *pg, const void *p)
 static size_t list_length(const struct page *pg, const void *f, size_t limit)
 {
     size_t n = 0;
-    for (; f && n <= limit; f = slab_link_get(f, pg->link))
+    for (; slab_link_readable(pg, f) && n <= limit; f = slab_link_get(f, pg->link))
         n++;
     return n;
 }
@@ -268,7 +268,7 @@ size_t slab_marked_count(const struct page *pg, uint64_t key)
  * first block met twice, or NULL.  Stops at anything that is not a block. */
 static const void *list_first_repeat(const struct page *pg, const void *f, uint64_t *seen)
 {
-    for (size_t steps = 0; f && steps <= pg->capacity; f = slab_link_get(f, pg->link), steps++) {
+    for (size_t steps = 0; slab_link_readable(pg, f) && steps <= pg->capacity; f = slab_link_get(f, pg->link), steps++) {
         uint64_t off = slab_offset(pg, f);
         if (!slab_is_block_offset(pg, off))
             return NULL;

@@ -64,9 +64,12 @@
  * pool's secret `link` (another random word than the mark: a read of a freed
  * block shows the mark, which must not give the link secret away), so a
  * link overwritten by a program that does not know the secret decodes to a
- * random address.  Allocation checks the mark of every block it pops before
- * it reads its link: a corrupted link makes the next head lack the mark, and
- * the owner rebuilds the lists from the marks and reports it (heap.c).  The
+ * random address.  Allocation checks that every head lies in the slab's
+ * region and carries the mark before it reads the head's link (the region
+ * test also stands for the test of an empty list): a corrupted link fails
+ * it, and the owner rebuilds the lists from the marks and reports it
+ * (heap.c); nothing is read outside the region.  The walks stop at a link
+ * that leaves the region.  The
  * walks of cold paths decode with the copy of the secret in the slab's
  * descriptor (page->link).
  *
@@ -155,10 +158,20 @@ static inline int32_t slab_used(const struct page *pg)
     return __atomic_load_n(&pg->used, __ATOMIC_RELAXED) + (int32_t)__atomic_load_n(&pg->parked, __ATOMIC_RELAXED);
 }
 
-/* True if the block at the head of a free list carries the free mark. */
-static inline bool slab_head_ok(void *const *b, uint64_t key)
+/* True if b, the head of slab pg's free list, is in pg's region (pg is its
+ * descriptor, in the region's header) and carries the free mark.  The first
+ * test also fails for an empty list (NULL) and for a link that decoded to an
+ * address outside the region (slab.h: links), so nothing is read there. */
+static inline bool slab_head_ok(const struct page *pg, void *const *b, uint64_t key)
 {
-    return ((const uint64_t *)b)[1] == key;
+    return ((uintptr_t)b ^ (uintptr_t)pg) < REGION_SIZE && ((const uint64_t *)b)[1] == key;
+}
+
+/* True if the next block a link led to may be read: in slab pg's region (so
+ * a link overwritten by the program is not followed out of it). */
+static inline bool slab_link_readable(const struct page *pg, const void *b)
+{
+    return ((uintptr_t)b ^ (uintptr_t)pg) < REGION_SIZE;
 }
 
 /* Pops a block off the slab's free list (the caller checked it is not empty

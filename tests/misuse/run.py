@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Runs the misuse corpus (tests/misuse/) under the malloc replacement and
+checks that each case is stopped with its report.
+
+    run.py --lib libmpool-malloc.so --bin DIR [--mode default|debug] [-v]
+
+Each case is a program of this directory, its arguments (the block size: 8,
+4096 and 262144 for a small, a medium and a large block) and what must stop
+it: the regular expression of the report line on stderr and the signal that
+ends the process (SIGABRT: the drop-in's default policy for misuse aborts
+after the line; SIGSEGV: the access faults).  A program that reaches its
+end prints "survived"; that is no failure when the report and the signal
+come after it (a double free that only the final check at exit finds).
+"""
+import argparse
+import os
+import re
+import signal
+import subprocess
+import sys
+
+SIZES = (8, 4096, 262144)
+ABRT, SEGV = signal.SIGABRT, signal.SIGSEGV
+
+# (program, extra arguments, sizes, report regex or None, signal)
+DEFAULT_CASES = [
+    ("double_free", [], SIZES, r"double free detected|invalid pointer", ABRT),
+    ("double_free_between", [], SIZES, r"double free detected|invalid pointer", ABRT),
+    ("double_free_thread", [], SIZES, r"double free detected|invalid pointer", ABRT),
+    ("invalid_free", [], SIZES, r"free\(0x[0-9a-f]+\): invalid pointer", ABRT),
+    ("interior_free", [], SIZES, r"free\(0x[0-9a-f]+\): invalid pointer", ABRT),
+    ("free_neighbour", [], SIZES, r"double free detected|invalid pointer", ABRT),
+    ("free_sized_mismatch", [], SIZES, r"free_sized\(0x[0-9a-f]+, size=\d+\): size or alignment does not match", ABRT),
+    ("free_aligned_sized_mismatch", [], SIZES,
+     r"free_aligned_sized\(0x[0-9a-f]+, size=\d+, alignment=16\): size or alignment does not match", ABRT),
+    ("sized_delete", [], SIZES, r"operator delete\(0x[0-9a-f]+, size=\d+\): size or alignment does not match", ABRT),
+    ("usable_size", ["freed"], SIZES, r"malloc_usable_size\(0x[0-9a-f]+\): invalid pointer", ABRT),
+    ("usable_size", ["interior"], SIZES, r"malloc_usable_size\(0x[0-9a-f]+\): invalid pointer", ABRT),
+    ("usable_size", ["unaligned"], SIZES, r"malloc_usable_size\(0x[0-9a-f]+\): invalid pointer", ABRT),
+    ("usable_size", ["foreign"], SIZES, r"malloc_usable_size\(0x[0-9a-f]+\): invalid pointer", ABRT),
+    ("zero_access", ["read"], (0,), None, SEGV),
+    ("zero_access", ["write"], (0,), None, SEGV),
+    ("link_overwrite", [], (8, 64, 1024), r"free list corrupted", ABRT),
+]
+
+CASES = {"default": DEFAULT_CASES}
+
+
+def run_case(args, prog, extra, size, regex, sig):
+    exe = os.path.join(args.bin, "misuse_" + prog)
+    env = dict(os.environ, LD_PRELOAD=os.path.abspath(args.lib))
+    env.pop("MPOOL_ON_ERROR", None)
+    if args.mode == "debug":
+        env["MPOOL_ENABLE_DEBUG"] = "1"
+    cmd = [exe, str(size)] + extra
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+    name = " ".join([prog, str(size)] + extra)
+    problems = []
+    if p.returncode != -sig:
+        problems.append("ended with %s, expected signal %s" % (p.returncode, sig.name))
+    if regex and not re.search(regex, p.stderr):
+        problems.append("no report matching /%s/" % regex)
+    return name, problems, p
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--lib", required=True)
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--mode", default="default", choices=sorted(CASES))
+    ap.add_argument("-v", "--verbose", action="store_true")
+    args = ap.parse_args()
+    failed = 0
+    total = 0
+    for prog, extra, sizes, regex, sig in CASES[args.mode]:
+        for size in sizes:
+            total += 1
+            name, problems, p = run_case(args, prog, extra, size, regex, sig)
+            line = (p.stderr.strip().splitlines() or [""])[0]
+            if problems:
+                failed += 1
+                print("FAIL %-40s %s\n     stderr: %s" % (name, "; ".join(problems), p.stderr.strip()[:400]))
+            elif args.verbose:
+                print("ok   %-40s %s" % (name, line))
+    print("%s mode: %d of %d misuse cases stopped with their report" % (args.mode, total - failed, total))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
