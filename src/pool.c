@@ -156,6 +156,8 @@ void mpool_destroy(mpool_t *pool)
                     "mpool_destroy(%p): the default pool cannot be destroyed", (void *)pool);
         return;
     }
+    if (pool->fixed_pools.end_all)
+        pool->fixed_pools.end_all(pool);
     pool->magic = 0;
     pool_release_memory(pool);
     (void)prim_unmap(pool, pool_struct_size()); /* refused: the mapping outlives the pool, unused */
@@ -166,6 +168,8 @@ void mpool_reset(mpool_t *pool)
     if (!pool)
         pool = mpool_default();
     /* No other thread may use the pool now (its blocks are going), so no locks. */
+    if (pool->fixed_pools.end_all)
+        pool->fixed_pools.end_all(pool);
     stats_pool_reset(pool);
     heap_pool_reset(pool);
     huge_release_all(pool);
