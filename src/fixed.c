@@ -5,7 +5,9 @@
  * Chunks
  *   A chunk is one page run of the parent's page allocator (large.h), taken
  *   and given back under the parent's page lock, so the parent's max_size,
- *   usage, statistics and health count it like any large block.  A chunk of
+ *   usage, statistics and health count it like any large block.  Unlike
+ *   other large blocks, its pages all lead back to its head (PG_BACKED,
+ *   region.h), since objects start on every page.  A chunk of
  *   one object that does not fit 2 MiB (the largest run) is a huge block of
  *   the parent (huge.h).  Layout:
  *
@@ -253,6 +255,23 @@ static void chunk_clear(struct fixed_chunk *c)
     memset(c->bits, 0, ((c->count + 63) / 64) * sizeof(uint64_t));
 }
 
+/* Flags the page run starting at c PG_BACKED and points every page's back at
+ * its head, so that any object's page leads to the chunk (region.h); or
+ * undoes that before the run goes back. */
+static void chunk_set_backs(struct mpool_pool *parent, void *c, bool on)
+{
+    struct page *head = region_page_of(region_of(c), c);
+    lock_take(&parent->buddy.lock, parent->thread_safe);
+    for (size_t k = 1; k < head->npages; k++) {
+        if (on)
+            page_set_back(head, k);
+        else
+            head[k].back = 0;
+    }
+    head->flags = on ? (uint8_t)(head->flags | PG_BACKED) : (uint8_t)(head->flags & ~PG_BACKED);
+    lock_give(&parent->buddy.lock, parent->thread_safe);
+}
+
 /* A new chunk of count objects from the parent, listed in fp's chunks (not
  * yet cur or on avail); NULL with *st. */
 static struct fixed_chunk *chunk_new(struct mpool_fixed *fp, size_t count, bool initial, enum fixed_status *st)
@@ -274,6 +293,8 @@ static struct fixed_chunk *chunk_new(struct mpool_fixed *fp, size_t count, bool 
             return NULL;
         }
     }
+    if (!huge)
+        chunk_set_backs(parent, c, true);
     memset(c, 0, sizeof *c);
     c->objs = (char *)c + chunk_header(fp, count);
     c->span = (uint64_t)count * fp->stride;
@@ -306,10 +327,12 @@ static void chunk_release(struct mpool_fixed *fp, struct fixed_chunk *c)
     __atomic_store_n(&fp->capacity, fp->capacity - c->count, __ATOMIC_RELAXED);
     fp->nchunks--;
     fp->bytes -= c->bytes;
-    if (c->huge)
+    if (c->huge) {
         huge_free(parent, huge_of(c));
-    else
-        large_free(parent, page_head(region_page_of(region_of(c), c)));
+        return;
+    }
+    chunk_set_backs(parent, c, false);
+    large_free(parent, region_page_of(region_of(c), c));
 }
 
 /* ---- The pool's lists (fp->lock if thread safe) --------------------------- */
@@ -350,8 +373,9 @@ static size_t fixed_growth(const struct mpool_fixed *fp, enum fixed_status *st)
 }
 
 /* A free object of fp and its chunk (the object stays marked free); NULL
- * with *st if the pool cannot grow. */
-static void *fixed_take_locked(struct mpool_fixed *fp, struct fixed_chunk **chunk, enum fixed_status *st)
+ * with *st if the pool cannot grow, or (FIXED_OK) if it may not. */
+static void *fixed_take_locked(struct mpool_fixed *fp, struct fixed_chunk **chunk, bool may_grow,
+                               enum fixed_status *st)
 {
     struct fixed_chunk *c = fp->cur;
     for (;;) {
@@ -374,6 +398,8 @@ static void *fixed_take_locked(struct mpool_fixed *fp, struct fixed_chunk **chun
             fp->avail = c->avail_next;
             c->listed = false;
         } else {
+            if (!may_grow)
+                return NULL;
             size_t n = fixed_growth(fp, st);
             c = n ? chunk_new(fp, n, false, st) : NULL;
             if (!c)
@@ -578,22 +604,24 @@ static void fixed_orphan_caches(struct mpool_fixed *fp)
     lock_give(&fixed_registry, true);
 }
 
-/* Refills the empty cache k with up to half its capacity; false with *st if
- * not one object could be had. */
+/* Refills the empty cache k with up to half its capacity, growing the pool
+ * only if it has no free object at all; false with *st if not one object
+ * could be had.  The cache pops from its top, so the objects go in reverse:
+ * they come out in the order the chunks gave them (address order). */
 static bool cache_refill(struct mpool_fixed *fp, struct fixed_cache *k, enum fixed_status *st)
 {
-    uint32_t want = k->cap / 2, n = 0;
+    struct fixed_entry got[FIXED_CACHE_CAP / 2];
+    uint32_t n = 0;
     lock_take(&fp->lock, true);
-    while (n < want) {
-        struct fixed_chunk *c;
-        void *p = fixed_take_locked(fp, &c, st);
+    while (n < k->cap / 2) {
+        void *p = fixed_take_locked(fp, &got[n].chunk, n == 0, st);
         if (!p)
             break;
-        k->entry[n].obj = p;
-        k->entry[n].chunk = c;
-        n++;
+        got[n++].obj = p;
     }
     lock_give(&fp->lock, true);
+    for (uint32_t i = 0; i < n; i++)
+        k->entry[n - 1 - i] = got[i];
     k->count = n;
     return n > 0;
 }
@@ -789,7 +817,7 @@ static void *fixed_take(struct mpool_fixed *fp, enum fixed_status *st)
     if (fp->thread_safe)
         return fixed_alloc_shared(fp, st);
     struct fixed_chunk *c;
-    void *p = fixed_take_locked(fp, &c, st);
+    void *p = fixed_take_locked(fp, &c, true, st);
     if (p)
         chunk_set_live(fp, c, chunk_index(c, p));
     return p;
@@ -881,7 +909,7 @@ size_t mpool_fixed_alloc_batch(mpool_fixed_t *fp, void **out, size_t n)
     if (!fp->thread_safe) {
         for (; got < n; got++) {
             struct fixed_chunk *c;
-            void *p = fixed_take_locked(fp, &c, &st);
+            void *p = fixed_take_locked(fp, &c, true, &st);
             if (!p)
                 break;
             chunk_set_live(fp, c, chunk_index(c, p));
