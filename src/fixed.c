@@ -131,6 +131,8 @@ _Static_assert(FIXED_CACHE_CAP >= 64, "a cache holds a useful number of objects"
 
 struct mpool_fixed {
     struct fixed_chunk *fast;   /* the single-thread inline paths: cur, else fixed_none */
+    struct fixed_chunk *hint;   /* single thread: the chunk of the last free outside cur, else
+                                   fixed_none (frees come in runs from one chunk) */
     size_t stride;
     uint64_t magic;
     bool thread_safe;
@@ -337,6 +339,14 @@ static void chunk_release(struct mpool_fixed *fp, struct fixed_chunk *c)
 
 /* ---- The pool's lists (fp->lock if thread safe) --------------------------- */
 
+/* Puts chunk c (not cur, not listed) on the avail stack. */
+static void avail_push(struct mpool_fixed *fp, struct fixed_chunk *c)
+{
+    c->avail_next = fp->avail;
+    fp->avail = c;
+    c->listed = true;
+}
+
 /* Makes c (or no chunk) cur.  The inline paths of a thread-safe pool always
  * see fixed_none, written once at creation. */
 static void fixed_set_cur(struct mpool_fixed *fp, struct fixed_chunk *c)
@@ -414,11 +424,8 @@ static void fixed_give_locked(struct mpool_fixed *fp, struct fixed_chunk *c, voi
 {
     *(void **)p = c->free;
     c->free = p;
-    if (!c->listed && c != fp->cur) {
-        c->avail_next = fp->avail;
-        fp->avail = c;
-        c->listed = true;
-    }
+    if (!c->listed && c != fp->cur)
+        avail_push(fp, c);
 }
 
 /* Reset: the chunks creation made are kept and cleared (the newest of them
@@ -426,6 +433,7 @@ static void fixed_give_locked(struct mpool_fixed *fp, struct fixed_chunk *c, voi
 static void fixed_clear_locked(struct mpool_fixed *fp)
 {
     struct fixed_chunk **link = &fp->chunks;
+    fp->hint = &fixed_none;
     fp->avail = NULL;
     fixed_set_cur(fp, NULL);
     while (*link) {
@@ -437,9 +445,7 @@ static void fixed_clear_locked(struct mpool_fixed *fp)
         }
         chunk_clear(c);
         if (fp->cur) {
-            c->avail_next = fp->avail;
-            fp->avail = c;
-            c->listed = true;
+            avail_push(fp, c);
         } else {
             fixed_set_cur(fp, c);
         }
@@ -449,6 +455,7 @@ static void fixed_clear_locked(struct mpool_fixed *fp)
 
 static void fixed_release_all_locked(struct mpool_fixed *fp)
 {
+    fp->hint = &fixed_none;
     while (fp->chunks) {
         struct fixed_chunk *c = fp->chunks;
         fp->chunks = c->next;
@@ -750,7 +757,7 @@ mpool_fixed_t *mpool_fixed_create(const mpool_fixed_config_t *config)
     fp->stride = align_up(cfg.object_size < 8 ? 8 : cfg.object_size, fp->align);
     fp->id = __atomic_fetch_add(&fixed_next_id, 1, __ATOMIC_RELAXED);
     lock_init(&fp->lock);
-    fp->fast = &fixed_none;
+    fp->fast = fp->hint = &fixed_none;
     fixed_set_cur(fp, NULL);
     while (fp->capacity < cfg.initial_count) {
         size_t n = cfg.initial_count - fp->capacity, most = chunk_max_count(fp);
@@ -766,9 +773,7 @@ mpool_fixed_t *mpool_fixed_create(const mpool_fixed_config_t *config)
             return NULL;
         }
         if (fp->cur) {
-            c->avail_next = fp->avail;
-            fp->avail = c;
-            c->listed = true;
+            avail_push(fp, c);
         } else {
             fixed_set_cur(fp, c);
         }
@@ -836,22 +841,32 @@ static mpool_noinline void *fixed_alloc_slow(struct mpool_fixed *fp)
     return p;
 }
 
+/* The single-thread allocation from cur (fp->fast): pops its free list or
+ * bumps fresh, and sets the object's bit; NULL if cur has nothing (or the
+ * pool is thread safe: fixed_none). */
+static inline void *fixed_pop_local(struct mpool_fixed *fp)
+{
+    struct fixed_chunk *c = fp->fast;
+    void **p = c->free;
+    if (likely(p != NULL)) {
+        c->free = *p;
+    } else {
+        p = (void **)c->fresh;
+        if (unlikely(p == (void **)c->end))
+            return NULL;
+        c->fresh += fp->stride;
+    }
+    uint64_t i = chunk_index(c, p);
+    *chunk_word(c, i) |= chunk_bit(i);
+    return p;
+}
+
 void *mpool_fixed_alloc(mpool_fixed_t *fp)
 {
     if (likely(fp != NULL)) {
-        struct fixed_chunk *c = fp->fast;
-        void **p = c->free;
-        if (likely(p != NULL)) {
-            c->free = *p;
-        } else {
-            p = (void **)c->fresh;
-            if (unlikely(p == (void **)c->end))
-                return fixed_alloc_slow(fp);
-            c->fresh += fp->stride;
-        }
-        uint64_t i = chunk_index(c, p);
-        *chunk_word(c, i) |= chunk_bit(i);
-        return p;
+        void *p = fixed_pop_local(fp);
+        if (likely(p != NULL))
+            return p;
     }
     return fixed_alloc_slow(fp);
 }
@@ -868,31 +883,53 @@ static mpool_noinline void fixed_free_slow(struct mpool_fixed *fp, void *p, cons
         fixed_fail_pointer(fp, who, p, c != NULL);
         return;
     }
-    if (fp->thread_safe)
+    if (fp->thread_safe) {
         fixed_free_shared(fp, c, p);
-    else
-        fixed_give_locked(fp, c, p);
+        return;
+    }
+    fixed_give_locked(fp, c, p);
+    fp->hint = c;
+}
+
+/* The single-thread free of p if it is a live object of c, which fp holds
+ * (no lookup: p is compared with c's bounds); false if it is not. */
+static inline bool chunk_free_local(struct fixed_chunk *c, void *p)
+{
+    uint64_t off = (uintptr_t)p - (uintptr_t)c->objs;
+    if (unlikely(off >= c->span)) /* never in fixed_none, whose span is 0 */
+        return false;
+    uint64_t i = rotr64(off * c->inverse, c->shift);
+    if (unlikely(i >= c->count))
+        return false;
+    uint64_t *w = chunk_word(c, i), bit = chunk_bit(i);
+    if (unlikely(!(*w & bit)))
+        return false;
+    *w &= ~bit;
+    *(void **)p = c->free;
+    c->free = p;
+    return true;
+}
+
+/* mpool_fixed_free's body: cur, then the hint, inline; the rest through
+ * fixed_free_slow. */
+static inline void fixed_free_one(struct mpool_fixed *fp, void *p, const char *who)
+{
+    if (likely(fp != NULL)) {
+        if (likely(chunk_free_local(fp->fast, p))) /* cur: never needs to go on avail */
+            return;
+        struct fixed_chunk *h = fp->hint;
+        if (chunk_free_local(h, p)) {
+            if (unlikely(!h->listed) && h != fp->cur)
+                avail_push(fp, h);
+            return;
+        }
+    }
+    fixed_free_slow(fp, p, who);
 }
 
 void mpool_fixed_free(mpool_fixed_t *fp, void *p)
 {
-    if (likely(fp != NULL)) {
-        struct fixed_chunk *c = fp->fast;
-        uint64_t off = (uintptr_t)p - (uintptr_t)c->objs;
-        if (likely(off < c->span)) { /* in cur (never in fixed_none, whose span is 0) */
-            uint64_t i = rotr64(off * c->inverse, c->shift);
-            if (likely(i < c->count)) {
-                uint64_t *w = chunk_word(c, i), bit = chunk_bit(i);
-                if (likely(*w & bit)) {
-                    *w &= ~bit;
-                    *(void **)p = c->free; /* cur: never needs to go on avail */
-                    c->free = p;
-                    return;
-                }
-            }
-        }
-    }
-    fixed_free_slow(fp, p, "mpool_fixed_free");
+    fixed_free_one(fp, p, "mpool_fixed_free");
 }
 
 size_t mpool_fixed_alloc_batch(mpool_fixed_t *fp, void **out, size_t n)
@@ -908,11 +945,14 @@ size_t mpool_fixed_alloc_batch(mpool_fixed_t *fp, void **out, size_t n)
     size_t got = 0;
     if (!fp->thread_safe) {
         for (; got < n; got++) {
-            struct fixed_chunk *c;
-            void *p = fixed_take_locked(fp, &c, true, &st);
-            if (!p)
-                break;
-            chunk_set_live(fp, c, chunk_index(c, p));
+            void *p = fixed_pop_local(fp);
+            if (unlikely(!p)) {
+                struct fixed_chunk *c;
+                p = fixed_take_locked(fp, &c, true, &st);
+                if (!p)
+                    break;
+                chunk_set_live(fp, c, chunk_index(c, p));
+            }
             out[got] = p;
         }
     } else {
@@ -939,7 +979,7 @@ void mpool_fixed_free_batch(mpool_fixed_t *fp, void *const *objs, size_t n)
     }
     for (size_t i = 0; i < n; i++)
         if (objs[i])
-            mpool_fixed_free(fp, objs[i]);
+            fixed_free_one(fp, objs[i], "mpool_fixed_free_batch");
 }
 
 /* ---- Queries ----------------------------------------------------------------- */
