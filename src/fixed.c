@@ -148,6 +148,7 @@ struct mpool_fixed {
     struct fixed_cache *caches; /* fixed_registry */
     struct mpool_pool *parent;
     struct mpool_fixed *next, *prev; /* parent->fixed_pools */
+    uint64_t failures, invalid_frees; /* atomic: for the parent's report */
     struct error_policy policy;
     mpool_fixed_config_t config;
 };
@@ -469,7 +470,7 @@ static void fixed_release_all_locked(struct mpool_fixed *fp)
 
 static mpool_noinline void fixed_fail_alloc(struct mpool_fixed *fp, const char *who, enum fixed_status st)
 {
-    stat_atomic_inc(&fp->parent->stats.failures);
+    stat_atomic_inc(&fp->failures);
     if (st == FIXED_AT_MAX)
         error_raise(&fp->policy, MPOOL_ERR_POOL_FULL, 0, "%s(%p): fixed pool full (max_count %zu reached)", who,
                     (void *)fp, fp->config.max_count);
@@ -483,7 +484,7 @@ static mpool_noinline void fixed_fail_alloc(struct mpool_fixed *fp, const char *
 
 static mpool_noinline void fixed_fail_pointer(struct mpool_fixed *fp, const char *who, const void *p, bool found)
 {
-    stat_atomic_inc(&fp->parent->stats.invalid_frees);
+    stat_atomic_inc(&fp->invalid_frees);
     if (found)
         error_raise(&fp->policy, MPOOL_ERR_INVALID_POINTER, 0,
                     "%s(%p, %p): double free: the object is already free", who, (void *)fp, p);
@@ -1042,6 +1043,8 @@ size_t fixed_pool_each(struct mpool_pool *pool, void (*fn)(const struct fixed_su
         s.bytes = fp->bytes;
         lock_give(&fp->lock, fp->thread_safe);
         s.thread_safe = fp->thread_safe;
+        s.failures = __atomic_load_n(&fp->failures, __ATOMIC_RELAXED);
+        s.invalid_frees = __atomic_load_n(&fp->invalid_frees, __ATOMIC_RELAXED);
         fn(&s, arg);
     }
     lock_give(&pool->fixed_pools.lock, true);

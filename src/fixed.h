@@ -17,6 +17,8 @@ struct fixed_summary {
     size_t chunks;        /* chunks taken from the pool */
     size_t bytes;         /* bytes of those chunks */
     bool thread_safe;
+    size_t failures;      /* allocations refused (max_count, memory) */
+    size_t invalid_frees; /* frees refused (invalid pointer, double free) */
 };
 
 /* Calls fn for every fixed pool of pool, newest first, under the pool's list

@@ -432,8 +432,11 @@ static void text_fixed_row(const struct fixed_summary *s, void *arg)
     char size[24], held[24], use[80];
     snprintf(use, sizeof use, "%zu/%zu objects (%.1f%%)", s->in_use, s->capacity,
              percent(ratio((double)s->in_use, (double)s->capacity)));
-    out_printf(o, "  %11s  %-30s  %6zu  %10s  %s %p\n", size_text(size, s->object_size), use, s->chunks,
+    out_printf(o, "  %11s  %-30s  %6zu  %10s  %s %p", size_text(size, s->object_size), use, s->chunks,
                size_text(held, s->bytes), s->thread_safe ? "thread-safe" : "one-thread ", s->fp);
+    if (s->failures || s->invalid_frees)
+        out_printf(o, "  (%zu failed allocations, %zu invalid frees)", s->failures, s->invalid_frees);
+    out_char(o, '\n');
 }
 
 /* The pool's fixed-size object pools, if it has any: object size, objects in
@@ -457,9 +460,9 @@ static void json_fixed_row(const struct fixed_summary *s, void *arg)
     struct json_fixed *j = arg;
     out_printf(j->o,
                "%s{\"object_size\":%zu,\"stride\":%zu,\"in_use\":%zu,\"capacity\":%zu,\"chunks\":%zu,"
-               "\"bytes\":%zu,\"thread_safe\":%s}",
+               "\"bytes\":%zu,\"thread_safe\":%s,\"failures\":%zu,\"invalid_frees\":%zu}",
                j->first ? "" : ",", s->object_size, s->stride, s->in_use, s->capacity, s->chunks, s->bytes,
-               s->thread_safe ? "true" : "false");
+               s->thread_safe ? "true" : "false", s->failures, s->invalid_frees);
     j->first = false;
 }
 
