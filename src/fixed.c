@@ -361,8 +361,10 @@ static void fixed_set_cur(struct mpool_fixed *fp, struct fixed_chunk *c)
 static size_t fixed_growth(const struct mpool_fixed *fp, enum fixed_status *st)
 {
     const mpool_fixed_config_t *cfg = &fp->config;
-    double want_d = ceil((double)fp->capacity * (cfg->growth_factor - 1.0));
+    double want_d = (double)fp->capacity * (cfg->growth_factor - 1.0);
     size_t want = want_d >= (double)SIZE_MAX / 2 ? SIZE_MAX / 2 : (size_t)want_d;
+    if ((double)want < want_d) /* rounded up, without libm */
+        want++;
     if (want < cfg->initial_count)
         want = cfg->initial_count;
     if (want == 0)
