@@ -33,6 +33,12 @@ back in front); each run checks in INFO memory which allocator served it.
 The summary gives, per allocator, the geometric mean of its ratios to the
 best peer over every time row (and over the peak RSS table).
 
+A separate section (bench/fixed.cpp, DIR/bench/mpool_bench_fixed) compares
+mpool's fixed-size pools with Boost.Pool's object_pool, APR pools, talloc
+and malloc/free under each peer: pairs, batches of 1000, building 1 M small
+objects and freeing them at once or one by one (--no-fixed skips it; with
+--only it runs when a pattern matches "fixed").
+
 Writes OUT/latest.md, OUT/latest.json and OUT/latest.png (gnuplot; skipped
 with a note when gnuplot is missing) and prints the tables.  Raw run output
 goes to OUT/raw/ (not kept in git).
@@ -629,6 +635,146 @@ def fastpath(allocs, build, p):
     return res, None
 
 
+# ---- Fixed-size object pools (bench/fixed.cpp) ----------------------------------
+# mpool's fixed pools (mpool_fixed_*, one-thread and thread safe) side by side
+# with Boost.Pool's object_pool, APR pools, talloc, and malloc/free of the same
+# size under every malloc peer, on the workloads of bench/fixed.cpp.  Runs
+# after the main workloads, interleaved among its own columns, with the same
+# launcher; ratios are to the best of the *fixed peers* (every column but
+# mpool's).  A peer that was not found at build time is skipped with a note.
+
+FIXED_PROFILES = {
+    "quick": dict(size=32, pair=3000000, batch=(1000, 2000), build=1000000,
+                  fastpath_n=(100000, 1100000)),
+    "full": dict(size=32, pair=10000000, batch=(1000, 10000), build=1000000,
+                 fastpath_n=(100000, 1100000)),
+    "smoke": dict(size=32, pair=1000, batch=(1000, 2), build=5000, fastpath_n=(1000, 11000)),
+}
+FIXED_LIBS = [("mpool fixed", "mpool"), ("mpool fixed (thread safe)", "mpool-ts"),
+              ("boost object_pool", "boost"), ("apr", "apr"), ("talloc", "talloc")]
+
+
+def fixed_workloads(fp):
+    size, n = fp["size"], fp["build"]
+    per, rounds = fp["batch"]
+    count = f"{n // 1000000} M" if n >= 1000000 else f"{n:,}"
+    return [
+        Workload("fixed-pair", f"F1. pair {size} B", ["pair", size, fp["pair"]]),
+        Workload("fixed-batch", f"F2. batches of {per:,}", ["batch", size, per, rounds]),
+        Workload("fixed-build", f"F3. build {count}, free all at once", ["build", size, n]),
+        Workload("fixed-build-each", f"F4. build {count}, free each", ["build-each", size, n]),
+    ]
+
+
+def fixed_columns(build, allocs):
+    """column -> {bin, preload, lib}; unavailable ones have 'skip'."""
+    binary = os.path.join(build, "bench", "mpool_bench_fixed")
+    cols = {}
+    for col, lib in FIXED_LIBS:
+        c = {"bin": binary, "preload": None, "lib": lib}
+        if not os.path.exists(binary):
+            c["skip"] = f"{binary} not built"
+        else:
+            r = subprocess.run([binary, lib, "build", "32", "1"], capture_output=True, text=True)
+            if '"skip"' in r.stdout:
+                c["skip"] = json.loads(r.stdout.strip().splitlines()[-1])["skip"]
+        cols[col] = c
+    for name in PEERS:  # malloc/free, under each malloc peer
+        a = allocs.get(name)
+        if a is None:
+            continue
+        c = {"bin": binary, "preload": a["preload"], "lib": "malloc"}
+        if "skip" in a:
+            c["skip"] = a["skip"]
+        elif not os.path.exists(binary):
+            c["skip"] = f"{binary} not built"
+        cols[f"malloc ({name})"] = c
+    return cols
+
+
+def fixed_section(build, allocs, profile, reps, raw, launcher, timeout, fastpath_on):
+    """Runs the fixed-size workloads; returns (markdown lines, json dict, notes)."""
+    fp = FIXED_PROFILES[profile]
+    cols = fixed_columns(build, allocs)
+    notes = [f"fixed pools: {n} skipped: {c['skip']}" for n, c in cols.items() if "skip" in c]
+    live = {n: c for n, c in cols.items() if "skip" not in c}
+    ws = fixed_workloads(fp)
+    runs = {w.id: {n: [] for n in live} for w in ws}
+    errors = {}
+    print(f"bench: fixed-size pools: {len(ws)} workloads, columns: {', '.join(live)}", flush=True)
+    quadratic = fp["build"] > 50000  # Boost's object_pool::free keeps its free list sorted: O(n)
+    if quadratic and "boost object_pool" in live:
+        notes.append("fixed pools: boost object_pool skips F4: object_pool::free keeps the free "
+                     "list ordered, O(n) per free, and 1 M frees one by one take more than 300 s")
+    for rep in range(reps):
+        for w in ws:
+            for name, c in live.items():
+                if c["lib"] == "apr" and w.id != "fixed-build":
+                    continue  # APR frees no single object
+                if c["lib"] == "boost" and w.id == "fixed-build-each" and quadratic:
+                    continue
+                if (w.id, name) in errors:
+                    continue
+                wl = Workload(w.id, w.label, [c["lib"]] + w.argv)
+                try:
+                    runs[w.id][name].append(run_one(wl, name.replace(" ", "_"), c, launcher, raw,
+                                                    timeout))
+                except (RuntimeError, OSError, ValueError) as e:
+                    errors[(w.id, name)] = str(e)
+                    print(f"bench: FAILED {e}", file=sys.stderr, flush=True)
+        print(f"  fixed pools: repetition {rep + 1}/{reps} done", flush=True)
+    rows = []
+    for w in ws:
+        cells = {}
+        for name in live:
+            if (w.id, name) in errors:
+                cells[name] = {"error": errors[(w.id, name)]}
+            elif runs[w.id][name]:
+                vals = [r["ns_per_op"] for r in runs[w.id][name]]
+                cells[name] = summarize(vals)
+                cells[name]["runs"] = vals
+        ok = {k: v for k, v in cells.items() if "error" not in v}
+        peers = [(v["median"], k) for k, v in ok.items() if not k.startswith("mpool")]
+        best = min(peers) if peers else None
+        for v in ok.values():
+            v["ratio"] = v["median"] / best[0] if best else None
+        rows.append({"id": w.id, "label": w.label, "unit": "ns/op", "best_peer": best[1] if best else None,
+                     "cells": cells})
+    instr = {}
+    if fastpath_on and shutil.which("valgrind"):
+        n1, n2 = fp["fastpath_n"]
+        for name, c in live.items():
+            if c["lib"] == "apr":
+                continue
+            try:
+                argv = [c["bin"], c["lib"], "pair-loop", str(fp["size"])]
+                env = child_env(c["preload"])
+                c1 = callgrind_count(argv + [str(n1)], env)
+                c2 = callgrind_count(argv + [str(n2)], env)
+                instr[name] = (c2 - c1) / (n2 - n1)
+            except RuntimeError as e:
+                notes.append(f"fixed pools: instructions of {name}: {e}")
+    header = ["workload", "unit"] + list(live)
+    md = ["## Fixed-size object pools (bench/fixed.cpp)\n",
+          md_table(header, [[r["label"], r["unit"]] + [cell_text(r["cells"].get(c)) for c in live]
+                            for r in rows]) + "\n",
+          f"Objects of {fp['size']} B. ns/op: wall time per object (pair: one alloc+free; batches: "
+          f"one object of a batch allocated and freed, mpool through mpool_fixed_alloc_batch and "
+          f"free_batch; build: one object allocated and written, then all freed at once: "
+          f"mpool_fixed_destroy, the object_pool's destructor, apr_pool_destroy, talloc_free of "
+          f"the parent context, free of each block for malloc; free each: the same freed one by "
+          f"one). Ratios are to the best column that is not mpool's (Boost.Pool, APR, talloc, "
+          f"malloc under each peer).\n"]
+    if instr:
+        md.append(md_table(["column", "instructions per alloc+free pair"],
+                           [[k, f"{v:.0f}"] for k, v in instr.items()]) + "\n")
+        n1, n2 = fp["fastpath_n"]
+        md.append(f"`valgrind --tool=callgrind` on the bare pair loop (`mpool_bench_fixed LIB "
+                  f"pair-loop {fp['size']} N`, mpool called directly, the others through a virtual "
+                  f"call each) at N = {n1} and {n2}.\n")
+    return md, {"rows": rows, "instructions_per_pair": instr or None}, notes
+
+
 # ---- Statistics and output ----------------------------------------------------
 
 def summarize(values):
@@ -826,6 +972,7 @@ def main():
     ap.add_argument("--no-fastpath", action="store_true")
     ap.add_argument("--no-chart", action="store_true")
     ap.add_argument("--timeout", type=float, default=300, help="seconds per run")
+    ap.add_argument("--no-fixed", action="store_true", help="skip the fixed-size pool section")
     args = ap.parse_args()
 
     p = PROFILES[args.profile]
@@ -903,6 +1050,12 @@ def main():
     if fast_note:
         notes.append(f"fast path: {fast_note}")
 
+    fixed_md, fixed_json = [], None
+    if not args.no_fixed and (not args.only or any(re.search(o, "fixed") for o in args.only)):
+        fixed_md, fixed_json, fixed_notes = fixed_section(
+            build, allocs, args.profile, reps, raw, launcher, args.timeout, not args.no_fastpath)
+        notes.extend(fixed_notes)
+
     # Rows: one per figure; cells per allocator.
     rows, peak_rows = [], []
     for w in ws:
@@ -978,6 +1131,7 @@ def main():
         "peers": [p_ for p_ in PEERS if p_ in cols],
         "rows": rows, "peak_rss": peak_rows, "thread_scaling": scaling, "summary": totals,
         "fastpath_instructions_per_pair": ({str(k): v for k, v in fast.items()} if fast else None),
+        "fixed_pools": fixed_json,
         "notes": notes,
     }
 
@@ -1049,6 +1203,7 @@ def main():
     md.append(md_table(header, [[r["label"], r["unit"]] + [cell_text(r["cells"].get(c), False)
                                                            for c in cols] for r in peak_rows])
               + "\n")
+    md.extend(fixed_md)
     if not args.no_chart:
         md.append("## Chart\n\n![ratio to the best peer per workload](latest.png)\n")
     if notes or errors:

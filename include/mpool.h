@@ -267,6 +267,78 @@ MPOOL_API mpool_error_t mpool_last_error(void);
 /* A short constant description of err ("pool full", ...). */
 MPOOL_API const char *mpool_strerror(mpool_error_t err);
 
+/* ---- Fixed-size object pools ------------------------------------------ */
+
+/* A pool of objects of one size, carved from chunks of a parent pool's memory
+ * (so the parent's max_size, statistics, health and report cover it): O(1)
+ * allocation and free with no per-object header.  Freeing anything that is not
+ * a live object of the pool (an object of another pool, an interior pointer, a
+ * foreign pointer, an object already freed) is MPOOL_ERR_INVALID_POINTER
+ * through the pool's on_error policy and changes nothing, exactly (every chunk
+ * keeps a bitmap of its live objects).  A thread-safe fixed pool gives each
+ * thread a cache of objects, so allocation and free take no lock; any thread
+ * may free any object.  Destroying or resetting the parent destroys its fixed
+ * pools. */
+typedef struct mpool_fixed mpool_fixed_t; /* opaque */
+
+typedef struct mpool_fixed_config {
+    size_t object_size;        /* required, > 0 */
+    size_t alignment;          /* power of two up to 4096; 0: the natural alignment of object_size, at
+                                  most 16 (objects are always aligned to at least 8) */
+    size_t initial_count;      /* objects reserved at creation; default 64 */
+    size_t max_count;          /* 0: no cap; past it MPOOL_ERR_POOL_FULL */
+    double growth_factor;      /* a full pool grows its capacity by this factor (>= 1.0); default 2.0 */
+    bool thread_safe;          /* usable from many threads at once; default true */
+    mpool_on_error_t on_error; /* default MPOOL_ON_ERROR_RETURN */
+    mpool_logger_fn logger;    /* NULL: one line on stderr */
+    void *logger_arg;
+    mpool_t *parent;           /* pool whose memory it uses; NULL: the default pool */
+} mpool_fixed_config_t;
+
+/* The default configuration for objects of object_size bytes. */
+MPOOL_API mpool_fixed_config_t mpool_fixed_config_default(size_t object_size);
+
+/* Creates a fixed pool holding initial_count objects.  NULL with
+ * MPOOL_ERR_INVALID_ARGUMENT on a bad configuration (or NULL config), with
+ * POOL_FULL or OUT_OF_MEMORY if the parent cannot give the memory. */
+MPOOL_API mpool_fixed_t *mpool_fixed_create(const mpool_fixed_config_t *config);
+
+/* Releases every object at once and gives all the memory back to the parent.
+ * NULL does nothing.  No other thread may use the pool during or after it. */
+MPOOL_API void mpool_fixed_destroy(mpool_fixed_t *fp);
+
+/* Every object becomes free at once; the pool keeps the chunks it was created
+ * with and gives the rest back to the parent.  No other thread may use the
+ * pool during the call. */
+MPOOL_API void mpool_fixed_reset(mpool_fixed_t *fp);
+
+/* One object (aligned, contents undefined); NULL with POOL_FULL past max_count
+ * or when the parent is full, OUT_OF_MEMORY if the system refuses. */
+MPOOL_API void *mpool_fixed_alloc(mpool_fixed_t *fp);
+
+/* Frees a live object of fp.  NULL does nothing; anything else that is not a
+ * live object of fp is reported (MPOOL_ERR_INVALID_POINTER), nothing changed. */
+MPOOL_API void mpool_fixed_free(mpool_fixed_t *fp, void *obj);
+
+/* Up to n objects into out; returns how many.  Fewer than n only at max_count
+ * or when memory is refused, with the error set (and reported). */
+MPOOL_API size_t mpool_fixed_alloc_batch(mpool_fixed_t *fp, void **out, size_t n);
+
+/* mpool_fixed_free of each of the n objects (NULL entries are skipped). */
+MPOOL_API void mpool_fixed_free_batch(mpool_fixed_t *fp, void *const *objs, size_t n);
+
+/* True exactly when obj is a live object of fp (reports nothing). */
+MPOOL_API bool mpool_fixed_owns(const mpool_fixed_t *fp, const void *obj);
+
+/* Live objects (exact; counts the chunks' bitmaps, O(capacity / 64)). */
+MPOOL_API size_t mpool_fixed_in_use(const mpool_fixed_t *fp);
+
+/* Objects the pool's chunks hold, live or free. */
+MPOOL_API size_t mpool_fixed_capacity(const mpool_fixed_t *fp);
+
+/* The size of every object (config.object_size). */
+MPOOL_API size_t mpool_fixed_object_size(const mpool_fixed_t *fp);
+
 #ifdef __cplusplus
 }
 #endif

@@ -8,6 +8,9 @@
  *   mpool::memory_resource  a std::pmr::memory_resource over one pool, for
  *                           std::pmr containers.
  *   mpool::default_pool()   the process-wide default pool (never owned).
+ *   mpool::object_pool<T>   owns one fixed-size pool of T objects (mpool_fixed_*):
+ *                           construct/destroy, and make_unique returning a
+ *                           std::unique_ptr whose deleter gives the object back.
  *
  * Example:
  *
@@ -50,6 +53,7 @@
 
 #include <cstddef>
 #include <limits>
+#include <memory>
 #include <memory_resource>
 #include <new>
 #include <stdexcept>
@@ -440,6 +444,192 @@ private:
 
     mpool_t *pool_;
     std::size_t align_;
+};
+
+/* ---- object_pool ----------------------------------------------------------- */
+
+/* Owns one fixed-size object pool (mpool_fixed_create) of T objects: each
+ * object is one slot of sizeof(T) bytes aligned to alignof(T) (at most 4096),
+ * allocated and freed in O(1).  construct builds a T in a slot, destroy runs
+ * ~T and frees the slot, make_unique returns a unique_ptr whose deleter does
+ * destroy through this pool.  Destroying something that is not a live object
+ * of the pool (twice, another pool's) runs no destructor and is reported by
+ * the pool's on_error policy.  The destructor (and reset) releases every slot
+ * at once WITHOUT running the destructors of objects still live: destroy
+ * those that own resources first.  Movable (a moved-from pool owns nothing;
+ * construct then throws std::bad_alloc; unique_ptrs follow the move), not
+ * copyable; the pool must outlive every unique_ptr it made.  Thread safe when config.thread_safe (the
+ * default): any thread may destroy any object. */
+template <class T>
+class object_pool {
+    static_assert(alignof(T) <= 4096, "mpool::object_pool: alignof(T) must be at most 4096");
+
+public:
+    using value_type = T;
+
+    /* Destroys an object through the fixed pool it came from (the C pool, so
+     * moving the object_pool does not disturb its unique_ptrs). */
+    class deleter {
+    public:
+        deleter() noexcept = default;
+        explicit deleter(mpool_fixed_t *fp) noexcept : fp_(fp) {}
+        void operator()(T *p) const noexcept
+        {
+            destroy_in(fp_, p);
+        }
+        mpool_fixed_t *get() const noexcept
+        {
+            return fp_;
+        }
+
+    private:
+        mpool_fixed_t *fp_ = nullptr;
+    };
+    using unique_ptr = std::unique_ptr<T, deleter>;
+
+    /* A pool of the default configuration (64 objects reserved, growing by 2,
+     * thread safe) on the default pool. */
+    object_pool() : object_pool(mpool_fixed_config_default(sizeof(T))) {}
+
+    /* A pool on parent (nullptr: the default pool) reserving initial_count objects. */
+    explicit object_pool(mpool_t *parent, std::size_t initial_count = 64, bool thread_safe = true)
+        : object_pool(config(parent, initial_count, thread_safe))
+    {
+    }
+
+    /* A pool of configuration cfg; object_size and alignment are T's (an
+     * alignment above alignof(T) in cfg is kept).  Throws
+     * std::invalid_argument if mpool_fixed_create refuses cfg, std::bad_alloc
+     * if memory runs out. */
+    explicit object_pool(mpool_fixed_config_t cfg)
+    {
+        cfg.object_size = sizeof(T);
+        if (cfg.alignment < alignof(T))
+            cfg.alignment = alignof(T);
+        fp_ = mpool_fixed_create(&cfg);
+        if (fp_ == nullptr)
+            detail::throw_create_failure();
+    }
+
+    object_pool(const object_pool &) = delete;
+    object_pool &operator=(const object_pool &) = delete;
+    object_pool(object_pool &&other) noexcept : fp_(other.fp_)
+    {
+        other.fp_ = nullptr;
+    }
+    object_pool &operator=(object_pool &&other) noexcept
+    {
+        if (this != &other) {
+            mpool_fixed_destroy(fp_);
+            fp_ = other.fp_;
+            other.fp_ = nullptr;
+        }
+        return *this;
+    }
+    ~object_pool()
+    {
+        mpool_fixed_destroy(fp_);
+    }
+
+    /* A T built from args in a new slot; throws std::bad_alloc when no slot
+     * can be had (max_count, memory), and whatever T's constructor throws
+     * (the slot is then given back). */
+    template <class... Args>
+    T *construct(Args &&...args)
+    {
+        void *slot = allocate_slot();
+        try {
+            return ::new (slot) T(std::forward<Args>(args)...);
+        } catch (...) {
+            mpool_fixed_free(fp_, slot);
+            throw;
+        }
+    }
+
+    /* Runs ~T and frees the slot, if p is a live object of this pool; else
+     * reports p through the pool's policy.  nullptr does nothing. */
+    void destroy(T *p) noexcept
+    {
+        destroy_in(fp_, p);
+    }
+
+    /* construct wrapped in a unique_ptr that destroys through this pool. */
+    template <class... Args>
+    unique_ptr make_unique(Args &&...args)
+    {
+        return unique_ptr(construct(std::forward<Args>(args)...), deleter(fp_));
+    }
+
+    /* A raw slot for one T (no constructor run); throws std::bad_alloc. */
+    T *allocate()
+    {
+        return static_cast<T *>(allocate_slot());
+    }
+
+    /* Frees a raw slot (no destructor run). */
+    void deallocate(T *p) noexcept
+    {
+        mpool_fixed_free(fp_, p);
+    }
+
+    /* True if p is a live object of this pool. */
+    bool owns(const T *p) const noexcept
+    {
+        return fp_ != nullptr && mpool_fixed_owns(fp_, p);
+    }
+    std::size_t in_use() const noexcept
+    {
+        return fp_ != nullptr ? mpool_fixed_in_use(fp_) : 0;
+    }
+    std::size_t capacity() const noexcept
+    {
+        return fp_ != nullptr ? mpool_fixed_capacity(fp_) : 0;
+    }
+
+    /* Every slot becomes free (no destructor runs; see above). */
+    void reset() noexcept
+    {
+        if (fp_ != nullptr)
+            mpool_fixed_reset(fp_);
+    }
+
+    mpool_fixed_t *get() const noexcept
+    {
+        return fp_;
+    }
+    explicit operator bool() const noexcept
+    {
+        return fp_ != nullptr;
+    }
+
+private:
+    static void destroy_in(mpool_fixed_t *fp, T *p) noexcept
+    {
+        if (p == nullptr)
+            return;
+        if (fp != nullptr && mpool_fixed_owns(fp, p))
+            p->~T();
+        mpool_fixed_free(fp, p); /* reports what is not a live object */
+    }
+
+    static mpool_fixed_config_t config(mpool_t *parent, std::size_t initial_count, bool thread_safe) noexcept
+    {
+        mpool_fixed_config_t cfg = mpool_fixed_config_default(sizeof(T));
+        cfg.parent = parent;
+        cfg.initial_count = initial_count;
+        cfg.thread_safe = thread_safe;
+        return cfg;
+    }
+
+    void *allocate_slot()
+    {
+        void *slot = fp_ != nullptr ? mpool_fixed_alloc(fp_) : nullptr;
+        if (slot == nullptr)
+            throw std::bad_alloc();
+        return slot;
+    }
+
+    mpool_fixed_t *fp_ = nullptr;
 };
 
 } // namespace mpool

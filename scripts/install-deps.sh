@@ -17,8 +17,9 @@
 #
 # --bench (make bench): python3 is required; the peers' libraries libmimalloc2.0,
 # libjemalloc2, libtcmalloc-minimal4 and redis-server (the server workload; it
-# brings redis-benchmark) are optional: when they cannot be installed a note is
-# printed and the benchmark skips that allocator (or the redis rows).
+# brings redis-benchmark), and the fixed-size pool peers libboost-dev,
+# libapr1-dev and libtalloc-dev, are optional: when they cannot be installed a
+# note is printed and the benchmark skips that allocator (or those rows).
 #
 # Exit: 0 all present (or installed, or --dry-run), 1 missing and not installed,
 # 2 bad usage.  MPOOL_DEPS_PRETEND_MISSING="pkg ..." treats those packages as
@@ -137,6 +138,14 @@ if [[ $bench == 1 ]]; then
     if pretended redis-server || ! have redis-server || ! have redis-benchmark; then
         want_optional redis-server
     fi
+    # Fixed-size pool peers (bench/fixed.cpp): Boost.Pool (header only), APR
+    # pools and talloc; the fixed-pool rows skip a peer whose header is missing.
+    check_header() { # check_header HEADER PACKAGE
+        if pretended "$2" || [[ ! -f "/usr/include/$1" ]]; then want_optional "$2"; fi
+    }
+    check_header boost/pool/object_pool.hpp libboost-dev
+    check_header apr-1.0/apr_pools.h libapr1-dev
+    check_header talloc.h libtalloc-dev
 fi
 
 # Installs the optional packages one by one (a failure is a note, not an

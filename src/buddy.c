@@ -548,7 +548,8 @@ size_t buddy_check_locked(const struct buddy *b)
                     n = 1;
                 }
                 for (size_t k = 1; k < n; k++)
-                    if (pg[k].back != (pg->kind == PAGE_SLAB ? k * sizeof(struct page) : 0))
+                    if (pg[k].back !=
+                        (pg->kind == PAGE_SLAB || (pg->flags & PG_BACKED) ? k * sizeof(struct page) : 0))
                         problems++;
             } else {
                 problems++; /* a data page that belongs to no run */

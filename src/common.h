@@ -73,4 +73,28 @@ static inline bool is_pow2(size_t n) { return n != 0 && (n & (n - 1)) == 0; }
 static inline unsigned floor_log2(size_t n) { return 63u - (unsigned)__builtin_clzll((unsigned long long)n); }
 static inline unsigned ceil_log2(size_t n) { return n <= 1 ? 0 : floor_log2(n - 1) + 1; }
 
+/* ---- Exact division by an invariant size -------------------------------- *
+ * With size = d * 2^s (d odd) and inverse * d == 1 (mod 2^64),
+ * rotr64(off * inverse, s) is off / size when size divides off, and at least
+ * 2^64 / size otherwise (Granlund and Montgomery, "Division by invariant
+ * integers using multiplication", 1994, section 9): one multiplication and
+ * one rotation tell an index from an offset that is no multiple of the size.
+ * Slabs (slab.h) and fixed pools (fixed.c) test their pointers this way. */
+
+/* x rotated right by s bits (s < 64). */
+static inline uint64_t rotr64(uint64_t x, unsigned s)
+{
+    return (x >> s) | (x << ((64 - s) & 63));
+}
+
+/* The s of size = d * 2^s, and the inverse of d mod 2^64 (size > 0). */
+static inline uint64_t size_inverse(uint64_t size, unsigned *shift)
+{
+    *shift = (unsigned)__builtin_ctzll(size);
+    uint64_t odd = size >> *shift, inverse = odd; /* right to 3 bits */
+    for (int i = 0; i < 5; i++) /* Newton's iteration doubles the correct bits */
+        inverse *= 2 - odd * inverse;
+    return inverse;
+}
+
 #endif /* MPOOL_COMMON_H */

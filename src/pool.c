@@ -159,6 +159,8 @@ void mpool_destroy(mpool_t *pool)
                     "mpool_destroy(%p): the default pool cannot be destroyed", (void *)pool);
         return;
     }
+    if (pool->fixed_pools.end_all)
+        pool->fixed_pools.end_all(pool);
     heap_pool_sweep(pool, true); /* double frees no allocation met yet */
     pool->magic = 0;
     pool_release_memory(pool);
@@ -170,6 +172,8 @@ void mpool_reset(mpool_t *pool)
     if (!pool)
         pool = mpool_default();
     /* No other thread may use the pool now (its blocks are going), so no locks. */
+    if (pool->fixed_pools.end_all)
+        pool->fixed_pools.end_all(pool);
     stats_pool_reset(pool);
     heap_pool_reset(pool);
     huge_release_all(pool);

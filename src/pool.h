@@ -48,6 +48,17 @@ struct huge_list {
 
 struct heap; /* heap.h */
 
+struct mpool_fixed; /* fixed.h */
+
+/* The fixed-size object pools made on a pool (fixed.c): listed for
+ * mpool_report, and ended by end_all (set by fixed.c) when the pool is reset
+ * or destroyed, before the memory they live in goes. */
+struct fixed_list {
+    mpool_lock_t lock;     /* taken always (creation, destruction and reports are rare) */
+    struct mpool_fixed *head;
+    void (*end_all)(struct mpool_pool *pool);
+};
+
 struct mpool_pool {
     /* Read by the inline paths: heap0 when neither thread safe nor in debug
      * mode (every call uses it), else the empty heap, whose slabs are all the
@@ -80,6 +91,7 @@ struct mpool_pool {
     mpool_config_t config;
     bool timing;           /* config.timing_sample_rate > 0: calls take the slow halves */
     struct pool_stats stats;
+    struct fixed_list fixed_pools; /* fixed.h */
 };
 
 struct process_options;

@@ -13,14 +13,15 @@
  *   | struct region | struct page[npages] |  data pages ...                      |
  *   |<------------ meta_pages ----------->|<-- runs of 2^k pages (buddy.h) --->|
  *
- * Every page of a slab has `back` set to the distance in bytes from its
- * descriptor back to the descriptor of the slab's first page (the head); only
- * the head's other fields describe the run.  So the descriptor of the slab
- * holding pointer p is
+ * Every page of a slab, and of a large block flagged PG_BACKED (a chunk of a
+ * fixed-size pool, whose objects lie on every page), has `back` set to the
+ * distance in bytes from its descriptor back to the descriptor of the run's
+ * first page (the head); only the head's other fields describe the run.  So
+ * the descriptor of the slab holding pointer p is
  *   page = &region->pages[(p - base) >> 12];  head = (char *)page - page->back.
  * Every other page has back 0: pages of free runs, and the pages after the
- * first of a large block (whose only valid pointer is its first byte, so
- * setting and clearing 512 descriptors per 2 MiB block would buy nothing).
+ * first of other large blocks (whose only valid pointer is their first byte,
+ * so setting and clearing 512 descriptors per 2 MiB block would buy nothing).
  * A lookup from any page thus reaches the head of the slab or large block it
  * starts, or a descriptor that is not an allocated head (kind FREE or META).
  * A descriptor's `heap` is non-NULL only at the head of a live slab.
@@ -79,6 +80,8 @@ enum { PAGE_META = 0, PAGE_FREE, PAGE_SLAB, PAGE_LARGE };
 enum {
     PG_QUEUED = 1, /* SLAB: on its heap's queue of its class (heap.h) */
     PG_FULL = 2,   /* SLAB: on its heap's list of full slabs (heap.h) */
+    PG_BACKED = 4, /* LARGE: every page's back leads to the head, as in a slab (a chunk of a
+                      fixed-size pool: fixed.c sets and clears it under the page lock) */
     PG_CACHED = 8, /* LARGE: a freed block kept whole for reuse (large.c), not live */
 };
 

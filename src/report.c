@@ -37,6 +37,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fixed.h"
 #include "options.h"
 #include "pool.h"
 
@@ -423,6 +424,57 @@ static void text_histogram(struct out *o, const mpool_stats_t *st)
     }
 }
 
+/* ---- Fixed-size pools (fixed.h) ----------------------------------------- */
+
+static void text_fixed_row(const struct fixed_summary *s, void *arg)
+{
+    struct out *o = arg;
+    char size[24], held[24], use[80];
+    snprintf(use, sizeof use, "%zu/%zu objects (%.1f%%)", s->in_use, s->capacity,
+             percent(ratio((double)s->in_use, (double)s->capacity)));
+    out_printf(o, "  %11s  %-30s  %6zu  %10s  %s %p", size_text(size, s->object_size), use, s->chunks,
+               size_text(held, s->bytes), s->thread_safe ? "thread-safe" : "one-thread ", s->fp);
+    if (s->failures || s->invalid_frees)
+        out_printf(o, "  (%zu failed allocations, %zu invalid frees)", s->failures, s->invalid_frees);
+    out_char(o, '\n');
+}
+
+/* The pool's fixed-size object pools, if it has any: object size, objects in
+ * use / capacity (seed 003's "800/1000"), chunks and the bytes they take. */
+static void text_fixed_pools(struct out *o, const struct mpool_pool *pool)
+{
+    if (!__atomic_load_n(&pool->fixed_pools.head, __ATOMIC_RELAXED))
+        return;
+    out_printf(o, "fixed-size pools\n  %11s  %-30s  %6s  %10s  %s\n", "object size", "in use / capacity", "chunks",
+               "memory", "mode and pool");
+    fixed_pool_each((struct mpool_pool *)pool, text_fixed_row, o);
+}
+
+struct json_fixed {
+    struct out *o;
+    bool first;
+};
+
+static void json_fixed_row(const struct fixed_summary *s, void *arg)
+{
+    struct json_fixed *j = arg;
+    out_printf(j->o,
+               "%s{\"object_size\":%zu,\"stride\":%zu,\"in_use\":%zu,\"capacity\":%zu,\"chunks\":%zu,"
+               "\"bytes\":%zu,\"thread_safe\":%s,\"failures\":%zu,\"invalid_frees\":%zu}",
+               j->first ? "" : ",", s->object_size, s->stride, s->in_use, s->capacity, s->chunks, s->bytes,
+               s->thread_safe ? "true" : "false", s->failures, s->invalid_frees);
+    j->first = false;
+}
+
+/* "fixed_pools": one object per fixed pool (an empty array if none). */
+static void json_fixed_pools(struct out *o, const struct mpool_pool *pool)
+{
+    struct json_fixed j = {o, true};
+    out_printf(o, "\"fixed_pools\":[");
+    fixed_pool_each((struct mpool_pool *)pool, json_fixed_row, &j);
+    out_printf(o, "],");
+}
+
 static void report_text(struct out *o, const struct mpool_pool *pool, const mpool_stats_t *st,
                         const mpool_health_t *h)
 {
@@ -433,6 +485,7 @@ static void report_text(struct out *o, const struct mpool_pool *pool, const mpoo
     text_calls(o, st);
     text_classes(o, st);
     text_histogram(o, st);
+    text_fixed_pools(o, pool);
     out_printf(o, "health            %s\n", h->message);
 }
 
@@ -535,7 +588,8 @@ static void json_health(struct out *o, const mpool_health_t *h)
     out_printf(o, "}");
 }
 
-static void report_json(struct out *o, const mpool_stats_t *st, const mpool_health_t *h)
+static void report_json(struct out *o, const struct mpool_pool *pool, const mpool_stats_t *st,
+                        const mpool_health_t *h)
 {
     out_printf(o, "{\"report_version\":%d,\"statistics_enabled\":%s,", REPORT_VERSION,
                st->statistics_enabled ? "true" : "false");
@@ -553,6 +607,7 @@ static void report_json(struct out *o, const mpool_stats_t *st, const mpool_heal
     }
     json_classes(o, st);
     json_histogram(o, st);
+    json_fixed_pools(o, pool);
     json_health(o, h);
     out_printf(o, "}\n");
 }
@@ -579,7 +634,7 @@ bool mpool_report(const mpool_t *pool, mpool_report_format_t format, mpool_write
     if (format == MPOOL_REPORT_TEXT)
         report_text(&o, p, &st, &h);
     else
-        report_json(&o, &st, &h);
+        report_json(&o, p, &st, &h);
     out_flush(&o);
     errno = saved_errno;
     return true;

@@ -16,10 +16,8 @@ void slab_format(struct page *pg, struct heap *heap, size_t block_size, uint64_t
     size_t cap = ((size_t)pg->npages << PAGE_SHIFT) / block_size;
     mpool_assert(cap >= 1 && cap <= INT32_MAX, "slab_format: a block or more, counted in 31 bits");
     mpool_assert(block_size >= 2 * sizeof(uint64_t), "slab_format: blocks hold a link and a mark");
-    unsigned shift = (unsigned)__builtin_ctzll(block_size);
-    uint64_t odd = (uint64_t)block_size >> shift, inverse = odd; /* right to 3 bits */
-    for (int i = 0; i < 5; i++) /* Newton's iteration doubles the correct bits */
-        inverse *= 2 - odd * inverse;
+    unsigned shift;
+    uint64_t inverse = size_inverse(block_size, &shift);
     pg->block_size = (uint32_t)block_size;
     pg->capacity = (uint32_t)cap;
     __atomic_store_n(&pg->extent, 0, __ATOMIC_RELAXED);

@@ -90,31 +90,23 @@
 #define SLAB_FLAGS (SLAB_NOTIFY | SLAB_LOCKED)
 
 
-/* x rotated right by s bits (s < 64). */
-static inline uint64_t slab_index_rotate(uint64_t x, unsigned s)
-{
-    return (x >> s) | (x << ((64 - s) & 63));
-}
-
 /* True if byte offset off from the slab's first block is where a carved block
- * starts (a block beyond the extent was never handed out).
- * With block_size = d * 2^s (d odd) and inverse * d == 1 mod 2^64,
- * rotr(off * inverse, s) is off / block_size when block_size divides off, and
- * at least 2^64 / block_size (more than any capacity) otherwise (Granlund and
- * Montgomery, "Division by invariant integers using multiplication", 1994,
- * section 9): one multiplication, one rotation and one compare, exact for
- * every 64-bit offset. */
+ * starts (a block beyond the extent was never handed out): rotr64(off *
+ * inverse, shift) is the block index when off is a multiple of the block
+ * size and more than any capacity otherwise (common.h), so one
+ * multiplication, one rotation and one compare, exact for every 64-bit
+ * offset. */
 static inline bool slab_is_block_offset(const struct page *pg, uint64_t off)
 {
     /* extent grows while other threads test blocks they hold (below it) */
-    return slab_index_rotate(off * pg->inverse, pg->shift) < __atomic_load_n(&pg->extent, __ATOMIC_RELAXED);
+    return rotr64(off * pg->inverse, pg->shift) < __atomic_load_n(&pg->extent, __ATOMIC_RELAXED);
 }
 
 /* The same test by the slab's owner, the only thread that writes extent: a
  * plain read, which the compiler folds into the compare. */
 static inline bool slab_is_block_offset_owner(const struct page *pg, uint64_t off)
 {
-    return slab_index_rotate(off * pg->inverse, pg->shift) < pg->extent;
+    return rotr64(off * pg->inverse, pg->shift) < pg->extent;
 }
 
 /* The offset of p from the first block of slab pg. */

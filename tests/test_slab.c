@@ -433,7 +433,7 @@ Test(slab, block_test_is_exact_for_every_class)
             if (slab_is_block_offset(s, off) != block)
                 cr_assert_fail("class %u (%zu B): offset %" PRId64 " judged %s", cls, bsize, (int64_t)off,
                                block ? "not a block" : "a block");
-            if (block && slab_index_rotate(off * s->inverse, s->shift) != off / bsize)
+            if (block && rotr64(off * s->inverse, s->shift) != off / bsize)
                 cr_assert_fail("class %u: offset %" PRIu64 " gave the wrong index", cls, off);
         }
         uint64_t x = 0x9e3779b97f4a7c15ULL * (cls + 1);

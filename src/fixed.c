@@ -1,0 +1,1054 @@
+/*
+ * fixed.c - fixed-size object pools (mpool_fixed_*): objects of one size
+ * carved from chunks of a parent pool's memory.
+ *
+ * Chunks
+ *   A chunk is one page run of the parent's page allocator (large.h), taken
+ *   and given back under the parent's page lock, so the parent's max_size,
+ *   usage, statistics and health count it like any large block.  Unlike
+ *   other large blocks, its pages all lead back to its head (PG_BACKED,
+ *   region.h), since objects start on every page.  A chunk of
+ *   one object that does not fit 2 MiB (the largest run) is a huge block of
+ *   the parent (huge.h).  Layout:
+ *
+ *     | struct fixed_chunk | live bitmap | pad to align | object 0 | object 1 | ... |
+ *     ^ run start                                       ^ objs
+ *
+ *   Objects are `stride` bytes apart (object_size rounded up to the
+ *   alignment, at least 8); nothing precedes an object.  Creation takes
+ *   chunks until the capacity reaches initial_count.  When every object is
+ *   live, the pool grows by one chunk of capacity * (growth_factor - 1)
+ *   objects (at least initial_count, at least one; at most max_count minus
+ *   the capacity; at most what fits 2 MiB), so the capacity is always exact
+ *   (seed 003's "800/1000").  Reset keeps the chunks creation made and gives
+ *   the others back; destroy gives back everything.
+ *
+ * Free objects
+ *   Each chunk has a free list threaded through its free objects (first
+ *   word) and a bump pointer `fresh`: objects from fresh to end were never
+ *   handed out, so a new chunk costs no formatting pass and touches only the
+ *   pages it hands out.  The pool allocates from one chunk, `cur`; chunks
+ *   that are not cur and have free objects wait on the `avail` stack.  When
+ *   cur has none left, the next chunk comes from avail, else the pool grows.
+ *   A free into a chunk that is neither cur nor on avail puts it on avail.
+ *   Allocation and free are O(1); no walk anywhere but reset, destroy and
+ *   the in_use count.
+ *
+ * Exact checks
+ *   Bit i of a chunk's bitmap is set exactly while object i is live.  A free
+ *   finds the chunk without reading through the pointer (the chunk map says
+ *   whether the address lies in one of our regions or huge blocks, the page
+ *   descriptors give the head of the page run holding it: region.h), reads
+ *   the chunk header there, which must carry CHUNK_MAGIC and name this pool
+ *   (released chunks have the magic cleared first), then rotr64((p - objs) *
+ *   inverse, shift) (common.h) must be an index below count (not interior,
+ *   not past the last object) and the object's bit set (not freed already).
+ *   So a foreign pointer, an interior pointer, an object of another pool or
+ *   of a released chunk and a double free are all refused, exactly, before
+ *   anything changes.  The single-thread inline free first tries cur, whose
+ *   bounds are known, with no lookup: the common case of objects freed soon
+ *   after allocation.
+ *
+ * Threads
+ *   A pool that is not thread safe takes no lock and no atomic instruction:
+ *   allocation pops cur's free list (or bumps fresh) and sets the bit; free
+ *   clears it and pushes.  A thread-safe pool keeps the chunks' lists under
+ *   its lock and gives each thread a cache of free objects (FIXED_CACHE_BYTES,
+ *   mapped from the system, so it outlives pools), found through a table of
+ *   FIXED_SLOTS slots keyed by pool id (ids are never reused), as threads find
+ *   their heap (heap.h).  Allocation pops the cache and sets the bit with an
+ *   atomic OR; free clears it with an atomic AND-NOT, whose old value tells a
+ *   double free (of two racing frees exactly one wins), and pushes the cache.
+ *   The lock is taken only to refill an empty cache (half of it), flush a
+ *   full one (half of it) and grow.  Any thread may free any object: the
+ *   object goes to the freeing thread's cache.  At a thread's exit (a pthread
+ *   key destructor) its caches go back to their pools; a destroyed pool
+ *   orphans its caches (fp = NULL), which their threads unmap later.  Objects
+ *   in caches are free (bit clear), so in_use and owns stay exact.
+ *
+ * Locks, in the only order they nest:
+ *   fixed_registry (process-wide: the thread tables and every pool's list of
+ *   caches) -> fp->lock (chunks and lists; taken only if thread safe) ->
+ *   the parent's page lock.  The parent's fixed_pools.lock nests outside
+ *   fp->lock (reports).
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "fixed.h"
+#include "huge.h"
+#include "large.h"
+#include "list.h"
+#include "prim.h"
+
+#define FIXED_MAGIC 0x6d706f6f6c465031ULL /* "mpoolFP1": a live fixed pool */
+#define CHUNK_MAGIC 0x6d706f6f6c464331ULL /* "mpoolFC1": a live chunk */
+#define FIXED_MAX_ALIGN PAGE_SIZE
+#define FIXED_MAX_OBJECT ((size_t)1 << 40)
+#define CHUNK_MAX_BYTES BUDDY_MAX_RUN   /* a chunk is one page run */
+#define FIXED_SLOTS 16                  /* fixed pools a thread keeps a cache for at once */
+#define FIXED_CACHE_BYTES PAGE_SIZE
+
+struct fixed_chunk {
+    /* What the single-thread paths touch: one cache line. */
+    void *free;               /* free objects, linked through their first word */
+    char *fresh;              /* objects from here to end were never handed out */
+    char *end;                /* objs + span */
+    char *objs;               /* object 0 */
+    uint64_t span;            /* count * stride */
+    uint64_t inverse;         /* of stride (common.h: size_inverse) */
+    uint32_t count;           /* objects */
+    uint8_t shift;            /* of stride */
+    bool listed;              /* on fp->avail */
+    bool initial;             /* made by create: reset keeps it */
+    bool huge;                /* a huge block of the parent, else a page run */
+    struct mpool_fixed *fp;   /* owner */
+    /* 64 bytes */
+    uint64_t magic;           /* CHUNK_MAGIC while the chunk belongs to fp */
+    struct fixed_chunk *next; /* fp's chunks */
+    struct fixed_chunk *avail_next;
+    size_t bytes;             /* header, bitmap and objects */
+    uint64_t bits[];          /* bit i: object i is live (atomic if thread safe) */
+};
+_Static_assert(offsetof(struct fixed_chunk, magic) == 64, "the fast fields fill one cache line");
+
+struct fixed_entry {
+    void *obj;
+    struct fixed_chunk *chunk;
+};
+
+/* A thread's cache of free objects of one pool. */
+struct fixed_cache {
+    struct mpool_fixed *fp;          /* NULL once fp is destroyed (fixed_registry) */
+    struct fixed_cache *next, *prev; /* fp->caches (fixed_registry) */
+    uint32_t count, cap;
+    struct fixed_entry entry[];
+};
+#define FIXED_CACHE_CAP ((FIXED_CACHE_BYTES - sizeof(struct fixed_cache)) / sizeof(struct fixed_entry))
+_Static_assert(FIXED_CACHE_CAP >= 64, "a cache holds a useful number of objects");
+
+struct mpool_fixed {
+    struct fixed_chunk *fast;   /* the single-thread inline paths: cur, else fixed_none */
+    struct fixed_chunk *hint;   /* single thread: the chunk of the last free outside cur, else
+                                   fixed_none (frees come in runs from one chunk) */
+    size_t stride;
+    uint64_t magic;
+    bool thread_safe;
+    struct fixed_chunk *cur;    /* the chunk allocation takes from (NULL: none yet) */
+    struct fixed_chunk *avail;  /* other chunks with free objects */
+    struct fixed_chunk *chunks; /* every chunk */
+    size_t capacity;            /* atomic reads: objects in all chunks */
+    size_t nchunks, bytes;
+    size_t align;               /* of every object: max(alignment, 8) */
+    size_t header;              /* bytes before objs in a chunk of capacity count: see chunk_header */
+    uint64_t id;                /* unique in the process, never reused */
+    mpool_lock_t lock;          /* chunks and lists, if thread safe */
+    struct fixed_cache *caches; /* fixed_registry */
+    struct mpool_pool *parent;
+    struct mpool_fixed *next, *prev; /* parent->fixed_pools */
+    uint64_t failures, invalid_frees; /* atomic: for the parent's report */
+    struct error_policy policy;
+    mpool_fixed_config_t config;
+};
+
+/* "No chunk": no free object, no fresh one, an empty span; what the inline
+ * paths of a thread-safe pool (or one without chunks) see, so they fall
+ * through with the tests they make anyway. */
+static struct fixed_chunk fixed_none;
+
+enum fixed_status { FIXED_OK = 0, FIXED_AT_MAX, FIXED_PARENT_FULL, FIXED_NOMEM };
+
+/* ---- Chunks -------------------------------------------------------------- */
+
+/* Bytes of a chunk of count objects before object 0: header and bitmap,
+ * rounded up to the alignment. */
+static size_t chunk_header(const struct mpool_fixed *fp, size_t count)
+{
+    return align_up(sizeof(struct fixed_chunk) + ((count + 63) / 64) * sizeof(uint64_t), fp->align);
+}
+
+static size_t chunk_bytes(const struct mpool_fixed *fp, size_t count)
+{
+    return chunk_header(fp, count) + count * fp->stride;
+}
+
+/* The most objects a page-run chunk holds (0 if not even one). */
+static size_t chunk_max_count(const struct mpool_fixed *fp)
+{
+    size_t n = CHUNK_MAX_BYTES / fp->stride;
+    while (n && chunk_bytes(fp, n) > CHUNK_MAX_BYTES)
+        n--;
+    return n;
+}
+
+/* Index of object p of chunk c (p is an object start). */
+static inline uint64_t chunk_index(const struct fixed_chunk *c, const void *p)
+{
+    return (((uintptr_t)p - (uintptr_t)c->objs) >> c->shift) * c->inverse;
+}
+
+/* The pointer's chunk of fp and object index, or NULL if p is not where an
+ * object of one of fp's chunks starts.  Reads nothing through p before the
+ * parent's chunk map and page descriptors proved it lies in a page run or a
+ * huge block (rules at the top). */
+static struct fixed_chunk *chunk_find(const struct mpool_fixed *fp, const void *p, uint64_t *index)
+{
+    struct fixed_chunk *c;
+    unsigned kind = chunk_kind(p);
+    if (likely(kind == CHUNK_REGION)) {
+        const struct page *head = page_head(region_page_of(region_of(p), p));
+        if (head->kind != PAGE_LARGE)
+            return NULL;
+        c = page_start(head);
+    } else if (kind == CHUNK_HUGE) {
+        c = (struct fixed_chunk *)region_of(p);
+        if (!huge_of(c))
+            return NULL;
+    } else {
+        return NULL;
+    }
+    if (c->magic != CHUNK_MAGIC || c->fp != fp)
+        return NULL;
+    uint64_t i = rotr64(((uintptr_t)p - (uintptr_t)c->objs) * c->inverse, c->shift);
+    if (i >= c->count)
+        return NULL;
+    *index = i;
+    return c;
+}
+
+static inline uint64_t *chunk_word(struct fixed_chunk *c, uint64_t i) { return &c->bits[i >> 6]; }
+static inline uint64_t chunk_bit(uint64_t i) { return (uint64_t)1 << (i & 63); }
+
+/* True if object i of c is live. */
+static bool chunk_is_live(const struct fixed_chunk *c, uint64_t i)
+{
+    return (__atomic_load_n(&c->bits[i >> 6], __ATOMIC_RELAXED) & chunk_bit(i)) != 0;
+}
+
+/* Object i becomes live (it was free). */
+static inline void chunk_set_live(struct mpool_fixed *fp, struct fixed_chunk *c, uint64_t i)
+{
+    if (fp->thread_safe)
+        __atomic_fetch_or(chunk_word(c, i), chunk_bit(i), __ATOMIC_RELAXED);
+    else
+        *chunk_word(c, i) |= chunk_bit(i);
+}
+
+/* Object i becomes free; false (nothing changed) if it was free already. */
+static bool chunk_set_free(struct mpool_fixed *fp, struct fixed_chunk *c, uint64_t i)
+{
+    uint64_t bit = chunk_bit(i);
+    if (fp->thread_safe)
+        return (__atomic_fetch_and(chunk_word(c, i), ~bit, __ATOMIC_RELAXED) & bit) != 0;
+    uint64_t *w = chunk_word(c, i);
+    if (!(*w & bit))
+        return false;
+    *w &= ~bit;
+    return true;
+}
+
+/* Every object of c becomes free and never handed out. */
+static void chunk_clear(struct fixed_chunk *c)
+{
+    c->free = NULL;
+    c->fresh = c->objs;
+    c->listed = false;
+    memset(c->bits, 0, ((c->count + 63) / 64) * sizeof(uint64_t));
+}
+
+/* Flags the page run starting at c PG_BACKED and points every page's back at
+ * its head, so that any object's page leads to the chunk (region.h); or
+ * undoes that before the run goes back. */
+static void chunk_set_backs(struct mpool_pool *parent, void *c, bool on)
+{
+    struct page *head = region_page_of(region_of(c), c);
+    lock_take(&parent->buddy.lock, parent->thread_safe);
+    for (size_t k = 1; k < head->npages; k++) {
+        if (on)
+            page_set_back(head, k);
+        else
+            head[k].back = 0;
+    }
+    head->flags = on ? (uint8_t)(head->flags | PG_BACKED) : (uint8_t)(head->flags & ~PG_BACKED);
+    lock_give(&parent->buddy.lock, parent->thread_safe);
+}
+
+/* A new chunk of count objects from the parent, listed in fp's chunks (not
+ * yet cur or on avail); NULL with *st. */
+static struct fixed_chunk *chunk_new(struct mpool_fixed *fp, size_t count, bool initial, enum fixed_status *st)
+{
+    struct mpool_pool *parent = fp->parent;
+    size_t bytes = chunk_bytes(fp, count);
+    bool huge = bytes > CHUNK_MAX_BYTES;
+    struct fixed_chunk *c = NULL;
+    for (int attempt = 0; attempt < 2 && !c; attempt++) {
+        enum buddy_status bs = BUDDY_OK;
+        bool zeroed;
+        c = huge ? huge_alloc(parent, bytes, PAGE_SIZE, &bs) : large_alloc(parent, bytes, PAGE_SIZE, &zeroed, &bs);
+        if (!c && bs != BUDDY_FULL) {
+            *st = FIXED_NOMEM;
+            return NULL;
+        }
+        if (!c && (attempt == 1 || mpool_trim(parent) == 0)) { /* trim: cached and empty memory first */
+            *st = FIXED_PARENT_FULL;
+            return NULL;
+        }
+    }
+    if (!huge)
+        chunk_set_backs(parent, c, true);
+    memset(c, 0, sizeof *c);
+    c->objs = (char *)c + chunk_header(fp, count);
+    c->span = (uint64_t)count * fp->stride;
+    c->end = c->objs + c->span;
+    unsigned shift;
+    c->inverse = size_inverse(fp->stride, &shift);
+    c->shift = (uint8_t)shift;
+    c->count = (uint32_t)count;
+    c->initial = initial;
+    c->huge = huge;
+    c->fp = fp;
+    c->bytes = bytes;
+    chunk_clear(c);
+    c->next = fp->chunks;
+    fp->chunks = c;
+    __atomic_store_n(&fp->capacity, fp->capacity + count, __ATOMIC_RELAXED);
+    fp->nchunks++;
+    fp->bytes += bytes;
+    c->magic = CHUNK_MAGIC; /* last: the chunk is now findable */
+    return c;
+}
+
+/* Gives chunk c back to the parent (its magic cleared first, so pointers into
+ * it are refused from now on). */
+static void chunk_release(struct mpool_fixed *fp, struct fixed_chunk *c)
+{
+    struct mpool_pool *parent = fp->parent;
+    c->magic = 0;
+    c->fp = NULL;
+    __atomic_store_n(&fp->capacity, fp->capacity - c->count, __ATOMIC_RELAXED);
+    fp->nchunks--;
+    fp->bytes -= c->bytes;
+    if (c->huge) {
+        huge_free(parent, huge_of(c));
+        return;
+    }
+    chunk_set_backs(parent, c, false);
+    large_free(parent, region_page_of(region_of(c), c));
+}
+
+/* ---- The pool's lists (fp->lock if thread safe) --------------------------- */
+
+/* Puts chunk c (not cur, not listed) on the avail stack. */
+static void avail_push(struct mpool_fixed *fp, struct fixed_chunk *c)
+{
+    c->avail_next = fp->avail;
+    fp->avail = c;
+    c->listed = true;
+}
+
+/* Makes c (or no chunk) cur.  The inline paths of a thread-safe pool always
+ * see fixed_none, written once at creation. */
+static void fixed_set_cur(struct mpool_fixed *fp, struct fixed_chunk *c)
+{
+    fp->cur = c;
+    if (!fp->thread_safe)
+        fp->fast = c ? c : &fixed_none;
+}
+
+/* Objects the next growth adds (rules at the top); 0 with *st at max_count. */
+static size_t fixed_growth(const struct mpool_fixed *fp, enum fixed_status *st)
+{
+    const mpool_fixed_config_t *cfg = &fp->config;
+    double want_d = (double)fp->capacity * (cfg->growth_factor - 1.0);
+    size_t want = want_d >= (double)SIZE_MAX / 2 ? SIZE_MAX / 2 : (size_t)want_d;
+    if ((double)want < want_d) /* rounded up, without libm */
+        want++;
+    if (want < cfg->initial_count)
+        want = cfg->initial_count;
+    if (want == 0)
+        want = 1;
+    if (cfg->max_count) {
+        if (fp->capacity >= cfg->max_count) {
+            *st = FIXED_AT_MAX;
+            return 0;
+        }
+        if (want > cfg->max_count - fp->capacity)
+            want = cfg->max_count - fp->capacity;
+    }
+    size_t most = chunk_max_count(fp);
+    if (want > most)
+        want = most ? most : 1; /* one object too big for a run: a huge chunk */
+    if (want > UINT32_MAX)
+        want = UINT32_MAX;
+    return want;
+}
+
+/* A free object of fp and its chunk (the object stays marked free); NULL
+ * with *st if the pool cannot grow, or (FIXED_OK) if it may not. */
+static void *fixed_take_locked(struct mpool_fixed *fp, struct fixed_chunk **chunk, bool may_grow,
+                               enum fixed_status *st)
+{
+    struct fixed_chunk *c = fp->cur;
+    for (;;) {
+        if (c) {
+            void **p = c->free;
+            if (p) {
+                c->free = *p;
+                *chunk = c;
+                return p;
+            }
+            if (c->fresh != c->end) {
+                p = (void **)c->fresh;
+                c->fresh += fp->stride;
+                *chunk = c;
+                return p;
+            }
+        }
+        if (fp->avail) {
+            c = fp->avail;
+            fp->avail = c->avail_next;
+            c->listed = false;
+        } else {
+            if (!may_grow)
+                return NULL;
+            size_t n = fixed_growth(fp, st);
+            c = n ? chunk_new(fp, n, false, st) : NULL;
+            if (!c)
+                return NULL;
+        }
+        fixed_set_cur(fp, c);
+    }
+}
+
+/* Puts free object p of chunk c back on its chunk's list. */
+static void fixed_give_locked(struct mpool_fixed *fp, struct fixed_chunk *c, void *p)
+{
+    *(void **)p = c->free;
+    c->free = p;
+    if (!c->listed && c != fp->cur)
+        avail_push(fp, c);
+}
+
+/* Reset: the chunks creation made are kept and cleared (the newest of them
+ * becomes cur, the others wait on avail), every other chunk goes back. */
+static void fixed_clear_locked(struct mpool_fixed *fp)
+{
+    struct fixed_chunk **link = &fp->chunks;
+    fp->hint = &fixed_none;
+    fp->avail = NULL;
+    fixed_set_cur(fp, NULL);
+    while (*link) {
+        struct fixed_chunk *c = *link;
+        if (!c->initial) {
+            *link = c->next;
+            chunk_release(fp, c);
+            continue;
+        }
+        chunk_clear(c);
+        if (fp->cur) {
+            avail_push(fp, c);
+        } else {
+            fixed_set_cur(fp, c);
+        }
+        link = &c->next;
+    }
+}
+
+static void fixed_release_all_locked(struct mpool_fixed *fp)
+{
+    fp->hint = &fixed_none;
+    while (fp->chunks) {
+        struct fixed_chunk *c = fp->chunks;
+        fp->chunks = c->next;
+        chunk_release(fp, c);
+    }
+    fp->avail = NULL;
+    fixed_set_cur(fp, NULL);
+}
+
+/* ---- Reporting ------------------------------------------------------------- */
+
+static mpool_noinline void fixed_fail_alloc(struct mpool_fixed *fp, const char *who, enum fixed_status st)
+{
+    stat_atomic_inc(&fp->failures);
+    if (st == FIXED_AT_MAX)
+        error_raise(&fp->policy, MPOOL_ERR_POOL_FULL, 0, "%s(%p): fixed pool full (max_count %zu reached)", who,
+                    (void *)fp, fp->config.max_count);
+    else if (st == FIXED_PARENT_FULL)
+        error_raise(&fp->policy, MPOOL_ERR_POOL_FULL, 0,
+                    "%s(%p): pool full (the parent pool's max_size %zu bytes reached)", who, (void *)fp,
+                    fp->parent->config.max_size);
+    else
+        error_raise(&fp->policy, MPOOL_ERR_OUT_OF_MEMORY, 0, "%s(%p): out of memory", who, (void *)fp);
+}
+
+static mpool_noinline void fixed_fail_pointer(struct mpool_fixed *fp, const char *who, const void *p, bool found)
+{
+    stat_atomic_inc(&fp->invalid_frees);
+    if (found)
+        error_raise(&fp->policy, MPOOL_ERR_INVALID_POINTER, 0,
+                    "%s(%p, %p): double free: the object is already free", who, (void *)fp, p);
+    else
+        error_raise(&fp->policy, MPOOL_ERR_INVALID_POINTER, 0,
+                    "%s(%p, %p): invalid pointer (not an object of this fixed pool: foreign, interior, "
+                    "or of another pool)", who, (void *)fp, p);
+}
+
+/* True if fp is a live fixed pool; else reports it (no pool, so no policy:
+ * the last error and errno only). */
+static bool fixed_valid(const struct mpool_fixed *fp, const char *who)
+{
+    if (likely(fp && fp->magic == FIXED_MAGIC))
+        return true;
+    error_raise(NULL, MPOOL_ERR_INVALID_ARGUMENT, 0, "%s(%p): not a fixed pool", who, (const void *)fp);
+    return false;
+}
+
+/* ---- Threads: caches ------------------------------------------------------- */
+
+struct fixed_thread {
+    uint64_t id[FIXED_SLOTS];
+    struct fixed_cache *cache[FIXED_SLOTS];
+};
+
+static _Thread_local struct fixed_thread fixed_thread __attribute__((tls_model("initial-exec")));
+static mpool_lock_t fixed_registry; /* zero: free */
+static uint64_t fixed_next_id = 1;  /* atomic */
+static pthread_key_t fixed_exit_key;
+static pthread_once_t fixed_exit_once = PTHREAD_ONCE_INIT;
+static bool fixed_exit_ok;
+
+/* Moves the cache's n oldest objects back to its pool's chunks. */
+static void cache_flush(struct fixed_cache *k, uint32_t n)
+{
+    struct mpool_fixed *fp = k->fp;
+    lock_take(&fp->lock, true);
+    for (uint32_t i = 0; i < n; i++)
+        fixed_give_locked(fp, k->entry[i].chunk, k->entry[i].obj);
+    lock_give(&fp->lock, true);
+    k->count -= n;
+    memmove(k->entry, k->entry + n, k->count * sizeof k->entry[0]);
+}
+
+/* Empties and unmaps a cache; caller holds fixed_registry. */
+static void cache_release_locked(struct fixed_cache *k)
+{
+    if (k->fp) {
+        cache_flush(k, k->count);
+        LIST_REMOVE(k->fp->caches, k, next, prev);
+    }
+    (void)prim_unmap(k, FIXED_CACHE_BYTES); /* refused: the page stays, unused */
+}
+
+/* The pthread key destructor: the exiting thread's caches go back. */
+static void fixed_thread_exit(void *arg)
+{
+    (void)arg;
+    struct fixed_thread *t = &fixed_thread;
+    lock_take(&fixed_registry, true);
+    for (unsigned s = 0; s < FIXED_SLOTS; s++) {
+        if (t->cache[s])
+            cache_release_locked(t->cache[s]);
+        t->cache[s] = NULL;
+        t->id[s] = 0;
+    }
+    lock_give(&fixed_registry, true);
+}
+
+static void fixed_exit_key_init(void)
+{
+    fixed_exit_ok = pthread_key_create(&fixed_exit_key, fixed_thread_exit) == 0;
+}
+
+static inline struct fixed_cache *cache_mine(const struct mpool_fixed *fp)
+{
+    unsigned s = (unsigned)(fp->id % FIXED_SLOTS);
+    return fixed_thread.id[s] == fp->id ? fixed_thread.cache[s] : NULL;
+}
+
+/* Gives the calling thread a cache for fp (in the pool's slot, whose old
+ * cache goes back); NULL if the system refuses the page. */
+static mpool_noinline struct fixed_cache *cache_attach(struct mpool_fixed *fp)
+{
+    pthread_once(&fixed_exit_once, fixed_exit_key_init);
+    struct fixed_cache *k = prim_map(FIXED_CACHE_BYTES, PAGE_SIZE, 0);
+    if (!k)
+        return NULL;
+    k->cap = (uint32_t)FIXED_CACHE_CAP;
+    k->count = 0;
+    k->fp = fp;
+    struct fixed_thread *t = &fixed_thread;
+    unsigned s = (unsigned)(fp->id % FIXED_SLOTS);
+    lock_take(&fixed_registry, true);
+    if (t->cache[s])
+        cache_release_locked(t->cache[s]);
+    LIST_PUSH(fp->caches, k, next, prev);
+    t->cache[s] = k;
+    t->id[s] = fp->id;
+    lock_give(&fixed_registry, true);
+    if (fixed_exit_ok && !pthread_getspecific(fixed_exit_key))
+        pthread_setspecific(fixed_exit_key, t);
+    return k;
+}
+
+/* fp is going (destroy, or its parent's end): every thread's cache of it is
+ * orphaned, and the calling thread's unmapped at once. */
+static void fixed_orphan_caches(struct mpool_fixed *fp)
+{
+    lock_take(&fixed_registry, true);
+    struct fixed_cache *mine = cache_mine(fp);
+    while (fp->caches) {
+        struct fixed_cache *k = fp->caches;
+        LIST_REMOVE(fp->caches, k, next, prev);
+        k->fp = NULL;
+        k->count = 0;
+    }
+    if (mine) {
+        unsigned s = (unsigned)(fp->id % FIXED_SLOTS);
+        fixed_thread.cache[s] = NULL;
+        fixed_thread.id[s] = 0;
+        (void)prim_unmap(mine, FIXED_CACHE_BYTES);
+    }
+    lock_give(&fixed_registry, true);
+}
+
+/* Refills the empty cache k with up to half its capacity, growing the pool
+ * only if it has no free object at all; false with *st if not one object
+ * could be had.  The cache pops from its top, so the objects go in reverse:
+ * they come out in the order the chunks gave them (address order). */
+static bool cache_refill(struct mpool_fixed *fp, struct fixed_cache *k, enum fixed_status *st)
+{
+    struct fixed_entry got[FIXED_CACHE_CAP / 2];
+    uint32_t n = 0;
+    lock_take(&fp->lock, true);
+    while (n < k->cap / 2) {
+        void *p = fixed_take_locked(fp, &got[n].chunk, n == 0, st);
+        if (!p)
+            break;
+        got[n++].obj = p;
+    }
+    lock_give(&fp->lock, true);
+    for (uint32_t i = 0; i < n; i++)
+        k->entry[n - 1 - i] = got[i];
+    k->count = n;
+    return n > 0;
+}
+
+/* A thread-safe pool's allocation: from the calling thread's cache. */
+static void *fixed_alloc_shared(struct mpool_fixed *fp, enum fixed_status *st)
+{
+    struct fixed_cache *k = cache_mine(fp);
+    if (unlikely(!k)) {
+        k = cache_attach(fp);
+        if (!k) {
+            *st = FIXED_NOMEM;
+            return NULL;
+        }
+    }
+    if (unlikely(k->count == 0) && !cache_refill(fp, k, st))
+        return NULL;
+    struct fixed_entry e = k->entry[--k->count];
+    chunk_set_live(fp, e.chunk, chunk_index(e.chunk, e.obj));
+    return e.obj;
+}
+
+/* A thread-safe pool's free of object p of chunk c (already marked free):
+ * into the calling thread's cache, or straight to the chunk if the thread
+ * can have no cache. */
+static void fixed_free_shared(struct mpool_fixed *fp, struct fixed_chunk *c, void *p)
+{
+    struct fixed_cache *k = cache_mine(fp);
+    if (unlikely(!k))
+        k = cache_attach(fp);
+    if (unlikely(!k)) {
+        lock_take(&fp->lock, true);
+        fixed_give_locked(fp, c, p);
+        lock_give(&fp->lock, true);
+        return;
+    }
+    if (unlikely(k->count == k->cap))
+        cache_flush(k, k->cap / 2);
+    k->entry[k->count].obj = p;
+    k->entry[k->count].chunk = c;
+    k->count++;
+}
+
+/* ---- Creation and destruction ---------------------------------------------- */
+
+mpool_fixed_config_t mpool_fixed_config_default(size_t object_size)
+{
+    mpool_fixed_config_t c;
+    memset(&c, 0, sizeof c);
+    c.object_size = object_size;
+    c.alignment = 0;
+    c.initial_count = 64;
+    c.max_count = 0;
+    c.growth_factor = 2.0;
+    c.thread_safe = true;
+    c.on_error = MPOOL_ON_ERROR_RETURN;
+    c.logger = NULL;
+    c.logger_arg = NULL;
+    c.parent = NULL;
+    return c;
+}
+
+static const char *fixed_config_problem(const mpool_fixed_config_t *c)
+{
+    if (c->object_size == 0 || c->object_size > FIXED_MAX_OBJECT)
+        return "object_size must be between 1 and 1 TiB";
+    if (c->alignment && (!is_pow2(c->alignment) || c->alignment > FIXED_MAX_ALIGN))
+        return "alignment must be 0 or a power of two up to 4096";
+    if (!(c->growth_factor >= 1.0) || isinf(c->growth_factor))
+        return "growth_factor must be a finite number >= 1.0";
+    if (c->max_count && c->initial_count > c->max_count)
+        return "initial_count must not exceed max_count";
+    if ((unsigned)c->on_error > MPOOL_ON_ERROR_ABORT)
+        return "on_error must be RETURN, LOG or ABORT";
+    if (c->parent && c->parent->magic != POOL_MAGIC)
+        return "parent is not a pool";
+    return NULL;
+}
+
+/* The parent's end (reset or destroy): its fixed pools end with it; their
+ * memory is the parent's and goes with it. */
+static void fixed_end_all(struct mpool_pool *parent)
+{
+    lock_take(&parent->fixed_pools.lock, true);
+    while (parent->fixed_pools.head) {
+        struct mpool_fixed *fp = parent->fixed_pools.head;
+        LIST_REMOVE(parent->fixed_pools.head, fp, next, prev);
+        fixed_orphan_caches(fp);
+        fp->magic = 0;
+        lock_fini(&fp->lock);
+    }
+    lock_give(&parent->fixed_pools.lock, true);
+}
+
+mpool_fixed_t *mpool_fixed_create(const mpool_fixed_config_t *config)
+{
+    if (!config) {
+        error_raise(NULL, MPOOL_ERR_INVALID_ARGUMENT, 0, "mpool_fixed_create: NULL configuration");
+        return NULL;
+    }
+    mpool_fixed_config_t cfg = *config;
+    struct error_policy policy = {cfg.on_error, cfg.on_error, cfg.logger, cfg.logger_arg};
+    if ((unsigned)policy.on_error > MPOOL_ON_ERROR_ABORT)
+        policy.on_error = policy.on_failure = MPOOL_ON_ERROR_RETURN;
+    const char *problem = fixed_config_problem(&cfg);
+    if (problem) {
+        error_raise(&policy, MPOOL_ERR_INVALID_ARGUMENT, 0, "mpool_fixed_create: invalid configuration: %s",
+                    problem);
+        return NULL;
+    }
+    struct mpool_pool *parent = cfg.parent ? cfg.parent : mpool_default();
+    struct mpool_fixed *fp = mpool_alloc(parent, sizeof *fp);
+    if (!fp) {
+        error_raise(&policy, mpool_last_error(), 0, "mpool_fixed_create: no memory for the pool");
+        return NULL;
+    }
+    memset(fp, 0, sizeof *fp);
+    cfg.parent = parent;
+    fp->config = cfg;
+    fp->policy = policy;
+    fp->parent = parent;
+    fp->thread_safe = cfg.thread_safe;
+    size_t natural = cfg.object_size & (~cfg.object_size + 1); /* largest power of two dividing it */
+    size_t align = cfg.alignment ? cfg.alignment : natural < 16 ? natural : 16;
+    fp->align = align < 8 ? 8 : align;
+    fp->stride = align_up(cfg.object_size < 8 ? 8 : cfg.object_size, fp->align);
+    fp->id = __atomic_fetch_add(&fixed_next_id, 1, __ATOMIC_RELAXED);
+    lock_init(&fp->lock);
+    fp->fast = fp->hint = &fixed_none;
+    fixed_set_cur(fp, NULL);
+    while (fp->capacity < cfg.initial_count) {
+        size_t n = cfg.initial_count - fp->capacity, most = chunk_max_count(fp);
+        if (n > most)
+            n = most ? most : 1;
+        enum fixed_status st = FIXED_OK;
+        struct fixed_chunk *c = chunk_new(fp, n, true, &st);
+        if (!c) {
+            fixed_fail_alloc(fp, "mpool_fixed_create", st);
+            fixed_release_all_locked(fp);
+            lock_fini(&fp->lock);
+            mpool_free(parent, fp);
+            return NULL;
+        }
+        if (fp->cur) {
+            avail_push(fp, c);
+        } else {
+            fixed_set_cur(fp, c);
+        }
+    }
+    fp->magic = FIXED_MAGIC;
+    parent->fixed_pools.end_all = fixed_end_all;
+    lock_take(&parent->fixed_pools.lock, true);
+    LIST_PUSH(parent->fixed_pools.head, fp, next, prev);
+    lock_give(&parent->fixed_pools.lock, true);
+    return fp;
+}
+
+void mpool_fixed_destroy(mpool_fixed_t *fp)
+{
+    if (!fp || !fixed_valid(fp, "mpool_fixed_destroy"))
+        return;
+    struct mpool_pool *parent = fp->parent;
+    lock_take(&parent->fixed_pools.lock, true);
+    LIST_REMOVE(parent->fixed_pools.head, fp, next, prev);
+    lock_give(&parent->fixed_pools.lock, true);
+    fixed_orphan_caches(fp);
+    fp->magic = 0;
+    fixed_release_all_locked(fp); /* nobody else may use fp now */
+    lock_fini(&fp->lock);
+    mpool_free(parent, fp);
+}
+
+void mpool_fixed_reset(mpool_fixed_t *fp)
+{
+    if (!fixed_valid(fp, "mpool_fixed_reset"))
+        return;
+    lock_take(&fixed_registry, true);
+    for (struct fixed_cache *k = fp->caches; k; k = k->next)
+        k->count = 0; /* their objects are in chunks that are cleared or released */
+    lock_take(&fp->lock, fp->thread_safe);
+    fixed_clear_locked(fp);
+    lock_give(&fp->lock, fp->thread_safe);
+    lock_give(&fixed_registry, true);
+}
+
+/* ---- Objects --------------------------------------------------------------- */
+
+/* One object for any pool, not reported; NULL with *st. */
+static void *fixed_take(struct mpool_fixed *fp, enum fixed_status *st)
+{
+    if (fp->thread_safe)
+        return fixed_alloc_shared(fp, st);
+    struct fixed_chunk *c;
+    void *p = fixed_take_locked(fp, &c, true, st);
+    if (p)
+        chunk_set_live(fp, c, chunk_index(c, p));
+    return p;
+}
+
+/* mpool_fixed_alloc when cur has nothing to pop or bump, or the pool is
+ * thread safe. */
+static mpool_noinline void *fixed_alloc_slow(struct mpool_fixed *fp)
+{
+    if (!fixed_valid(fp, "mpool_fixed_alloc"))
+        return NULL;
+    enum fixed_status st = FIXED_OK;
+    void *p = fixed_take(fp, &st);
+    if (unlikely(!p))
+        fixed_fail_alloc(fp, "mpool_fixed_alloc", st);
+    return p;
+}
+
+/* The single-thread allocation from cur (fp->fast): pops its free list or
+ * bumps fresh, and sets the object's bit; NULL if cur has nothing (or the
+ * pool is thread safe: fixed_none). */
+static inline void *fixed_pop_local(struct mpool_fixed *fp)
+{
+    struct fixed_chunk *c = fp->fast;
+    void **p = c->free;
+    if (likely(p != NULL)) {
+        c->free = *p;
+    } else {
+        p = (void **)c->fresh;
+        if (unlikely(p == (void **)c->end))
+            return NULL;
+        c->fresh += fp->stride;
+    }
+    uint64_t i = chunk_index(c, p);
+    *chunk_word(c, i) |= chunk_bit(i);
+    return p;
+}
+
+void *mpool_fixed_alloc(mpool_fixed_t *fp)
+{
+    if (likely(fp != NULL)) {
+        void *p = fixed_pop_local(fp);
+        if (likely(p != NULL))
+            return p;
+    }
+    return fixed_alloc_slow(fp);
+}
+
+/* mpool_fixed_free of anything the inline path does not finish: an object
+ * of another chunk than cur, a thread-safe pool, and every invalid pointer. */
+static mpool_noinline void fixed_free_slow(struct mpool_fixed *fp, void *p, const char *who)
+{
+    if (!p || !fixed_valid(fp, who))
+        return;
+    uint64_t i;
+    struct fixed_chunk *c = chunk_find(fp, p, &i);
+    if (unlikely(!c || !chunk_set_free(fp, c, i))) {
+        fixed_fail_pointer(fp, who, p, c != NULL);
+        return;
+    }
+    if (fp->thread_safe) {
+        fixed_free_shared(fp, c, p);
+        return;
+    }
+    fixed_give_locked(fp, c, p);
+    fp->hint = c;
+}
+
+/* The single-thread free of p if it is a live object of c, which fp holds
+ * (no lookup: p is compared with c's bounds); false if it is not. */
+static inline bool chunk_free_local(struct fixed_chunk *c, void *p)
+{
+    uint64_t off = (uintptr_t)p - (uintptr_t)c->objs;
+    if (unlikely(off >= c->span)) /* never in fixed_none, whose span is 0 */
+        return false;
+    uint64_t i = rotr64(off * c->inverse, c->shift);
+    if (unlikely(i >= c->count))
+        return false;
+    uint64_t *w = chunk_word(c, i), bit = chunk_bit(i);
+    if (unlikely(!(*w & bit)))
+        return false;
+    *w &= ~bit;
+    *(void **)p = c->free;
+    c->free = p;
+    return true;
+}
+
+/* mpool_fixed_free's body: cur, then the hint, inline; the rest through
+ * fixed_free_slow. */
+static inline void fixed_free_one(struct mpool_fixed *fp, void *p, const char *who)
+{
+    if (likely(fp != NULL)) {
+        if (likely(chunk_free_local(fp->fast, p))) /* cur: never needs to go on avail */
+            return;
+        struct fixed_chunk *h = fp->hint;
+        if (chunk_free_local(h, p)) {
+            if (unlikely(!h->listed) && h != fp->cur)
+                avail_push(fp, h);
+            return;
+        }
+    }
+    fixed_free_slow(fp, p, who);
+}
+
+void mpool_fixed_free(mpool_fixed_t *fp, void *p)
+{
+    fixed_free_one(fp, p, "mpool_fixed_free");
+}
+
+size_t mpool_fixed_alloc_batch(mpool_fixed_t *fp, void **out, size_t n)
+{
+    if (!fixed_valid(fp, "mpool_fixed_alloc_batch"))
+        return 0;
+    if (n && !out) {
+        error_raise(&fp->policy, MPOOL_ERR_INVALID_ARGUMENT, 0, "mpool_fixed_alloc_batch(%p): NULL out",
+                    (void *)fp);
+        return 0;
+    }
+    enum fixed_status st = FIXED_OK;
+    size_t got = 0;
+    if (!fp->thread_safe) {
+        for (; got < n; got++) {
+            void *p = fixed_pop_local(fp);
+            if (unlikely(!p)) {
+                struct fixed_chunk *c;
+                p = fixed_take_locked(fp, &c, true, &st);
+                if (!p)
+                    break;
+                chunk_set_live(fp, c, chunk_index(c, p));
+            }
+            out[got] = p;
+        }
+    } else {
+        for (; got < n; got++) {
+            void *p = fixed_alloc_shared(fp, &st);
+            if (!p)
+                break;
+            out[got] = p;
+        }
+    }
+    if (got < n)
+        fixed_fail_alloc(fp, "mpool_fixed_alloc_batch", st);
+    return got;
+}
+
+void mpool_fixed_free_batch(mpool_fixed_t *fp, void *const *objs, size_t n)
+{
+    if (!fixed_valid(fp, "mpool_fixed_free_batch"))
+        return;
+    if (n && !objs) {
+        error_raise(&fp->policy, MPOOL_ERR_INVALID_ARGUMENT, 0, "mpool_fixed_free_batch(%p): NULL objs",
+                    (void *)fp);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (objs[i])
+            fixed_free_one(fp, objs[i], "mpool_fixed_free_batch");
+}
+
+/* ---- Queries ----------------------------------------------------------------- */
+
+bool mpool_fixed_owns(const mpool_fixed_t *fp, const void *p)
+{
+    if (!fp || fp->magic != FIXED_MAGIC || !p)
+        return false;
+    uint64_t i;
+    const struct fixed_chunk *c = chunk_find(fp, p, &i);
+    return c && chunk_is_live(c, i);
+}
+
+/* Live objects of fp: the bits set in its chunks' bitmaps. */
+static size_t fixed_count_live(struct mpool_fixed *fp)
+{
+    size_t n = 0;
+    lock_take(&fp->lock, fp->thread_safe);
+    for (const struct fixed_chunk *c = fp->chunks; c; c = c->next)
+        for (size_t w = 0; w < (c->count + 63) / 64; w++)
+            n += (size_t)__builtin_popcountll(__atomic_load_n(&c->bits[w], __ATOMIC_RELAXED));
+    lock_give(&fp->lock, fp->thread_safe);
+    return n;
+}
+
+size_t mpool_fixed_in_use(const mpool_fixed_t *fp)
+{
+    if (!fixed_valid(fp, "mpool_fixed_in_use"))
+        return 0;
+    return fixed_count_live((struct mpool_fixed *)fp);
+}
+
+size_t mpool_fixed_capacity(const mpool_fixed_t *fp)
+{
+    if (!fixed_valid(fp, "mpool_fixed_capacity"))
+        return 0;
+    return __atomic_load_n(&fp->capacity, __ATOMIC_RELAXED);
+}
+
+size_t mpool_fixed_object_size(const mpool_fixed_t *fp)
+{
+    if (!fixed_valid(fp, "mpool_fixed_object_size"))
+        return 0;
+    return fp->config.object_size;
+}
+
+size_t fixed_pool_each(struct mpool_pool *pool, void (*fn)(const struct fixed_summary *s, void *arg), void *arg)
+{
+    size_t n = 0;
+    lock_take(&pool->fixed_pools.lock, true);
+    for (struct mpool_fixed *fp = pool->fixed_pools.head; fp; fp = fp->next, n++) {
+        struct fixed_summary s;
+        s.fp = fp;
+        s.object_size = fp->config.object_size;
+        s.stride = fp->stride;
+        s.in_use = fixed_count_live(fp);
+        lock_take(&fp->lock, fp->thread_safe);
+        s.capacity = fp->capacity;
+        s.chunks = fp->nchunks;
+        s.bytes = fp->bytes;
+        lock_give(&fp->lock, fp->thread_safe);
+        s.thread_safe = fp->thread_safe;
+        s.failures = __atomic_load_n(&fp->failures, __ATOMIC_RELAXED);
+        s.invalid_frees = __atomic_load_n(&fp->invalid_frees, __ATOMIC_RELAXED);
+        fn(&s, arg);
+    }
+    lock_give(&pool->fixed_pools.lock, true);
+    return n;
+}
