@@ -6,11 +6,13 @@
  * Locks of a thread-safe pool, and the only order in which they nest:
  *   heaps_lock (heap.c, process-wide)  ->  page lock (buddy.lock)
  *   huge lock (huge.lock) nests with no other.
+ *   arenas lock (arenas.lock)  ->  the locks mpool_free takes.
  * Slab blocks take no lock: they come from the calling thread's heap (heap.h).
  */
 #ifndef MPOOL_POOL_H
 #define MPOOL_POOL_H
 
+#include "arena.h"
 #include "buddy.h"
 #include "error.h"
 #include "lock.h"
@@ -78,6 +80,7 @@ struct mpool_pool {
     mpool_config_t config;
     bool timing;           /* config.timing_sample_rate > 0: calls take the slow halves */
     struct pool_stats stats;
+    struct arena_list arenas; /* the pool's arenas, under their own lock (arena.h) */
 };
 
 struct process_options;

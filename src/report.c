@@ -37,6 +37,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "arena.h"
 #include "options.h"
 #include "pool.h"
 
@@ -423,6 +424,52 @@ static void text_histogram(struct out *o, const mpool_stats_t *st)
     }
 }
 
+/* ---- Arenas (text and JSON) -------------------------------------------- */
+
+struct arena_out {
+    struct out *o;
+    size_t shown;
+};
+
+static void text_arena(const struct arena_figures *f, void *arg)
+{
+    struct arena_out *ao = arg;
+    char used[24], held[24], chunk[24], cap[24];
+    if (!ao->shown++)
+        out_printf(ao->o, "arenas (bytes used / held; children indented)\n");
+    out_printf(ao->o, "  %*s%-18p  %10s / %-10s  chunk %s, max_size %s\n", (int)(2 * f->depth), "", f->arena,
+               size_text(used, f->used), size_text(held, f->held), size_text(chunk, f->chunk_size),
+               f->max_size ? size_text(cap, f->max_size) : "none");
+}
+
+/* The pool's arenas, if it has any. */
+static void text_arenas(struct out *o, const struct mpool_pool *pool)
+{
+    struct arena_out ao = {o, 0};
+    arena_pool_visit(pool, text_arena, &ao);
+}
+
+static void json_arena(const struct arena_figures *f, void *arg)
+{
+    struct arena_out *ao = arg;
+    out_printf(ao->o, "%s{\"arena\":\"%p\",\"parent\":", ao->shown++ ? "," : "", f->arena);
+    if (f->parent)
+        out_printf(ao->o, "\"%p\"", f->parent);
+    else
+        out_printf(ao->o, "null");
+    out_printf(ao->o, ",\"depth\":%u,\"used\":%zu,\"held\":%zu,\"chunk_size\":%zu,\"max_size\":%zu}", f->depth,
+               f->used, f->held, f->chunk_size, f->max_size);
+}
+
+/* "arenas": every arena of the pool, parents before their children. */
+static void json_arenas(struct out *o, const struct mpool_pool *pool)
+{
+    struct arena_out ao = {o, 0};
+    out_printf(o, "\"arenas\":[");
+    arena_pool_visit(pool, json_arena, &ao);
+    out_printf(o, "],");
+}
+
 static void report_text(struct out *o, const struct mpool_pool *pool, const mpool_stats_t *st,
                         const mpool_health_t *h)
 {
@@ -433,6 +480,7 @@ static void report_text(struct out *o, const struct mpool_pool *pool, const mpoo
     text_calls(o, st);
     text_classes(o, st);
     text_histogram(o, st);
+    text_arenas(o, pool);
     out_printf(o, "health            %s\n", h->message);
 }
 
@@ -535,7 +583,8 @@ static void json_health(struct out *o, const mpool_health_t *h)
     out_printf(o, "}");
 }
 
-static void report_json(struct out *o, const mpool_stats_t *st, const mpool_health_t *h)
+static void report_json(struct out *o, const struct mpool_pool *pool, const mpool_stats_t *st,
+                        const mpool_health_t *h)
 {
     out_printf(o, "{\"report_version\":%d,\"statistics_enabled\":%s,", REPORT_VERSION,
                st->statistics_enabled ? "true" : "false");
@@ -553,6 +602,7 @@ static void report_json(struct out *o, const mpool_stats_t *st, const mpool_heal
     }
     json_classes(o, st);
     json_histogram(o, st);
+    json_arenas(o, pool);
     json_health(o, h);
     out_printf(o, "}\n");
 }
@@ -579,7 +629,7 @@ bool mpool_report(const mpool_t *pool, mpool_report_format_t format, mpool_write
     if (format == MPOOL_REPORT_TEXT)
         report_text(&o, p, &st, &h);
     else
-        report_json(&o, &st, &h);
+        report_json(&o, p, &st, &h);
     out_flush(&o);
     errno = saved_errno;
     return true;
