@@ -753,3 +753,254 @@ Test(arena, a_thread_safe_pool_serves_arenas_on_many_threads)
     cr_assert_eq(mpool_get_usage(pool).used, 0);
     mpool_destroy(pool);
 }
+
+/* ---- Randomized model test ---------------------------------------------------- */
+
+enum slot_kind { SLOT_ALLOC, SLOT_CLEANUP, SLOT_CHILD, SLOT_REWIND };
+
+struct slot {
+    enum slot_kind kind;
+    uint64_t id;
+    char *p;     /* SLOT_ALLOC */
+    size_t size;
+    int child;   /* SLOT_CHILD: model index */
+};
+
+#define MODEL_ARENAS 48
+#define MODEL_SLOTS 3000
+#define MODEL_MARKS 64
+#define MODEL_LOG 4096
+
+struct model_arena {
+    mpool_arena_t *a;
+    int parent;   /* -1: a root */
+    bool live;
+    bool listed;  /* a slot of its parent names it (so the entry cannot be reused) */
+    uint64_t epoch;
+    uint64_t incarnation; /* entries are reused: which arena this is */
+    size_t n;
+    struct slot slots[MODEL_SLOTS];
+};
+
+struct model_mark {
+    bool set;
+    int arena;
+    uint64_t incarnation;
+    size_t len;
+    uint64_t last;  /* id of slot len - 1, or the epoch when len is 0 */
+    size_t used;
+    mpool_arena_mark_t m;
+};
+
+static struct model_arena model[MODEL_ARENAS];
+static int model_count;
+static struct model_mark marks[MODEL_MARKS];
+static uint64_t next_id = 1;
+static int got_log[MODEL_LOG], want_log[MODEL_LOG];
+static int got_len, want_len;
+
+static void model_cleanup(void *arg)
+{
+    cr_assert(got_len < MODEL_LOG);
+    got_log[got_len++] = (int)(intptr_t)arg;
+}
+
+static void model_unwind(int i, size_t len);
+
+/* What the arena does when it destroys arena i. */
+static void model_kill(int i)
+{
+    model_unwind(i, 0);
+    model[i].live = false;
+}
+
+/* What a rewind to len (or a reset: 0) undoes: children first, newest
+ * first; then cleanups, newest first. */
+static void model_unwind(int i, size_t len)
+{
+    struct model_arena *m = &model[i];
+    for (size_t k = m->n; k-- > len;)
+        if (m->slots[k].kind == SLOT_CHILD && model[m->slots[k].child].live)
+            model_kill(m->slots[k].child);
+    for (size_t k = m->n; k-- > len;)
+        if (m->slots[k].kind == SLOT_CLEANUP)
+            want_log[want_len++] = (int)m->slots[k].id;
+        else if (m->slots[k].kind == SLOT_CHILD)
+            model[m->slots[k].child].listed = false;
+    m->n = len;
+}
+
+static void model_check_log(const char *what, long step)
+{
+    cr_assert_eq(got_len, want_len, "step %ld (%s): %d cleanups ran, %d expected", step, what, got_len, want_len);
+    for (int k = 0; k < got_len; k++)
+        cr_assert_eq(got_log[k], want_log[k], "step %ld (%s): cleanup %d is %d, expected %d", step, what, k,
+                     got_log[k], want_log[k]);
+    got_len = want_len = 0;
+}
+
+static void model_check_memory(int i, long step)
+{
+    struct model_arena *m = &model[i];
+    for (size_t k = 0; k < m->n; k++) {
+        struct slot *s = &m->slots[k];
+        if (s->kind == SLOT_ALLOC)
+            cr_assert(pattern_ok(s->p, s->id, s->size), "step %ld: arena %d allocation %zu (%zu B) changed", step,
+                      i, k, s->size);
+    }
+}
+
+static bool model_mark_live(const struct model_mark *mk, int i)
+{
+    const struct model_arena *m = &model[i];
+    if (mk->arena != i || mk->incarnation != m->incarnation || m->n < mk->len)
+        return false;
+    return mk->len == 0 ? mk->last == m->epoch : m->slots[mk->len - 1].id == mk->last;
+}
+
+static int model_live_arena(rng_t *r)
+{
+    for (;;) {
+        int i = (int)rng_below(r, (uint64_t)model_count);
+        if (model[i].live)
+            return i;
+    }
+}
+
+static void model_push(int i, struct slot s)
+{
+    cr_assert(model[i].n < MODEL_SLOTS);
+    model[i].slots[model[i].n++] = s;
+}
+
+Test(arena, randomized_model, .timeout = 300)
+{
+    mpool_t *pool = create_or_die(NULL);
+    rng_t r;
+    rng_seed(&r, test_seed(0xA7E4A));
+    memset(model, 0, sizeof model);
+    memset(marks, 0, sizeof marks);
+    model_count = 2;
+    model[0] = (struct model_arena){arena_or_die(pool, 1 * KiB, 0), -1, true, false, 1, next_id++, 0, {{0}}};
+    model[1] = (struct model_arena){arena_or_die(pool, 4 * KiB, 48 * KiB), -1, true, false, 1, next_id++, 0, {{0}}};
+    long steps = (long)test_scaled(30000, 2000);
+    long rewinds = 0, refused = 0, full = 0, children = 0;
+    int newest = 0;
+    for (long step = 0; step < steps; step++) {
+        int i = model_live_arena(&r);
+        struct model_arena *m = &model[i];
+        uint64_t op = rng_below(&r, 100);
+        const char *what;
+        if (m->n + 4 >= MODEL_SLOTS)
+            op = 99; /* reset */
+        if (op < 55) {
+            what = "alloc";
+            size_t size = rng_below(&r, 50) == 0 ? (size_t)rng_logrange(&r, 1000, 64 * KiB)
+                                                 : (size_t)rng_below(&r, 300);
+            size_t align = rng_below(&r, 8) == 0 ? (size_t)1 << rng_below(&r, 13) : 0;
+            size_t used = mpool_arena_used(m->a);
+            char *p = align ? mpool_arena_alloc_aligned(m->a, size, align) : mpool_arena_alloc(m->a, size);
+            if (!p) {
+                cr_assert_eq(mpool_last_error(), MPOOL_ERR_POOL_FULL, "step %ld: %s", step,
+                             mpool_strerror(mpool_last_error()));
+                cr_assert_eq(mpool_arena_used(m->a), used, "step %ld: a failed allocation changed nothing", step);
+                full++;
+            } else {
+                cr_assert(is_aligned(p, align > 16 ? align : 16));
+                cr_assert(mpool_arena_used(m->a) >= used + size);
+                if (mpool_arena_used(m->a) != used) { /* it took a place (size 0 may not) */
+                    uint64_t id = next_id++;
+                    pattern_fill(p, id, size);
+                    model_push(i, (struct slot){SLOT_ALLOC, id, p, size, -1});
+                }
+            }
+        } else if (op < 65) {
+            what = "mark";
+            newest = (int)rng_below(&r, MODEL_MARKS);
+            struct model_mark *mk = &marks[newest];
+            *mk = (struct model_mark){true, i, m->incarnation, m->n, m->n ? m->slots[m->n - 1].id : m->epoch,
+                                      mpool_arena_used(m->a), mpool_arena_mark(m->a)};
+        } else if (op < 80) {
+            what = "rewind";
+            struct model_mark *mk = &marks[rng_below(&r, 2) ? newest : (int)rng_below(&r, MODEL_MARKS)];
+            if (!mk->set)
+                continue;
+            if (rng_below(&r, 4) != 0 && model[mk->arena].live && model[mk->arena].incarnation == mk->incarnation)
+                i = mk->arena, m = &model[i]; /* mostly its own arena */
+            bool live = model_mark_live(mk, i);
+            size_t used = mpool_arena_used(m->a);
+            bool ok = mpool_arena_rewind(m->a, mk->m);
+            cr_assert_eq(ok, live, "step %ld: rewind of arena %d to a mark of arena %d (len %zu, now %zu): %s, "
+                         "expected %s", step, i, mk->arena, mk->len, m->n, ok ? "done" : "refused",
+                         live ? "done" : "refused");
+            if (!live) {
+                cr_assert_eq(mpool_last_error(), MPOOL_ERR_INVALID_ARGUMENT);
+                cr_assert_eq(mpool_arena_used(m->a), used, "step %ld: a refused rewind changes nothing", step);
+                refused++;
+            } else {
+                if (m->n != mk->len) {
+                    model_unwind(i, mk->len);
+                    model_push(i, (struct slot){SLOT_REWIND, next_id++, NULL, 0, -1});
+                }
+                cr_assert_eq(mpool_arena_used(m->a), mk->used, "step %ld: used %zu after the rewind, %zu at the mark",
+                             step, mpool_arena_used(m->a), mk->used);
+                rewinds++;
+            }
+        } else if (op < 88) {
+            what = "on_reset";
+            uint64_t id = next_id++;
+            bool ok = mpool_arena_on_reset(m->a, model_cleanup, (void *)(intptr_t)id);
+            if (ok)
+                model_push(i, (struct slot){SLOT_CLEANUP, id, NULL, 0, -1});
+            else
+                cr_assert_eq(mpool_last_error(), MPOOL_ERR_POOL_FULL);
+        } else if (op < 93) {
+            what = "child";
+            int k = 2;
+            while (k < model_count && (model[k].live || model[k].listed))
+                k++;
+            if (k == MODEL_ARENAS)
+                continue;
+            mpool_arena_t *c = mpool_arena_create_child(m->a);
+            if (!c) {
+                cr_assert_eq(mpool_last_error(), MPOOL_ERR_POOL_FULL);
+                continue;
+            }
+            model_count += k == model_count;
+            model[k] = (struct model_arena){c, i, true, true, 1, next_id++, 0, {{0}}};
+            children++;
+            model_push(i, (struct slot){SLOT_CHILD, next_id++, NULL, 0, k});
+        } else if (op < 96) {
+            what = "destroy";
+            if (m->parent < 0)
+                continue; /* roots live to the end */
+            mpool_arena_destroy(m->a);
+            model_kill(i);
+        } else {
+            what = "reset";
+            mpool_arena_reset(m->a);
+            model_unwind(i, 0);
+            m->epoch = next_id++;
+            cr_assert_eq(mpool_arena_used(m->a), 0);
+        }
+        model_check_log(what, step);
+        if (step % 16 == 0 || op >= 65)
+            for (int k = 0; k < model_count; k++)
+                if (model[k].live)
+                    model_check_memory(k, step);
+        if (step % 1000 == 0)
+            cr_assert_eq(mpool_check(pool), 0, "step %ld", step);
+    }
+    cr_assert(rewinds > steps / 50 && refused > steps / 50 && full > 0, "%ld rewinds, %ld refused, %ld full", rewinds,
+              refused, full);
+    for (int k = 0; k < 2; k++) {
+        mpool_arena_destroy(model[k].a);
+        model_kill(k);
+    }
+    model_check_log("destroy the roots", steps);
+    cr_assert_eq(mpool_get_usage(pool).used, 0, "every byte back to the pool");
+    cr_assert_eq(mpool_check(pool), 0);
+    mpool_destroy(pool);
+    cr_log_info("%ld steps: %ld rewinds, %ld refused, %ld allocations refused (max_size), %ld children", steps,
+                rewinds, refused, full, children);
+}
