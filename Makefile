@@ -141,7 +141,7 @@ PYTHON      ?= python3
 bench-build:
 	scripts/install-deps.sh --bench
 	$(CONFIGURE) $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF -DMPOOL_BUILD_EXAMPLES=OFF
-	$(CMAKE) --build $(BENCH_BUILD) -j$(JOBS) --target mpool_bench mpool_bench_api mpool_malloc mpool_pair
+	$(CMAKE) --build $(BENCH_BUILD) -j$(JOBS) --target mpool_bench mpool_bench_api mpool_malloc mpool_pair mpool_bench_arena
 
 bench: bench-build
 	$(PYTHON) bench/run.py --profile quick --build $(BENCH_BUILD) $(BENCH_ARGS)

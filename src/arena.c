@@ -89,7 +89,7 @@
 #define ARENA_DEFAULT_CHUNK ((size_t)64 << 10)
 #define ARENA_MIN_CHUNK ((size_t)1 << 10)
 #define ARENA_MAX_CHUNK ((size_t)1 << 30)
-#define ARENA_FAST_MAX ((size_t)1 << 40)          /* inline path: pos + size cannot wrap */
+#define ARENA_FAST_MAX ((size_t)INT32_MAX)         /* inline path: pos + size cannot wrap; an imm32 */
 #define ARENA_MAX_REQUEST ((size_t)PTRDIFF_MAX / 2) /* no pool serves more */
 #define ARENA_POS_BITS 48                         /* positions in a mark's second word */
 #define ARENA_POS_MASK (((size_t)1 << ARENA_POS_BITS) - 1)
