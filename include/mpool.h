@@ -319,8 +319,17 @@ MPOOL_API void *mpool_arena_calloc(mpool_arena_t *a, size_t count, size_t size);
 /* A copy of the string s in the arena (NULL s: NULL with MPOOL_ERR_INVALID_ARGUMENT). */
 MPOOL_API char *mpool_arena_strdup(mpool_arena_t *a, const char *s);
 
-/* Where the arena is now, for mpool_arena_rewind. */
+/* Where the arena is now, for mpool_arena_rewind.  (In C++ the function
+ * hides the struct's tag, as mpool_health does; mpool_arena_mark_t names the
+ * type.) */
+#if defined(__cplusplus) && defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wshadow"
+#endif
 MPOOL_API mpool_arena_mark_t mpool_arena_mark(mpool_arena_t *a);
+#if defined(__cplusplus) && defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
 
 /* Restores the arena to mark (see above); false with
  * MPOOL_ERR_INVALID_ARGUMENT, nothing changed, if mark is not a live mark of a. */
