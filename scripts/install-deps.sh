@@ -18,7 +18,9 @@
 # --bench (make bench): python3 is required; the peers' libraries libmimalloc2.0,
 # libjemalloc2, libtcmalloc-minimal4 and redis-server (the server workload; it
 # brings redis-benchmark) are optional: when they cannot be installed a note is
-# printed and the benchmark skips that allocator (or the redis rows).
+# printed and the benchmark skips that allocator (or the redis rows).  So are
+# the arena peers libapr1-dev (APR pools) and libtalloc-dev (talloc), which
+# bench/arena.c is built with when CMake finds them (pkg-config apr-1, talloc).
 #
 # Exit: 0 all present (or installed, or --dry-run), 1 missing and not installed,
 # 2 bad usage.  MPOOL_DEPS_PRETEND_MISSING="pkg ..." treats those packages as
@@ -31,7 +33,7 @@ for arg in "$@"; do
     case "$arg" in
         -n|--dry-run) dry_run=1 ;;
         --bench) bench=1 ;;
-        -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "install-deps: unknown argument: $arg (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -136,6 +138,13 @@ if [[ $bench == 1 ]]; then
     check_lib libtcmalloc_minimal.so.4 libtcmalloc-minimal4
     if pretended redis-server || ! have redis-server || ! have redis-benchmark; then
         want_optional redis-server
+    fi
+    # Arena peers (bench/arena.c): headers and pkg-config files.
+    if pretended libapr1-dev || ! pkg-config --exists apr-1 2> /dev/null; then
+        want_optional libapr1-dev
+    fi
+    if pretended libtalloc-dev || ! pkg-config --exists talloc 2> /dev/null; then
+        want_optional libtalloc-dev
     fi
 fi
 
