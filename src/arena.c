@@ -405,7 +405,10 @@ static mpool_noinline void *arena_alloc_general(struct mpool_arena *a, size_t si
 void *mpool_arena_alloc(mpool_arena_t *a, size_t size)
 {
     if (likely(a != NULL)) {
-        uintptr_t p = a->pos, q = align_up(p + size, ARENA_ALIGN); /* p is 16-aligned: one lea, one and */
+        /* p is 16-aligned: round p + size (one lea, one and), or add a size
+         * the compiler knows, rounded at compile time (inlined, with LTO). */
+        uintptr_t p = a->pos;
+        uintptr_t q = __builtin_constant_p(size) ? p + align_up(size, ARENA_ALIGN) : align_up(p + size, ARENA_ALIGN);
         if (likely(size <= ARENA_FAST_MAX && q < a->end)) {
             a->pos = q;
             return (void *)p;
