@@ -259,6 +259,13 @@ static void arena_uncharge(struct mpool_arena *a, size_t bytes)
 
 /* ---- Chunks ------------------------------------------------------------- */
 
+/* A block of the pool aligned to align (at least 16, whatever the pool's
+ * alignment): a chunk, or an own block. */
+static void *arena_pool_alloc(struct mpool_pool *pool, size_t size, size_t align)
+{
+    return align > pool->align ? mpool_alloc_aligned(pool, size, align) : mpool_alloc(pool, size);
+}
+
 /* Lays a chunk header at c for a block ending at block_end. */
 static struct arena_chunk *chunk_init(void *c, uintptr_t block_end)
 {
@@ -288,7 +295,7 @@ static bool arena_next_chunk(struct mpool_arena *a, const char *who)
     } else {
         if (!arena_charge(a, a->chunk_size, who))
             return false;
-        void *block = mpool_alloc(a->pool, a->chunk_size); /* a failure is reported by the pool */
+        void *block = arena_pool_alloc(a->pool, a->chunk_size, ARENA_ALIGN); /* failures: reported by the pool */
         if (!block) {
             arena_uncharge(a, a->chunk_size);
             return false;
@@ -355,7 +362,7 @@ static void *arena_alloc_big(struct mpool_arena *a, size_t size, size_t align, c
         return NULL;
     void *block = NULL;
     if (arena_charge(a, n, who)) {
-        block = align > ARENA_ALIGN ? mpool_alloc_aligned(a->pool, n, align) : mpool_alloc(a->pool, n);
+        block = arena_pool_alloc(a->pool, n, align);
         if (!block)
             arena_uncharge(a, n);
     }
@@ -487,7 +494,7 @@ mpool_arena_t *mpool_arena_create(mpool_t *parent, size_t chunk_size, size_t max
         return NULL;
     }
     chunk_size = align_up(chunk_size, ARENA_ALIGN);
-    void *block = mpool_alloc(pool, chunk_size); /* a failure is reported by the pool */
+    void *block = arena_pool_alloc(pool, chunk_size, ARENA_ALIGN); /* failures: reported by the pool */
     if (!block)
         return NULL;
     struct mpool_arena *a = block;

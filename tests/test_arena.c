@@ -157,6 +157,18 @@ Test(arena, aligned_allocations)
     mpool_destroy(pool);
 }
 
+Test(arena, a_pool_aligned_to_8_still_gives_16)
+{
+    mpool_config_t cfg = mpool_config_default();
+    cfg.alignment = 8;
+    mpool_t *pool = create_or_die(&cfg);
+    mpool_arena_t *a = arena_or_die(pool, 1000 * 8 + 8, 0);
+    for (size_t size = 1; size < 40000; size = size * 3 + 1)
+        cr_assert(is_aligned(mpool_arena_alloc(a, size), 16), "size %zu", size);
+    mpool_arena_destroy(a);
+    mpool_destroy(pool);
+}
+
 Test(arena, large_requests_get_their_own_blocks)
 {
     mpool_t *pool = create_or_die(NULL);
