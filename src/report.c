@@ -28,6 +28,11 @@
  * handler or the malloc replacement, and never changes the figures it shows.
  * JSON numbers are always finite (a non-finite figure is written as 0) and
  * use '.' whatever the locale.
+ *
+ * The arenas of the pool (arena.h) are listed after the histogram, parents
+ * before their children, with their bytes used and held; the list is walked
+ * under its lock, which is held while their lines are written (a write
+ * function must not create or destroy arenas of the pool it reports).
  */
 #include <errno.h>
 #include <math.h>
