@@ -25,7 +25,7 @@ BUILD_ASAN  ?= build-asan
 BUILD_TSAN  ?= build-tsan
 PREFIX      ?= /usr/local
 CMAKE_ARGS  ?=
-TSAN_TESTS  ?= threads|stress|heap|stats
+TSAN_TESTS  ?= threads|stress|heap|stats|arena
 
 # ctest already runs $(JOBS) test programs at once; one Criterion worker per
 # program keeps the machine from being oversubscribed.  Override freely.
