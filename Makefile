@@ -25,7 +25,7 @@ BUILD_ASAN  ?= build-asan
 BUILD_TSAN  ?= build-tsan
 PREFIX      ?= /usr/local
 CMAKE_ARGS  ?=
-TSAN_TESTS  ?= threads|stress|heap|stats|fixed
+TSAN_TESTS  ?= threads|stress|heap|stats|fixed|arena
 
 # ctest already runs $(JOBS) test programs at once; one Criterion worker per
 # program keeps the machine from being oversubscribed.  Override freely.
@@ -141,7 +141,7 @@ PYTHON      ?= python3
 bench-build:
 	scripts/install-deps.sh --bench
 	$(CONFIGURE) $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF -DMPOOL_BUILD_EXAMPLES=OFF
-	$(CMAKE) --build $(BENCH_BUILD) -j$(JOBS) --target mpool_bench mpool_bench_api mpool_malloc mpool_pair mpool_bench_fixed
+	$(CMAKE) --build $(BENCH_BUILD) -j$(JOBS) --target mpool_bench mpool_bench_api mpool_malloc mpool_pair mpool_bench_fixed mpool_bench_arena
 
 bench: bench-build
 	$(PYTHON) bench/run.py --profile quick --build $(BENCH_BUILD) $(BENCH_ARGS)

@@ -92,7 +92,8 @@ PROFILES = {
         churn_256k=(20000, 100000), grow=(4, MIB, 20), xfree=(2, 1000, 1000),
         exchange=(4, 100000, 64 * KIB), bursts=(4, 2000, 1000, KIB), tiny=3000,
         redis=dict(n=10000, big_n=4000, big_size=16 * KIB, big_keys=4096, reps=3),
-        fastpath_n=(100000, 1100000), fastpath_sizes=[16, 1024]),
+        fastpath_n=(100000, 1100000), fastpath_sizes=[16, 1024],
+        arena_phase=[(2000, 600), (50000, 24)]),
     "full": dict(
         reps=7,
         pair=[(16, 10000000), (128, 10000000), (KIB, 5000000), (8 * KIB, 2000000),
@@ -104,7 +105,8 @@ PROFILES = {
         churn_256k=(50000, 400000), grow=(4, MIB, 60), xfree=(4, 1000, 2000),
         exchange=(8, 400000, 64 * KIB), bursts=(8, 4000, 1000, KIB), tiny=3000,
         redis=dict(n=100000, big_n=40000, big_size=16 * KIB, big_keys=4096, reps=None),
-        fastpath_n=(100000, 1100000), fastpath_sizes=[16, 128, 1024, 8 * KIB]),
+        fastpath_n=(100000, 1100000), fastpath_sizes=[16, 128, 1024, 8 * KIB],
+        arena_phase=[(2000, 2400), (50000, 96)]),
     "smoke": dict(
         reps=1,
         pair=[(16, 1000), (MIB, 10)],
@@ -114,7 +116,8 @@ PROFILES = {
         sqlite_rows=300, churn_256k=(100, 500), grow=(1, 64 * KIB, 1), xfree=(1, 100, 20),
         exchange=(2, 2000, 64 * KIB), bursts=(2, 20, 100, KIB), tiny=3000,
         redis=dict(n=500, big_n=200, big_size=16 * KIB, big_keys=100, reps=None),
-        fastpath_n=(1000, 11000), fastpath_sizes=[16]),
+        fastpath_n=(1000, 11000), fastpath_sizes=[16],
+        arena_phase=[(200, 3)]),
 }
 
 
@@ -782,9 +785,9 @@ def summarize(values):
             "n": len(values)}
 
 
-def add_ratios(cells):
+def add_ratios(cells, peer_names=PEERS):
     """Adds 'ratio' (median / best peer median) to each cell; returns the best peer."""
-    peers = [(cells[p]["median"], p) for p in PEERS if p in cells and cells[p]["median"] > 0]
+    peers = [(cells[p]["median"], p) for p in peer_names if p in cells and cells[p]["median"] > 0]
     best = min(peers) if peers else None
     for c in cells.values():
         c["ratio"] = c["median"] / best[0] if best else None
@@ -957,6 +960,96 @@ plot {", ".join(plots)}
     return None
 
 
+# ---- Arenas (issue 13) ----------------------------------------------------------
+# bench/arena.c (mpool_bench_arena): a parse-like phase (a tree of nodes with
+# their names copied into strings and some attribute lists, walked, then the
+# whole phase dropped at once) served by an mpool arena and by its peers:
+# APR pools, talloc (a context per phase, and a talloc_pool reused by every
+# phase) and each malloc (malloc each, free each at the end of the phase; the
+# malloc columns preload the allocator as the main table does; "mpool malloc"
+# is mpool's drop-in, shown but not a peer).  The figure is the thread's CPU
+# time per allocation (the phase's release included): on a machine shared
+# with other work the wall time also counts the time others held the core.
+
+ARENA_PEERS = ["apr", "talloc", "talloc-pool"] + PEERS  # the best of these is ×1.00
+
+
+def arena_columns(live):
+    """column -> (implementation argument, preload or None), for the columns
+    that can run: the arena libraries, then malloc under each live allocator."""
+    cols = {"mpool arena": ("mpool", None), "apr": ("apr", None), "talloc": ("talloc", None),
+            "talloc-pool": ("talloc-pool", None)}
+    for name, a in live.items():
+        if name == "mpool-api":
+            continue
+        cols["mpool malloc" if name == "mpool" else name] = ("malloc", a["preload"])
+    return cols
+
+
+def arena_section(p, build, live, launcher, raw, reps, timeout, only):
+    """Runs the arena workloads (reps rounds, every column in turn); returns
+    (rows, columns, notes) for the Markdown and the JSON."""
+    binary = os.path.join(build, "bench", "mpool_bench_arena")
+    if not os.access(binary, os.X_OK):
+        return [], [], [f"arenas skipped: {binary} not built (make bench builds it)"]
+    works = [(f"arena-phase-{nodes}", f"parse phase, {nodes} nodes", nodes, phases)
+             for nodes, phases in p["arena_phase"]]
+    if only:
+        works = [w for w in works if any(re.search(o, w[0]) for o in only)]
+    cols, notes, errors = arena_columns(live), [], {}
+    runs = {w[0]: {c: [] for c in cols} for w in works}
+    for rep in range(reps):
+        for wid, label, nodes, phases in works:
+            for col, (impl, preload) in cols.items():
+                if (wid, col) in errors:
+                    continue
+                w = Workload(wid, label, ["phase", impl, phases, nodes])
+                try:
+                    runs[wid][col].append(run_one(w, col.replace(" ", "-"),
+                                                  {"bin": binary, "preload": preload},
+                                                  launcher, raw, timeout))
+                except (RuntimeError, OSError, ValueError) as e:
+                    errors[(wid, col)] = str(e)
+                    if "exit 2" not in str(e):
+                        print(f"bench: FAILED {e}", file=sys.stderr, flush=True)
+        print(f"  arenas: repetition {rep + 1}/{reps} done", flush=True)
+    rows = []
+    for wid, label, nodes, phases in works:
+        cells = {}
+        for col in cols:
+            vals = [r["ns_per_op"] for r in runs[wid][col]]
+            if vals:
+                cells[col] = summarize(vals)
+                cells[col]["runs"] = vals
+                cells[col]["wall_ns_per_op"] = statistics.median(
+                    r["wall_ns_per_op"] for r in runs[wid][col])
+        best = add_ratios(cells, ARENA_PEERS)
+        rows.append({"id": wid, "label": label, "unit": "ns/alloc", "best_peer": best,
+                     "cells": cells, "phases": phases, "nodes": nodes})
+    shown = [c for c in cols if any(c in r["cells"] for r in rows)]
+    for (wid, col), e in sorted(errors.items()):
+        if "exit 2" in e:  # built without that library
+            notes.append(f"arenas: {col} skipped: {e.split(': ', 2)[-1]}")
+        else:
+            notes.append(f"arenas: {col} FAILED on {wid}: {e}")
+    return rows, shown, notes
+
+
+def arena_markdown(rows, cols):
+    md = ["## Arenas: parse-like phases (CPU ns per allocation)\n"]
+    md.append(md_table(["workload"] + cols,
+                       [[f"{r['label']} ×{r['phases']}"] + [cell_text(r["cells"].get(c)) for c in cols]
+                        for r in rows]) + "\n")
+    md.append("bench/arena.c: each phase builds a tree of nodes (48 B each, a 3-24 B name string "
+              "each, a 1-4 pointer attribute list every fourth node: about 2.25 allocations per "
+              "node), walks it and drops it at once (mpool_arena_reset, apr_pool_clear, "
+              "talloc_free of the phase's context, talloc_free_children of a 1 MiB talloc_pool, "
+              "or free of every block for the malloc columns). Ratios to the best of "
+              f"{', '.join(ARENA_PEERS)}; the figure is the thread's CPU time per allocation, "
+              "the workload's own work included.\n")
+    return md
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -1039,6 +1132,10 @@ def main():
     for w in ws:
         if w.cleanup:
             w.cleanup()
+
+    arena_rows, arena_cols, arena_notes = arena_section(p, build, live, launcher, raw, reps,
+                                                        args.timeout, args.only)
+    notes.extend(arena_notes)
 
     fast, fast_note = (None, "skipped (--no-fastpath)")
     if not args.no_fastpath:
@@ -1132,6 +1229,7 @@ def main():
         "rows": rows, "peak_rss": peak_rows, "thread_scaling": scaling, "summary": totals,
         "fastpath_instructions_per_pair": ({str(k): v for k, v in fast.items()} if fast else None),
         "fixed_pools": fixed_json,
+        "arenas": {"columns": arena_cols, "peers": ARENA_PEERS, "rows": arena_rows},
         "notes": notes,
     }
 
@@ -1199,6 +1297,8 @@ def main():
         md.append(f"`valgrind --tool=callgrind` on the `pair` loop at N = {n1} and {n2}; "
                   f"(difference of totals) / {n2 - n1}. Exact and repeatable, unlike the "
                   f"times. The last column is bench/pair.c, a pool without locking.\n")
+    if arena_rows:
+        md.extend(arena_markdown(arena_rows, arena_cols))
     md.append("## Peak RSS per workload (MiB, ru_maxrss of the process)\n")
     md.append(md_table(header, [[r["label"], r["unit"]] + [cell_text(r["cells"].get(c), False)
                                                            for c in cols] for r in peak_rows])

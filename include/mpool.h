@@ -259,6 +259,105 @@ MPOOL_API bool mpool_report(const mpool_t *pool, mpool_report_format_t format, m
 /* A short constant name of a health status ("HEALTHY", "WARNING", "CRITICAL"). */
 MPOOL_API const char *mpool_health_name(mpool_health_status_t status);
 
+/* ---- Arenas ------------------------------------------------------------ */
+
+/* An arena hands out memory by bumping a pointer through chunks it takes from
+ * a pool, and gives it all back at once: mpool_arena_reset, or
+ * mpool_arena_rewind to a mark taken earlier.  Nothing is freed one by one.
+ *
+ *   - Chunks are chunk_size bytes (0: 64 KiB) taken from the parent pool with
+ *     its allocation calls, so its max_size, statistics, health and
+ *     mpool_report cover them; a request above a quarter of a chunk gets its
+ *     own block of the pool.  Every allocation is aligned to 16 (or to the
+ *     power of two asked of mpool_arena_alloc_aligned).
+ *   - max_size (0: no cap) caps the bytes the arena and its children hold
+ *     from the pool; past it MPOOL_ERR_POOL_FULL, nothing changed.
+ *   - A child arena (mpool_arena_create_child) takes its own chunks from the
+ *     same pool and is destroyed with its parent: by the parent's destroy and
+ *     reset, and by a rewind to a mark taken before the child was created.
+ *   - reset: children destroyed, then cleanups run (last registered first),
+ *     then everything allocated is gone; the arena keeps its first chunk and
+ *     a few more for reuse (at most 1 MiB or 4 chunks) and returns the rest.
+ *     destroy: the same, then all its memory goes back to the pool.
+ *   - A mark records where the arena is; a rewind to it undoes everything
+ *     since, in the same order as a reset: children created after the mark
+ *     destroyed, cleanups registered after it run, memory allocated after it
+ *     reusable.  A mark of another arena, or one that a rewind to an earlier
+ *     mark or a reset went past, is refused with MPOOL_ERR_INVALID_ARGUMENT
+ *     and changes nothing (exactly: marks carry a generation number that is
+ *     never reused).  A mark stays valid across any number of rewinds to it.
+ *   - Single-thread objects: one thread at a time may use an arena and its
+ *     children (the pool itself may be shared).  When the pool has
+ *     enable_debug, every call from another thread than the one that created
+ *     the arena is reported (MPOOL_ERR_INVALID_ARGUMENT) and refused, fresh
+ *     memory is filled with 0xAB and memory given back with 0xDF.
+ *   - Errors go through the parent pool's error policy.  Destroying or
+ *     resetting the pool destroys its arenas first (with their cleanups).
+ *   - A cleanup must not call the arena it is registered in. */
+typedef struct mpool_arena mpool_arena_t; /* opaque */
+typedef struct mpool_arena_mark { size_t opaque[2]; } mpool_arena_mark_t;
+typedef void (*mpool_cleanup_fn)(void *arg);
+
+/* An arena on parent (NULL: the default pool).  chunk_size 0: 64 KiB (at
+ * least 1 KiB, at most 1 GiB); max_size 0: no cap, else at least chunk_size.
+ * NULL with MPOOL_ERR_INVALID_ARGUMENT on bad sizes, or the pool's error when
+ * it cannot give the first chunk. */
+MPOOL_API mpool_arena_t *mpool_arena_create(mpool_t *parent, size_t chunk_size, size_t max_size);
+
+/* A child of parent with parent's chunk size; its memory counts against the
+ * max_size of parent and of parent's ancestors.  Dies with its parent. */
+MPOOL_API mpool_arena_t *mpool_arena_create_child(mpool_arena_t *parent);
+
+/* size bytes aligned to 16 (size 0: a valid pointer to nothing).  NULL with
+ * MPOOL_ERR_POOL_FULL past max_size, or the pool's error. */
+MPOOL_API void *mpool_arena_alloc(mpool_arena_t *a, size_t size);
+
+/* size bytes aligned to alignment (a power of two, else
+ * MPOOL_ERR_INVALID_ALIGNMENT). */
+MPOOL_API void *mpool_arena_alloc_aligned(mpool_arena_t *a, size_t size, size_t alignment);
+
+/* count * size zeroed bytes aligned to 16; overflow: MPOOL_ERR_INVALID_ARGUMENT. */
+MPOOL_API void *mpool_arena_calloc(mpool_arena_t *a, size_t count, size_t size);
+
+/* A copy of the string s in the arena (NULL s: NULL with MPOOL_ERR_INVALID_ARGUMENT). */
+MPOOL_API char *mpool_arena_strdup(mpool_arena_t *a, const char *s);
+
+/* Where the arena is now, for mpool_arena_rewind.  (In C++ the function
+ * hides the struct's tag, as mpool_health does; mpool_arena_mark_t names the
+ * type.) */
+#if defined(__cplusplus) && defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wshadow"
+#endif
+MPOOL_API mpool_arena_mark_t mpool_arena_mark(mpool_arena_t *a);
+#if defined(__cplusplus) && defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
+/* Restores the arena to mark (see above); false with
+ * MPOOL_ERR_INVALID_ARGUMENT, nothing changed, if mark is not a live mark of a. */
+MPOOL_API bool mpool_arena_rewind(mpool_arena_t *a, mpool_arena_mark_t mark);
+
+/* Registers cleanup(arg) to run at the next reset or destroy, or at a rewind
+ * to a mark taken before this call; false if the arena has no room for it. */
+MPOOL_API bool mpool_arena_on_reset(mpool_arena_t *a, mpool_cleanup_fn cleanup, void *arg);
+
+/* Children destroyed, then cleanups (last first); everything allocated is
+ * gone and every mark invalid.  Chunks are kept (see above). */
+MPOOL_API void mpool_arena_reset(mpool_arena_t *a);
+
+/* Children, cleanups, then every byte back to the pool.  NULL does nothing. */
+MPOOL_API void mpool_arena_destroy(mpool_arena_t *a);
+
+/* Bytes handed out and not rewound: each allocation rounded up to its
+ * alignment, with the padding an aligned allocation skipped; not the arena's
+ * own records, nor its children's memory. */
+MPOOL_API size_t mpool_arena_used(const mpool_arena_t *a);
+
+/* Bytes the arena holds from the pool: its chunks (in use and kept for
+ * reuse) and its own blocks, as asked of the pool; not its children's. */
+MPOOL_API size_t mpool_arena_held(const mpool_arena_t *a);
+
 /* ---- Errors ------------------------------------------------------------ */
 
 /* This thread's most recent failure (MPOOL_OK if none), like errno. */

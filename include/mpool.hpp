@@ -11,6 +11,11 @@
  *   mpool::object_pool<T>   owns one fixed-size pool of T objects (mpool_fixed_*):
  *                           construct/destroy, and make_unique returning a
  *                           std::unique_ptr whose deleter gives the object back.
+ *   mpool::arena            owns one arena (mpool_arena_*): bump allocation
+ *                           released all at once; a std::pmr::memory_resource
+ *                           whose deallocate does nothing (like
+ *                           std::pmr::monotonic_buffer_resource), plus marks,
+ *                           rewinds, cleanups and make<T>() with destructors.
  *
  * Example:
  *
@@ -20,6 +25,9 @@
  *   std::pmr::vector<int> w(&res);                      // served by p too
  *   std::size_t n = p.stats().live_blocks;              // statistics (mpool_get_stats)
  *   std::string r = p.report_string(MPOOL_REPORT_JSON); // report, health() and the rest
+ *   mpool::arena a(p);                                 // an arena on p
+ *   std::pmr::vector<std::pmr::string> words(&a);       // freed all at once by
+ *   a.reset();                                         // reset (or ~arena)
  *
  * The pool must outlive every container, allocator and resource that uses it.
  *
@@ -630,6 +638,165 @@ private:
     }
 
     mpool_fixed_t *fp_ = nullptr;
+};
+
+/* ---- arena ----------------------------------------------------------------- */
+
+/* Owns one arena (mpool.h, "Arenas") and destroys it in its destructor.  As a
+ * std::pmr::memory_resource it serves any power-of-two alignment and throws
+ * std::bad_alloc on failure (past max_size, or when the pool fails); its
+ * deallocate does nothing: memory comes back at reset(), at a rewind() to a
+ * mark taken before it, or with the arena.  Equal only to itself.
+ *
+ * An arena is a single-thread object, neither copyable nor movable
+ * (containers hold its address).  It must outlive every container and object
+ * using it, and its pool must outlive it.  A child arena (the constructor
+ * taking a parent arena) dies with its parent: it must be destroyed before
+ * its parent is destroyed, reset, or rewound to a mark taken before the child
+ * was made.
+ *
+ * make<T>(args...) constructs a T in the arena and, unless T is trivially
+ * destructible, registers its destructor to run at the next reset, at a
+ * rewind past it, or with the arena (last made, first destroyed). */
+class arena : public std::pmr::memory_resource {
+public:
+    using mark_type = mpool_arena_mark_t;
+
+    /* An arena on pool p (nullptr: the default pool); chunk_size and max_size
+     * as for mpool_arena_create (0: 64 KiB chunks, no cap).  Throws
+     * std::invalid_argument for sizes mpool_arena_create refuses,
+     * std::bad_alloc when the pool cannot give the first chunk. */
+    explicit arena(mpool_t *p = nullptr, std::size_t chunk_size = 0, std::size_t max_size = 0)
+        : arena_(mpool_arena_create(p, chunk_size, max_size))
+    {
+        if (arena_ == nullptr)
+            throw_failure();
+    }
+
+    /* An arena on the pool p owns; throws std::invalid_argument if p owns none. */
+    explicit arena(const pool &p, std::size_t chunk_size = 0, std::size_t max_size = 0)
+        : arena_(p.get() != nullptr ? mpool_arena_create(p.get(), chunk_size, max_size) : nullptr)
+    {
+        if (p.get() == nullptr)
+            throw std::invalid_argument("mpool::arena: the pool owns nothing");
+        if (arena_ == nullptr)
+            throw_failure();
+    }
+
+    /* A child of parent (mpool_arena_create_child); see above for its lifetime. */
+    explicit arena(arena &parent) : arena_(mpool_arena_create_child(parent.arena_))
+    {
+        if (arena_ == nullptr)
+            throw std::bad_alloc();
+    }
+
+    arena(const arena &) = delete;
+    arena &operator=(const arena &) = delete;
+
+    /* Destroys the arena: its children, its cleanups, then its memory. */
+    ~arena() override
+    {
+        mpool_arena_destroy(arena_);
+    }
+
+    /* Constructs a T in the arena from args; throws std::bad_alloc if there
+     * is no room (and whatever T's constructor throws, with nothing kept). */
+    template <class T, class... Args>
+    T *make(Args &&...args)
+    {
+        void *p = allocate(sizeof(T), alignof(T));
+        T *obj = ::new (p) T(std::forward<Args>(args)...);
+        if constexpr (!std::is_trivially_destructible_v<T>) {
+            if (!mpool_arena_on_reset(arena_, [](void *o) { static_cast<T *>(o)->~T(); }, obj)) {
+                obj->~T();
+                throw std::bad_alloc();
+            }
+        }
+        return obj;
+    }
+
+    /* A copy of s in the arena; throws std::bad_alloc if there is no room. */
+    char *strdup(const char *s)
+    {
+        char *copy = mpool_arena_strdup(arena_, s);
+        if (copy == nullptr)
+            throw std::bad_alloc();
+        return copy;
+    }
+
+    /* Where the arena is now, for rewind. */
+    mark_type mark() noexcept
+    {
+        return mpool_arena_mark(arena_);
+    }
+
+    /* Back to m (mpool_arena_rewind): false, nothing changed, if m is not a
+     * live mark of this arena. */
+    bool rewind(mark_type m) noexcept
+    {
+        return mpool_arena_rewind(arena_, m);
+    }
+
+    /* Children destroyed, cleanups run, everything allocated gone. */
+    void reset() noexcept
+    {
+        mpool_arena_reset(arena_);
+    }
+
+    /* Runs cleanup(arg) at the next reset, at a rewind past this call, or
+     * with the arena; false if there is no room for it. */
+    bool on_reset(mpool_cleanup_fn cleanup, void *arg) noexcept
+    {
+        return mpool_arena_on_reset(arena_, cleanup, arg);
+    }
+
+    /* Bytes handed out (mpool_arena_used) and held from the pool (mpool_arena_held). */
+    std::size_t used() const noexcept
+    {
+        return mpool_arena_used(arena_);
+    }
+
+    std::size_t held() const noexcept
+    {
+        return mpool_arena_held(arena_);
+    }
+
+    /* The arena owned (never nullptr). */
+    mpool_arena_t *get() const noexcept
+    {
+        return arena_;
+    }
+
+private:
+    [[noreturn]] static void throw_failure()
+    {
+        if (mpool_last_error() == MPOOL_ERR_INVALID_ARGUMENT)
+            throw std::invalid_argument(std::string("mpool::arena: ") + mpool_strerror(MPOOL_ERR_INVALID_ARGUMENT));
+        throw std::bad_alloc();
+    }
+
+    void *do_allocate(std::size_t bytes, std::size_t alignment) override
+    {
+        void *p = alignment <= 16 ? mpool_arena_alloc(arena_, bytes)
+                                  : mpool_arena_alloc_aligned(arena_, bytes, alignment);
+        if (p == nullptr)
+            throw std::bad_alloc();
+        return p;
+    }
+
+    void do_deallocate(void *p, std::size_t bytes, std::size_t alignment) override
+    {
+        (void)p;
+        (void)bytes;
+        (void)alignment;
+    }
+
+    bool do_is_equal(const std::pmr::memory_resource &other) const noexcept override
+    {
+        return this == &other;
+    }
+
+    mpool_arena_t *arena_;
 };
 
 } // namespace mpool

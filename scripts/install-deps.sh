@@ -17,8 +17,8 @@
 #
 # --bench (make bench): python3 is required; the peers' libraries libmimalloc2.0,
 # libjemalloc2, libtcmalloc-minimal4 and redis-server (the server workload; it
-# brings redis-benchmark), and the fixed-size pool peers libboost-dev,
-# libapr1-dev and libtalloc-dev, are optional: when they cannot be installed a
+# brings redis-benchmark), and the fixed-pool and arena peers libboost-dev,
+# libapr1-dev and libtalloc-dev are optional: when they cannot be installed a
 # note is printed and the benchmark skips that allocator (or those rows).
 #
 # Exit: 0 all present (or installed, or --dry-run), 1 missing and not installed,
@@ -32,7 +32,7 @@ for arg in "$@"; do
     case "$arg" in
         -n|--dry-run) dry_run=1 ;;
         --bench) bench=1 ;;
-        -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "install-deps: unknown argument: $arg (try --help)" >&2; exit 2 ;;
     esac
 done

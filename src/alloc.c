@@ -43,8 +43,6 @@
 #include "zero.h"
 
 #define MAX_REQUEST ((size_t)PTRDIFF_MAX - 2 * REGION_SIZE) /* larger sizes cannot be served */
-#define POISON_FREED 0xDF  /* debug: freed blocks (past a slab block's link and mark) */
-#define POISON_FRESH 0xAB  /* debug: new blocks (not calloc) */
 
 enum block_kind { BLOCK_NONE = 0, BLOCK_SLAB, BLOCK_LARGE, BLOCK_HUGE, BLOCK_ZERO };
 
@@ -256,7 +254,7 @@ static void *alloc_any(struct mpool_pool *pool, size_t size, size_t align, const
     if (zeroed)
         *zeroed = fresh;
     if (unlikely(pool->debug) && !fresh)
-        memset(p, POISON_FRESH, size);
+        memset(p, MPOOL_POISON_FRESH, size);
     return p;
 }
 
@@ -437,7 +435,7 @@ static enum free_result free_slab_block(const struct block *b, void *p)
     if (unlikely(*block_mark(p) == pool->key) && (!owner || slab_block_is_free(pg, p)))
         return ALREADY_FREE;
     if (unlikely(pool->debug) && pg->block_size > 2 * sizeof(uint64_t))
-        memset((uint64_t *)p + 2, POISON_FREED, pg->block_size - 2 * sizeof(uint64_t));
+        memset((uint64_t *)p + 2, MPOOL_POISON_FREED, pg->block_size - 2 * sizeof(uint64_t));
     if (owner) {
         heap_free_local(h, pg, p);
         return FREED;
@@ -460,7 +458,7 @@ static enum free_result free_block(const struct block *b, void *p)
         return free_slab_block(b, p);
     case BLOCK_LARGE:
         if (unlikely(pool->debug))
-            memset(p, POISON_FREED, large_usable(b->pg));
+            memset(p, MPOOL_POISON_FREED, large_usable(b->pg));
         large_free(pool, b->pg);
         return FREED;
     case BLOCK_HUGE:
@@ -590,7 +588,7 @@ void *mpool_realloc(mpool_t *pool, void *p, size_t size)
             }
             if (large_grow(pool, b.pg, size)) { /* the pages after it were free */
                 if (unlikely(pool->debug))
-                    memset((char *)p + usable, POISON_FRESH, size - usable);
+                    memset((char *)p + usable, MPOOL_POISON_FRESH, size - usable);
                 stats_count_realloc(pool, size, large_usable(b.pg), false);
                 return p;
             }

@@ -45,6 +45,10 @@ _Noreturn void mpool_assert_fail(const char *file, int line, const char *expr, c
 #define mpool_assert_internal(cond, msg) mpool_check_at(2, cond, msg)
 #define mpool_assert_expensive(cond, msg) mpool_check_at(3, cond, msg)
 
+/* Debug mode (enable_debug) fills memory with these bytes. */
+#define MPOOL_POISON_FREED 0xDF /* freed blocks (past a slab block's link and mark), memory an arena gave back */
+#define MPOOL_POISON_FRESH 0xAB /* new blocks (not calloc), new arena allocations */
+
 /* ---- Geometry ---------------------------------------------------------- */
 
 #define PAGE_SHIFT 12                          /* the buddy allocator's page */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "arena.h"
 #include "heap.h"
 #include "huge.h"
 #include "large.h"
@@ -90,6 +91,7 @@ static enum buddy_status pool_init(struct mpool_pool *pool, const mpool_config_t
     pool->link = heap_new_key(&pool->link);
     buddy_init(&pool->buddy, pool, &pool->budget, cfg->growth_factor);
     lock_init(&pool->huge.lock);
+    lock_init(&pool->arenas.lock);
     for (unsigned i = 0; i < CLASS_COUNT; i++) {
         struct sclass *c = &pool->cls[i];
         c->block_size = (uint32_t)sizeclass_size(i);
@@ -159,6 +161,7 @@ void mpool_destroy(mpool_t *pool)
                     "mpool_destroy(%p): the default pool cannot be destroyed", (void *)pool);
         return;
     }
+    arena_pool_release(pool);
     if (pool->fixed_pools.end_all)
         pool->fixed_pools.end_all(pool);
     heap_pool_sweep(pool, true); /* double frees no allocation met yet */
@@ -172,6 +175,7 @@ void mpool_reset(mpool_t *pool)
     if (!pool)
         pool = mpool_default();
     /* No other thread may use the pool now (its blocks are going), so no locks. */
+    arena_pool_release(pool);
     if (pool->fixed_pools.end_all)
         pool->fixed_pools.end_all(pool);
     stats_pool_reset(pool);

@@ -6,11 +6,13 @@
  * Locks of a thread-safe pool, and the only order in which they nest:
  *   heaps_lock (heap.c, process-wide)  ->  page lock (buddy.lock)
  *   huge lock (huge.lock) nests with no other.
+ *   arenas lock (arenas.lock)  ->  the locks mpool_free takes.
  * Slab blocks take no lock: they come from the calling thread's heap (heap.h).
  */
 #ifndef MPOOL_POOL_H
 #define MPOOL_POOL_H
 
+#include "arena.h"
 #include "buddy.h"
 #include "error.h"
 #include "lock.h"
@@ -92,6 +94,7 @@ struct mpool_pool {
     bool timing;           /* config.timing_sample_rate > 0: calls take the slow halves */
     struct pool_stats stats;
     struct fixed_list fixed_pools; /* fixed.h */
+    struct arena_list arenas; /* the pool's arenas, under their own lock (arena.h) */
 };
 
 struct process_options;

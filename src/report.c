@@ -28,6 +28,11 @@
  * handler or the malloc replacement, and never changes the figures it shows.
  * JSON numbers are always finite (a non-finite figure is written as 0) and
  * use '.' whatever the locale.
+ *
+ * The arenas of the pool (arena.h) are listed after the histogram, parents
+ * before their children, with their bytes used and held; the list is walked
+ * under its lock, which is held while their lines are written (a write
+ * function must not create or destroy arenas of the pool it reports).
  */
 #include <errno.h>
 #include <math.h>
@@ -38,6 +43,7 @@
 #include <unistd.h>
 
 #include "fixed.h"
+#include "arena.h"
 #include "options.h"
 #include "pool.h"
 
@@ -475,6 +481,52 @@ static void json_fixed_pools(struct out *o, const struct mpool_pool *pool)
     out_printf(o, "],");
 }
 
+/* ---- Arenas (text and JSON) -------------------------------------------- */
+
+struct arena_out {
+    struct out *o;
+    size_t shown;
+};
+
+static void text_arena(const struct arena_figures *f, void *arg)
+{
+    struct arena_out *ao = arg;
+    char used[24], held[24], chunk[24], cap[24];
+    if (!ao->shown++)
+        out_printf(ao->o, "arenas (bytes used / held; children indented)\n");
+    out_printf(ao->o, "  %*s%-18p  %10s / %-10s  chunk %s, max_size %s\n", (int)(2 * f->depth), "", f->arena,
+               size_text(used, f->used), size_text(held, f->held), size_text(chunk, f->chunk_size),
+               f->max_size ? size_text(cap, f->max_size) : "none");
+}
+
+/* The pool's arenas, if it has any. */
+static void text_arenas(struct out *o, const struct mpool_pool *pool)
+{
+    struct arena_out ao = {o, 0};
+    arena_pool_visit(pool, text_arena, &ao);
+}
+
+static void json_arena(const struct arena_figures *f, void *arg)
+{
+    struct arena_out *ao = arg;
+    out_printf(ao->o, "%s{\"arena\":\"%p\",\"parent\":", ao->shown++ ? "," : "", f->arena);
+    if (f->parent)
+        out_printf(ao->o, "\"%p\"", f->parent);
+    else
+        out_printf(ao->o, "null");
+    out_printf(ao->o, ",\"depth\":%u,\"used\":%zu,\"held\":%zu,\"chunk_size\":%zu,\"max_size\":%zu}", f->depth,
+               f->used, f->held, f->chunk_size, f->max_size);
+}
+
+/* "arenas": every arena of the pool, parents before their children. */
+static void json_arenas(struct out *o, const struct mpool_pool *pool)
+{
+    struct arena_out ao = {o, 0};
+    out_printf(o, "\"arenas\":[");
+    arena_pool_visit(pool, json_arena, &ao);
+    out_printf(o, "],");
+}
+
 static void report_text(struct out *o, const struct mpool_pool *pool, const mpool_stats_t *st,
                         const mpool_health_t *h)
 {
@@ -486,6 +538,7 @@ static void report_text(struct out *o, const struct mpool_pool *pool, const mpoo
     text_classes(o, st);
     text_histogram(o, st);
     text_fixed_pools(o, pool);
+    text_arenas(o, pool);
     out_printf(o, "health            %s\n", h->message);
 }
 
@@ -608,6 +661,7 @@ static void report_json(struct out *o, const struct mpool_pool *pool, const mpoo
     json_classes(o, st);
     json_histogram(o, st);
     json_fixed_pools(o, pool);
+    json_arenas(o, pool);
     json_health(o, h);
     out_printf(o, "}\n");
 }
