@@ -35,6 +35,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "debug.h"
 #include "heap.h"
 #include "huge.h"
 #include "large.h"
@@ -42,8 +43,8 @@
 #include "slab.h"
 
 #define MAX_REQUEST ((size_t)PTRDIFF_MAX - 2 * REGION_SIZE) /* larger sizes cannot be served */
-#define POISON_FREED 0xDF  /* debug: freed blocks (past a slab block's link and mark) */
-#define POISON_FRESH 0xAB  /* debug: new blocks (not calloc) */
+#define POISON_FREED DEBUG_FILL_FREE  /* debug: freed blocks (past a slab block's link and mark) */
+#define POISON_FRESH DEBUG_FILL_ALLOC /* debug: new blocks (not calloc) */
 
 enum block_kind { BLOCK_NONE = 0, BLOCK_SLAB, BLOCK_LARGE, BLOCK_HUGE };
 
@@ -202,9 +203,9 @@ static bool make_room(struct mpool_pool *pool)
 /* Serves any request; align is a power of two (0: the pool's alignment).
  * *zeroed (optional) tells if the block is known to read as zeros.  When
  * max_size stands in the way, make_room runs and the request is tried once
- * more. */
-static void *alloc_any(struct mpool_pool *pool, size_t size, size_t align, const char *who,
-                       const void *old, bool *zeroed, size_t *usable)
+ * more.  Below the debug layer: debug.c wraps these blocks. */
+void *alloc_plain(struct mpool_pool *pool, size_t size, size_t align, const char *who,
+                  const void *old, bool *zeroed, size_t *usable)
 {
     if (unlikely(size > MAX_REQUEST)) {
         fail_status(pool, who, old, size, BUDDY_NOMEM);
@@ -226,9 +227,16 @@ static void *alloc_any(struct mpool_pool *pool, size_t size, size_t align, const
         stats_note_peaks(pool); /* memory fresh from the system (stats.c) */
     if (zeroed)
         *zeroed = fresh;
-    if (unlikely(pool->debug) && !fresh)
-        memset(p, POISON_FRESH, size);
     return p;
+}
+
+/* alloc_plain, or the debug layer's block for a debug pool. */
+static inline void *alloc_any(struct mpool_pool *pool, size_t size, size_t align, const char *who,
+                              const void *old, bool *zeroed, size_t *usable)
+{
+    if (unlikely(pool->debug)) /* DEBUG HOOK (debug.h) */
+        return debug_alloc(pool, size, align, who, old, zeroed, usable);
+    return alloc_plain(pool, size, align, who, old, zeroed, usable);
 }
 
 /* The slab class of a request with the pool's alignment, or CLASS_NONE if it
@@ -449,6 +457,8 @@ static mpool_noinline void free_general(mpool_t *pool, void *p, const char *who)
 {
     if (!p)
         return;
+    if (debug_any() && debug_free(pool, p, who) != DEBUG_NOT_MINE) /* DEBUG HOOK (debug.h) */
+        return;
     struct block b = block_find(p);
     enum free_result r = NOT_A_BLOCK;
     if (b.kind != BLOCK_NONE && (!pool || b.pool == pool) && block_is_start(&b, p))
@@ -506,12 +516,23 @@ void free_default_slow(void *p)
 
 bool mpool_safe_free(mpool_t *pool, void *p)
 {
+    if (p && debug_any()) { /* DEBUG HOOK (debug.h) */
+        enum debug_verdict v = debug_free(pool, p, "mpool_safe_free");
+        if (v != DEBUG_NOT_MINE)
+            return v == DEBUG_DONE;
+    }
     struct block b = {BLOCK_NONE, NULL, NULL, NULL};
     if (!p || !block_lookup_live(pool, p, &b) || free_block(&b, p) != FREED) {
         fail_invalid_pointer(pool ? pool : b.pool, "mpool_safe_free", p);
         return false;
     }
     return true;
+}
+
+bool free_plain(struct mpool_pool *pool, void *p)
+{
+    struct block b;
+    return block_lookup_live(pool, p, &b) && free_block(&b, p) == FREED;
 }
 
 /* ---- Resizing ----------------------------------------------------------- */
@@ -534,6 +555,9 @@ void *mpool_realloc(mpool_t *pool, void *p, size_t size)
 {
     if (!p)
         return alloc_call(pool ? pool : mpool_default(), size, 0, "mpool_realloc", NULL);
+    void *moved;
+    if (debug_any() && debug_realloc(pool, p, size, &moved)) /* DEBUG HOOK (debug.h) */
+        return moved;
     struct block b;
     if (!block_lookup_live(pool, p, &b)) {
         fail_invalid_pointer(pool ? pool : b.pool, "mpool_realloc", p);
@@ -604,6 +628,10 @@ void *mpool_realloc(mpool_t *pool, void *p, size_t size)
 size_t mpool_usable_size(const mpool_t *pool, const void *p)
 {
     struct block b;
+    bool live;
+    size_t size;
+    if (p && debug_any() && debug_usable(pool, p, &live, &size)) /* DEBUG HOOK (debug.h) */
+        return size;
     if (!p || !block_lookup_live(pool, p, &b))
         return 0;
     return block_usable(&b);
@@ -612,11 +640,19 @@ size_t mpool_usable_size(const mpool_t *pool, const void *p)
 bool mpool_owns(const mpool_t *pool, const void *p)
 {
     struct block b;
+    bool live;
+    size_t size;
+    if (p && debug_any() && debug_usable(pool, p, &live, &size)) /* DEBUG HOOK (debug.h) */
+        return live;
     return p && block_lookup_live(pool, p, &b);
 }
 
 size_t alloc_usable_size_fast(const void *p)
 {
+    bool live;
+    size_t size;
+    if (debug_any() && debug_usable(NULL, p, &live, &size)) /* DEBUG HOOK (debug.h) */
+        return size;
     struct block b = block_find(p);
     return b.kind != BLOCK_NONE && block_is_start(&b, p) ? block_usable(&b) : 0;
 }

@@ -7,12 +7,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "debug.h"
 #include "heap.h"
 #include "huge.h"
 #include "large.h"
 #include "options.h"
 #include "pool.h"
 #include "prim.h"
+#include "sanitize.h"
 #include "slab.h"
 
 #define MAX_CONFIG_ALIGNMENT ((size_t)1 << 30)
@@ -73,7 +75,7 @@ static enum buddy_status pool_init(struct mpool_pool *pool, const mpool_config_t
     pool->config = *cfg;
     pool->magic = POOL_MAGIC;
     pool->thread_safe = cfg->thread_safe;
-    pool->debug = cfg->enable_debug;
+    pool->debug = cfg->enable_debug || san_under_valgrind(); /* memcheck sees blocks through debug.c */
     pool->timing = cfg->timing_sample_rate > 0;
     stats_pool_init(pool);
     pool->align = cfg->alignment < 8 ? 8 : cfg->alignment;
@@ -100,7 +102,7 @@ static enum buddy_status pool_init(struct mpool_pool *pool, const mpool_config_t
         pool->size_class[size] = slab ? (uint8_t)sizeclass_of(rounded) : CLASS_NONE;
     }
     pool->fast_heap = &mpool_heap_empty;
-    if (!heap_pool_init(pool))
+    if (!heap_pool_init(pool) || (pool->debug && !debug_pool_init(pool)))
         return BUDDY_NOMEM;
     pool_set_fast(pool);
     if (!cfg->initial_size)
@@ -111,6 +113,7 @@ static enum buddy_status pool_init(struct mpool_pool *pool, const mpool_config_t
 
 static void pool_release_memory(struct mpool_pool *pool)
 {
+    debug_pool_forget(pool, true);
     heap_pool_destroy(pool);
     huge_release_all(pool);
     buddy_destroy(&pool->buddy);
@@ -167,6 +170,7 @@ void mpool_reset(mpool_t *pool)
         pool = mpool_default();
     /* No other thread may use the pool now (its blocks are going), so no locks. */
     stats_pool_reset(pool);
+    debug_pool_forget(pool, false);
     heap_pool_reset(pool);
     huge_release_all(pool);
     large_cache_forget(pool);
@@ -252,8 +256,11 @@ mpool_t *mpool_default(void)
         return &mpool_default_pool;
     pthread_once(&default_once, default_init);
     /* After the pool is ready: registering may allocate, and then finds it. */
-    if (!__atomic_exchange_n(&fork_handlers_done, true, __ATOMIC_ACQ_REL))
+    if (!__atomic_exchange_n(&fork_handlers_done, true, __ATOMIC_ACQ_REL)) {
         pthread_atfork(default_fork_prepare, default_fork_parent, default_fork_child);
+        if (mpool_default_pool.debug)
+            debug_register_fork();
+    }
     return &mpool_default_pool;
 }
 

@@ -116,6 +116,13 @@ void *prim_remap(void *addr, size_t old_size, size_t new_size, size_t align, siz
 #endif
 }
 
+bool prim_protect(void *addr, size_t size, bool accessible)
+{
+    if (size == 0)
+        return true;
+    return mprotect(addr, size, accessible ? PROT_READ | PROT_WRITE : PROT_NONE) == 0;
+}
+
 uint32_t prim_clock_ms(void)
 {
     struct timespec ts = {0, 0};
