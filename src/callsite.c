@@ -13,8 +13,8 @@
  * A frame is mpool's if it lies in the executable segments of the object
  * that holds this file when that object is a shared library (libmpool.so,
  * libmpool-malloc.so), or if its function's name is one of the library's
- * (mpool_*, alloc_*, free_*, debug_*, the malloc family, operator new and
- * delete).  A program linked statically with libmpool.a has mpool inside
+ * (mpool_*, alloc_*, free_*, the debug layer's entries, the malloc family,
+ * operator new and delete).  A program linked statically with libmpool.a has mpool inside
  * its own object, and dladdr names only exported functions, so there the
  * names come from addr2line in reports at exit, and the one-line problem
  * reports show three frames instead of one.
@@ -112,12 +112,12 @@ static void self_find(void)
 
 static bool name_is_internal(const char *f)
 {
-    static const char *const prefixes[] = {"mpool_", "alloc_", "free_", "debug_", "callsite_", "leak_",
-                                           "__libc_", "_Znw", "_Zna", "_Zdl", "_Zda", "operator new",
-                                           "operator delete"};
+    static const char *const prefixes[] = {"mpool_", "alloc_", "free_", "__libc_", "_Znw", "_Zna", "_Zdl",
+                                           "_Zda", "operator new", "operator delete"};
     static const char *const names[] = {"malloc", "calloc", "realloc", "free", "reallocarray",
                                         "posix_memalign", "aligned_alloc", "memalign", "valloc",
-                                        "pvalloc", "malloc_slow", "free_slow"};
+                                        "pvalloc", "malloc_slow", "free_slow", "debug_alloc",
+                                        "debug_realloc", "debug_free", "debug_release"};
     for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++)
         if (strncmp(f, prefixes[i], strlen(prefixes[i])) == 0)
             return true;
@@ -232,8 +232,15 @@ static bool run_capture(const char *path, char *const argv[], char *out, size_t 
         int null = open("/dev/null", O_WRONLY);
         if (null >= 0)
             dup2(null, STDERR_FILENO);
+        /* The tool must not run under the replacement, nor write reports of its own. */
         extern char **environ;
-        execve(path, argv, environ);
+        char *env[256];
+        size_t k = 0;
+        for (char **e = environ; e && *e && k < sizeof env / sizeof *env - 1; e++)
+            if (strncmp(*e, "LD_PRELOAD=", 11) != 0 && strncmp(*e, "MPOOL_", 6) != 0)
+                env[k++] = *e;
+        env[k] = NULL;
+        execve(path, argv, env);
         _exit(127);
     }
     close(fds[1]);

@@ -37,6 +37,7 @@ void callsite_format(char *buf, size_t len, void *const *frames, size_t n) mpool
 struct callsite_name {
     const void *addr;
     const void *object; /* set by callsite_name_all: the base of its object (dladdr) */
+    const void *key;    /* free for the caller (leak.c: one address per distinct name) */
     bool internal;
     char function[CALLSITE_TEXT];
     char where[CALLSITE_TEXT]; /* "file.c:12", or "object+0xoff" */

@@ -37,6 +37,7 @@
 struct stack_group {
     size_t blocks, bytes;
     size_t site;                         /* index into frames of the call site (DEBUG_SITE_FRAMES: none) */
+    const void *site_key;                /* the same for every address of one named site */
     void *frames[DEBUG_SITE_FRAMES];
 };
 
@@ -99,8 +100,17 @@ static const void *group_site_addr(const struct stack_group *g)
 
 static int cmp_site(const void *a, const void *b)
 {
-    const void *x = group_site_addr(a), *y = group_site_addr(b);
-    return x < y ? -1 : x > y;
+    const struct stack_group *x = a, *y = b;
+    return x->site_key < y->site_key ? -1 : x->site_key > y->site_key;
+}
+
+static const struct callsite_name *sort_names; /* cmp_name_index's array */
+
+static int cmp_name_index(const void *a, const void *b)
+{
+    const struct callsite_name *x = &sort_names[*(const size_t *)a], *y = &sort_names[*(const size_t *)b];
+    int c = strcmp(x->function, y->function);
+    return c ? c : strcmp(x->where, y->where);
 }
 
 static int cmp_bytes_desc(const void *a, const void *b)
@@ -218,15 +228,34 @@ size_t mpool_report_leaks(const mpool_t *cpool, mpool_write_fn write, void *arg)
         if (!distinct || names[distinct - 1].addr != names[i].addr)
             names[distinct++].addr = names[i].addr;
     callsite_name_all(names, distinct);
+    /* Addresses with one name (a call unrolled in a loop, or one line's
+     * several calls) are one site: key = the first of them in name order. */
+    size_t *order = (size_t *)(void *)entries; /* the entries are no longer needed */
+    size_t order_room = entries_bytes / sizeof *order;
+    if (distinct <= order_room) {
+        for (size_t i = 0; i < distinct; i++)
+            order[i] = i;
+        sort_names = names;
+        leak_sort(order, distinct, sizeof *order, cmp_name_index);
+        for (size_t i = 0; i < distinct; i++) {
+            bool same = i > 0 && names[order[i]].function[0] && cmp_name_index(&order[i - 1], &order[i]) == 0;
+            names[order[i]].key = same ? names[order[i - 1]].key : names[order[i]].addr;
+        }
+    } else {
+        for (size_t i = 0; i < distinct; i++)
+            names[i].key = names[i].addr;
+    }
 
     /* 4. Each stack's call site; stacks of one site merge. */
     for (size_t i = 0; i < ngroups; i++) {
         struct stack_group *g = &groups[i];
         g->site = DEBUG_SITE_FRAMES;
+        g->site_key = NULL;
         for (size_t f = 0; f < DEBUG_SITE_FRAMES && g->frames[f]; f++) {
             const struct callsite_name *nm = name_of(names, distinct, g->frames[f]);
             if (!(nm ? nm->internal : callsite_internal(g->frames[f], NULL))) {
                 g->site = f;
+                g->site_key = nm ? nm->key : g->frames[f];
                 break;
             }
         }
@@ -234,7 +263,7 @@ size_t mpool_report_leaks(const mpool_t *cpool, mpool_write_fn write, void *arg)
     leak_sort(groups, ngroups, sizeof *groups, cmp_site);
     size_t nsites = 0;
     for (size_t i = 0; i < ngroups; i++) {
-        if (nsites && group_site_addr(&groups[nsites - 1]) == group_site_addr(&groups[i])) {
+        if (nsites && groups[nsites - 1].site_key == groups[i].site_key) {
             struct stack_group *s = &groups[nsites - 1];
             if (groups[i].bytes > s->bytes) { /* the context shown is the largest stack's */
                 size_t b = s->blocks, by = s->bytes;
