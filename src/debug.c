@@ -807,6 +807,17 @@ size_t debug_check(struct mpool_pool *pool)
     return found;
 }
 
+size_t debug_quarantine_bytes(struct mpool_pool *pool)
+{
+    struct debug_pool *dp = pool->debug_state;
+    if (!dp)
+        return 0;
+    lock_take(&debug_lock, true);
+    size_t bytes = dp->bytes;
+    lock_give(&debug_lock, true);
+    return bytes;
+}
+
 /* ---- Leaks -------------------------------------------------------------- */
 
 size_t debug_live_snapshot(struct mpool_pool *pool, struct debug_live *out, size_t cap, size_t *live)

@@ -61,6 +61,9 @@ bool debug_usable(const struct mpool_pool *pool, const void *p, bool *live, size
  * mode). */
 size_t debug_check(struct mpool_pool *pool) mpool_internal;
 
+/* Bytes of the pool blocks in the pool's quarantine (0 if not in debug mode). */
+size_t debug_quarantine_bytes(struct mpool_pool *pool) mpool_internal;
+
 /* A live block as the leak report sees it (leak.c). */
 #define DEBUG_SITE_FRAMES 10
 struct debug_live {

@@ -299,6 +299,7 @@ mpool_usage_t mpool_get_usage(const mpool_t *cpool)
     lock_take(&pool->huge.lock, pool->thread_safe);
     u.used += pool->huge.usable;
     lock_give(&pool->huge.lock, pool->thread_safe);
+    u.used -= debug_quarantine_bytes(pool); /* freed debug blocks are held, not used */
     u.total = budget_held(&pool->budget);
     if (u.used > u.total) /* a racing grow; never report more used than held */
         u.total = u.used;
