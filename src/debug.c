@@ -61,7 +61,7 @@
  * may allocate: callsite.c).
  *
  * Valgrind and ASan (sanitize.h): canaries and quarantined blocks are
- * poisoned; blocks are announced to memcheck as malloc-like.  Under Valgrind
+ * poisoned; blocks are announced to memcheck as malloc-like.  Under memcheck
  * every pool runs in debug mode (pool.c).
  */
 #define _GNU_SOURCE

@@ -75,7 +75,7 @@ static enum buddy_status pool_init(struct mpool_pool *pool, const mpool_config_t
     pool->config = *cfg;
     pool->magic = POOL_MAGIC;
     pool->thread_safe = cfg->thread_safe;
-    pool->debug = cfg->enable_debug || san_under_valgrind(); /* memcheck sees blocks through debug.c */
+    pool->debug = cfg->enable_debug || san_under_memcheck(); /* memcheck sees blocks through debug.c */
     pool->timing = cfg->timing_sample_rate > 0;
     stats_pool_init(pool);
     pool->align = cfg->alignment < 8 ? 8 : cfg->alignment;

@@ -6,8 +6,8 @@
  * the header was found at configure time (MPOOL_HAVE_VALGRIND, CMake
  * check_include_file).  Outside Valgrind each request is a few instructions
  * that do nothing; they sit only on the debug layer's paths (debug.c), never
- * on the inline allocation and free.  Under Valgrind every pool runs in debug
- * mode (pool.c asks san_under_valgrind), so every block is announced:
+ * on the inline allocation and free.  Under memcheck every pool runs in debug
+ * mode (pool.c asks san_under_memcheck), so every block is announced:
  *   allocation  VALGRIND_MALLOCLIKE_BLOCK(block, size, redzone)
  *   free        VALGRIND_FREELIKE_BLOCK (memcheck makes the block unaddressable)
  *   canaries    VALGRIND_MAKE_MEM_NOACCESS, so an overflow is reported where
@@ -29,6 +29,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
 
 #if defined(__SANITIZE_ADDRESS__)
 #define MPOOL_ASAN 1
@@ -46,11 +48,17 @@
 #include <valgrind/valgrind.h>
 #endif
 
-/* True when the process runs under Valgrind (always false without the header). */
-static inline bool san_under_valgrind(void)
+/* True when the process runs under Valgrind's memcheck (always false
+ * without the header).  Other tools (callgrind counting the instructions of
+ * the fast paths) see the pools as they are: memcheck is recognised by the
+ * preload it puts in the environment. */
+static inline bool san_under_memcheck(void)
 {
 #ifdef MPOOL_HAVE_VALGRIND
-    return RUNNING_ON_VALGRIND != 0;
+    if (RUNNING_ON_VALGRIND == 0)
+        return false;
+    const char *preload = getenv("LD_PRELOAD");
+    return preload && strstr(preload, "vgpreload_memcheck") != NULL;
 #else
     return false;
 #endif
