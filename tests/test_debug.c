@@ -437,7 +437,7 @@ Test(debug, report_leaks_groups_live_blocks_by_call_site_largest_first)
 
 /* Runs argv with extra environment entries; returns the wait status and
  * stdout+stderr (NUL-terminated, caller frees). */
-static int run_program(const char *const *argv, const char *const *env_extra, char **output)
+static __attribute__((unused)) int run_program(const char *const *argv, const char *const *env_extra, char **output)
 {
     char path[] = "/tmp/mpool-debug-XXXXXX";
     int fd = mkstemp(path);
