@@ -518,6 +518,22 @@ Test(debug, valgrind_memcheck_sees_overflow_use_after_free_and_leak_in_a_pool)
 #endif
 }
 
+Test(debug, asan_reports_a_use_after_free_of_a_large_block_in_a_plain_pool)
+{
+#if !TEST_ASAN
+    cr_skip_test("runs in the ASan build only");
+#else
+    const char *argv[] = {DEBUG_BUGGY, "uaf", NULL}; /* no debug mode: the large cache's poison */
+    const char *env[] = {"ASAN_OPTIONS=abort_on_error=0:detect_leaks=0", NULL};
+    char *out;
+    int status = run_program(argv, env, &out);
+    cr_assert(!WIFEXITED(status) || WEXITSTATUS(status) != 0, "status 0x%x: %s", status, out);
+    cr_assert(strstr(out, "ERROR: AddressSanitizer: use-after-poison"), "%s", out);
+    cr_assert(strstr(out, "buggy.c:"), "%s", out);
+    free(out);
+#endif
+}
+
 Test(debug, asan_reports_an_overflow_and_a_use_after_free_in_a_debug_pool)
 {
 #if !TEST_ASAN
