@@ -69,7 +69,8 @@ typedef struct mpool_config {
     size_t alignment;          /* every block aligned at least this much; power of two; default 16 */
     bool thread_safe;          /* usable from many threads at once; default true */
     bool enable_statistics;    /* keep statistics; default true */
-    bool enable_debug;         /* exact checks on every free, poison freed memory; default false */
+    bool enable_debug;         /* canaries, fills, quarantine, call sites, exact checks on every free,
+                                  mpool_report_leaks (README: debug mode); default false */
     mpool_on_error_t on_error; /* default MPOOL_ON_ERROR_RETURN */
     mpool_logger_fn logger;    /* NULL: one line on stderr */
     void *logger_arg;          /* passed to logger */
@@ -172,7 +173,10 @@ MPOOL_API bool mpool_is_thread_safe(const mpool_t *pool);
 MPOOL_API mpool_usage_t mpool_get_usage(const mpool_t *pool);
 
 /* Walks every structure of the pool and returns the number of problems found
- * (0 for a healthy pool).  Reports nothing itself. */
+ * (0 for a healthy pool).  Reports nothing itself, except in debug mode: then
+ * it also verifies the canaries of every live block and the fill of every
+ * freed block in quarantine, and reports each damaged one in one line
+ * through the pool's error policy. */
 MPOOL_API size_t mpool_check(const mpool_t *pool);
 
 /* ---- Statistics, health and reports ------------------------------------ */
@@ -255,6 +259,16 @@ MPOOL_API mpool_health_t mpool_health(const mpool_t *pool);
  * write (NULL: stderr), in pieces; never allocates from the pool.  False if
  * the pool could not be read or format is unknown. */
 MPOOL_API bool mpool_report(const mpool_t *pool, mpool_report_format_t format, mpool_write_fn write, void *arg);
+
+/* Debug mode only (enable_debug, MPOOL_ENABLE_DEBUG=1): writes the pool's
+ * live blocks through write (NULL: stderr), grouped by the call site that
+ * allocated them (function, file and line when the program has debug
+ * information and addr2line is installed), largest first, and returns the
+ * number of live blocks (call it when every block should have been freed:
+ * each one is then a leak).  A pool not in debug mode gets one line saying
+ * so and 0.  Never allocates from any pool; call it with no other thread
+ * using the pool if the figures must be exact. */
+MPOOL_API size_t mpool_report_leaks(const mpool_t *pool, mpool_write_fn write, void *arg);
 
 /* A short constant name of a health status ("HEALTHY", "WARNING", "CRITICAL"). */
 MPOOL_API const char *mpool_health_name(mpool_health_status_t status);

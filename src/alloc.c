@@ -35,6 +35,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "debug.h"
 #include "heap.h"
 #include "huge.h"
 #include "large.h"
@@ -229,9 +230,9 @@ static bool make_room(struct mpool_pool *pool)
 /* Serves any request; align is a power of two (0: the pool's alignment).
  * *zeroed (optional) tells if the block is known to read as zeros.  When
  * max_size stands in the way, make_room runs and the request is tried once
- * more. */
-static void *alloc_any(struct mpool_pool *pool, size_t size, size_t align, const char *who,
-                       const void *old, bool *zeroed, size_t *usable)
+ * more.  Below the debug layer: debug.c wraps these blocks. */
+void *alloc_plain(struct mpool_pool *pool, size_t size, size_t align, const char *who,
+                  const void *old, bool *zeroed, size_t *usable)
 {
     if (unlikely(size > MAX_REQUEST)) {
         fail_status(pool, who, old, size, BUDDY_NOMEM);
@@ -253,9 +254,16 @@ static void *alloc_any(struct mpool_pool *pool, size_t size, size_t align, const
         stats_note_peaks(pool); /* memory fresh from the system (stats.c) */
     if (zeroed)
         *zeroed = fresh;
-    if (unlikely(pool->debug) && !fresh)
-        memset(p, MPOOL_POISON_FRESH, size);
     return p;
+}
+
+/* alloc_plain, or the debug layer's block for a debug pool. */
+static inline void *alloc_any(struct mpool_pool *pool, size_t size, size_t align, const char *who,
+                              const void *old, bool *zeroed, size_t *usable)
+{
+    if (unlikely(pool->debug)) /* DEBUG HOOK (debug.h) */
+        return debug_alloc(pool, size, align, who, old, zeroed, usable);
+    return alloc_plain(pool, size, align, who, old, zeroed, usable);
 }
 
 /* The slab class of a request with the pool's alignment, or CLASS_NONE if it
@@ -478,6 +486,8 @@ static mpool_noinline void free_general(mpool_t *pool, void *p, const char *who)
 {
     if (!p)
         return;
+    if (debug_any() && debug_free(pool, p, who) != DEBUG_NOT_MINE) /* DEBUG HOOK (debug.h) */
+        return;
     struct block b = block_find(p);
     enum free_result r = NOT_A_BLOCK;
     if (b.kind != BLOCK_NONE && (!pool || b.pool == pool) && block_is_start(&b, p))
@@ -535,12 +545,23 @@ void free_default_slow(void *p)
 
 bool mpool_safe_free(mpool_t *pool, void *p)
 {
+    if (p && debug_any()) { /* DEBUG HOOK (debug.h) */
+        enum debug_verdict v = debug_free(pool, p, "mpool_safe_free");
+        if (v != DEBUG_NOT_MINE)
+            return v == DEBUG_DONE;
+    }
     struct block b = {BLOCK_NONE, NULL, NULL, NULL, NULL};
     if (!p || !block_lookup_live(pool, p, &b) || free_block(&b, p) != FREED) {
         fail_invalid_pointer(pool ? pool : b.pool, "mpool_safe_free", p);
         return false;
     }
     return true;
+}
+
+bool free_plain(struct mpool_pool *pool, void *p)
+{
+    struct block b;
+    return block_lookup_live(pool, p, &b) && free_block(&b, p) == FREED;
 }
 
 /* ---- Resizing ----------------------------------------------------------- */
@@ -556,6 +577,9 @@ void *mpool_realloc(mpool_t *pool, void *p, size_t size)
 {
     if (!p)
         return alloc_call(pool ? pool : mpool_default(), size, 0, "mpool_realloc", NULL);
+    void *moved;
+    if (debug_any() && debug_realloc(pool, p, size, &moved)) /* DEBUG HOOK (debug.h) */
+        return moved;
     struct block b;
     if (!block_lookup_live(pool, p, &b)) {
         fail_invalid_pointer(pool ? pool : b.pool, "mpool_realloc", p);
@@ -625,6 +649,10 @@ void *mpool_realloc(mpool_t *pool, void *p, size_t size)
 size_t mpool_usable_size(const mpool_t *pool, const void *p)
 {
     struct block b;
+    bool live;
+    size_t size;
+    if (p && debug_any() && debug_usable(pool, p, &live, &size)) /* DEBUG HOOK (debug.h) */
+        return size;
     if (!p || !block_lookup_live(pool, p, &b))
         return 0;
     return block_usable(&b);
@@ -633,11 +661,22 @@ size_t mpool_usable_size(const mpool_t *pool, const void *p)
 bool mpool_owns(const mpool_t *pool, const void *p)
 {
     struct block b;
+    bool live;
+    size_t size;
+    if (p && debug_any() && debug_usable(pool, p, &live, &size)) /* DEBUG HOOK (debug.h) */
+        return live;
     return p && block_lookup_live(pool, p, &b);
 }
 
 size_t alloc_usable_size_checked(const void *p)
 {
+    bool live;
+    size_t size;
+    if (debug_any() && debug_usable(NULL, p, &live, &size)) { /* DEBUG HOOK (debug.h) */
+        if (!live)
+            fail_invalid_pointer(NULL, "malloc_usable_size", p);
+        return size;
+    }
     struct block b;
     if (block_lookup_live(NULL, p, &b))
         return block_usable(&b);
@@ -675,6 +714,17 @@ void alloc_free_sized(void *p, size_t size, size_t align, const char *who)
 {
     if (!p)
         return;
+    bool live;
+    size_t asked;
+    if (debug_any() && debug_usable(NULL, p, &live, &asked)) { /* DEBUG HOOK (debug.h) */
+        if (live && size != ALLOC_SIZE_UNKNOWN && size != asked) { /* debug: the exact size asked for */
+            struct block d = block_find(p);
+            fail_size_mismatch(d.pool ? d.pool : pool_default(), who, p, size, align, asked);
+            return;
+        }
+        free_general(NULL, p, who);
+        return;
+    }
     struct block b = block_find(p);
     if (b.kind != BLOCK_NONE && block_is_start(&b, p) && !block_marked_free(&b, p) &&
         (align ? !is_pow2(align) || !block_fits_request(&b, p, size, align) : !block_fits_request(&b, p, size, 1))) {

@@ -23,6 +23,14 @@ size_t alloc_usable_size_checked(const void *p) mpool_internal;
 void alloc_free_sized(void *p, size_t size, size_t align, const char *who) mpool_internal mpool_noinline;
 #define ALLOC_SIZE_UNKNOWN SIZE_MAX /* alloc_free_sized: check the alignment only */
 
+/* The block functions below the debug layer (debug.c), which wraps the
+ * blocks of debug pools in these: alloc_any and the exact free of a live
+ * block p of pool (false, with nothing reported, if p is not one). */
+struct mpool_pool;
+void *alloc_plain(struct mpool_pool *pool, size_t size, size_t align, const char *who, const void *old,
+                  bool *zeroed, size_t *usable) mpool_internal;
+bool free_plain(struct mpool_pool *pool, void *p) mpool_internal;
+
 /* malloc and free: the owner's pop and push on the calling thread's heap of
  * the default pool, inline (heap.h); everything else in the slow halves. */
 void *alloc_default_slow(size_t size) mpool_internal mpool_noinline;

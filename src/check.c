@@ -11,6 +11,7 @@
  * is then only bounded by the runs.  On a quiet pool whose threads have
  * exited, or one that is not thread safe, it covers every slab.
  */
+#include "debug.h"
 #include "heap.h"
 #include "huge.h"
 #include "large.h"
@@ -58,5 +59,6 @@ size_t mpool_check(const mpool_t *cpool)
     problems += huge_check_locked(pool);
     lock_give(&pool->huge.lock, ts);
     problems += zero_check((struct mpool_pool *)pool);
+    problems += debug_check(pool); /* canaries and quarantine of a debug pool */
     return problems;
 }

@@ -1,11 +1,23 @@
 /*
  * large.c - large blocks as page runs, and the cache of freed ones (large.h).
  * The pool's count of bytes in live large blocks and the cache are kept under
- * the page lock.
+ * the page lock.  Built with AddressSanitizer, a cached run is poisoned
+ * (sanitize.h): a use after free of a large block is reported while it waits
+ * there; it is unpoisoned when it leaves the cache, whoever takes it.
  */
 #include "large.h"
 
 #include <string.h>
+
+#include "sanitize.h"
+
+#ifdef MPOOL_ASAN
+#define large_poison(pg, n) ASAN_POISON_MEMORY_REGION(page_start(pg), (size_t)(n) << PAGE_SHIFT)
+#define large_unpoison(pg, n) ASAN_UNPOISON_MEMORY_REGION(page_start(pg), (size_t)(n) << PAGE_SHIFT)
+#else
+#define large_poison(pg, n) ((void)0)
+#define large_unpoison(pg, n) ((void)0)
+#endif
 
 /* A cached run of npages pages whose start is aligned to 2^align_order pages,
  * taken out of the cache; NULL if there is none. */
@@ -21,6 +33,7 @@ static struct page *cache_take_locked(struct large_cache *lc, size_t npages, uns
             pg->next = NULL;
             pg->flags &= (uint8_t)~PG_CACHED;
             lc->pages -= npages;
+            large_unpoison(pg, npages);
             return pg;
         }
     }
@@ -63,6 +76,7 @@ void large_free(struct mpool_pool *pool, struct page *head)
         head->next = lc->bin[npages];
         lc->bin[npages] = head;
         lc->pages += npages;
+        large_poison(head, npages);
     } else {
         buddy_free_locked(&pool->buddy, head);
     }
@@ -81,6 +95,7 @@ size_t large_cache_flush(struct mpool_pool *pool)
             pg->next = NULL;
             pg->flags &= (uint8_t)~PG_CACHED;
             lc->pages -= n;
+            large_unpoison(pg, n);
             buddy_free_locked(&pool->buddy, pg);
         }
     }
@@ -90,6 +105,11 @@ size_t large_cache_flush(struct mpool_pool *pool)
 
 void large_cache_forget(struct mpool_pool *pool)
 {
+#ifdef MPOOL_ASAN /* the pages are reused or unmapped: no poison may stay behind */
+    for (size_t n = 1; n <= LARGE_CACHE_MAX_PAGES; n++)
+        for (struct page *pg = pool->large_cache.bin[n]; pg; pg = pg->next)
+            large_unpoison(pg, n);
+#endif
     memset(&pool->large_cache, 0, sizeof pool->large_cache);
 }
 

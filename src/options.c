@@ -75,6 +75,7 @@ static const struct option_spec option_table[] = {
     {"log_file", OPT_PATH, PROC(log_fd), RULE_NONE, "append messages to this file instead of stderr (the logger)"},
     {"verbose", OPT_BOOL, PROC(verbose), RULE_NONE, "print the options in effect at start"},
     {"show_stats", OPT_BOOL, PROC(show_stats), RULE_NONE, "print a report of the default pool at exit"},
+    {"leak_report", OPT_BOOL, PROC(leak_report), RULE_NONE, "print the live blocks by call site at exit (turns on enable_debug)"},
     {"stats_interval", OPT_NUMBER, PROC(stats_interval), RULE_INTERVAL, "seconds between two lines of stats_file (0: only the line at exit)"},
     {"stats_file", OPT_PATH, PROC(stats_fd), RULE_NONE, "append a JSON line of statistics every stats_interval and at exit"},
 };
@@ -466,7 +467,7 @@ void options_load(mpool_config_t *cfg, struct process_options *proc, bool dropin
     *cfg = mpool_config_default();
     if (dropin)
         cfg->on_error = MPOOL_ON_ERROR_ABORT;
-    proc->verbose = proc->show_stats = false;
+    proc->verbose = proc->show_stats = proc->leak_report = false;
     proc->stats_interval = 0;
     proc->log_fd = proc->stats_fd = -1;
     const char *file = getenv("MPOOL_CONFIG");
@@ -474,6 +475,8 @@ void options_load(mpool_config_t *cfg, struct process_options *proc, bool dropin
         load_file(file, cfg, proc);
     load_environment(cfg, proc);
     options_reconcile(cfg);
+    if (proc->leak_report)
+        cfg->enable_debug = true; /* call sites are recorded only in debug mode */
     if (proc->log_fd >= 0) {
         cfg->logger = options_fd_logger;
         cfg->logger_arg = (void *)(intptr_t)proc->log_fd;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "arena.h"
+#include "debug.h"
 #include "heap.h"
 #include "huge.h"
 #include "large.h"
@@ -15,6 +16,7 @@
 #include "pool.h"
 #include "zero.h"
 #include "prim.h"
+#include "sanitize.h"
 #include "slab.h"
 
 #define MAX_CONFIG_ALIGNMENT ((size_t)1 << 30)
@@ -75,7 +77,7 @@ static enum buddy_status pool_init(struct mpool_pool *pool, const mpool_config_t
     pool->config = *cfg;
     pool->magic = POOL_MAGIC;
     pool->thread_safe = cfg->thread_safe;
-    pool->debug = cfg->enable_debug;
+    pool->debug = cfg->enable_debug || san_under_memcheck(); /* memcheck sees blocks through debug.c */
     pool->timing = cfg->timing_sample_rate > 0;
     stats_pool_init(pool);
     pool->align = cfg->alignment < 8 ? 8 : cfg->alignment;
@@ -104,7 +106,7 @@ static enum buddy_status pool_init(struct mpool_pool *pool, const mpool_config_t
         pool->size_class[size] = slab && size > 0 ? (uint8_t)sizeclass_of(rounded) : CLASS_NONE; /* 0: zero.h */
     }
     pool->fast_heap = &mpool_heap_empty;
-    if (!heap_pool_init(pool))
+    if (!heap_pool_init(pool) || (pool->debug && !debug_pool_init(pool)))
         return BUDDY_NOMEM;
     pool_set_fast(pool);
     if (!cfg->initial_size)
@@ -115,6 +117,7 @@ static enum buddy_status pool_init(struct mpool_pool *pool, const mpool_config_t
 
 static void pool_release_memory(struct mpool_pool *pool)
 {
+    debug_pool_forget(pool, true);
     heap_pool_destroy(pool);
     huge_release_all(pool);
     zero_release_all(pool);
@@ -179,6 +182,7 @@ void mpool_reset(mpool_t *pool)
     if (pool->fixed_pools.end_all)
         pool->fixed_pools.end_all(pool);
     stats_pool_reset(pool);
+    debug_pool_forget(pool, false);
     heap_pool_reset(pool);
     huge_release_all(pool);
     zero_reset(pool);
@@ -265,8 +269,11 @@ mpool_t *mpool_default(void)
         return &mpool_default_pool;
     pthread_once(&default_once, default_init);
     /* After the pool is ready: registering may allocate, and then finds it. */
-    if (!__atomic_exchange_n(&fork_handlers_done, true, __ATOMIC_ACQ_REL))
+    if (!__atomic_exchange_n(&fork_handlers_done, true, __ATOMIC_ACQ_REL)) {
         pthread_atfork(default_fork_prepare, default_fork_parent, default_fork_child);
+        if (mpool_default_pool.debug)
+            debug_register_fork();
+    }
     return &mpool_default_pool;
 }
 
@@ -305,6 +312,7 @@ mpool_usage_t mpool_get_usage(const mpool_t *cpool)
     lock_take(&pool->huge.lock, pool->thread_safe);
     u.used += pool->huge.usable;
     lock_give(&pool->huge.lock, pool->thread_safe);
+    u.used -= debug_quarantine_bytes(pool); /* freed debug blocks are held, not used */
     u.total = budget_held(&pool->budget);
     if (u.used > u.total) /* a racing grow; never report more used than held */
         u.total = u.used;

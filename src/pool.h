@@ -49,6 +49,7 @@ struct huge_list {
 #define POOL_MAGIC 0x6d706f6f6c504c31ULL /* "mpoolPL1" */
 
 struct heap; /* heap.h */
+struct debug_pool; /* debug.c */
 
 struct mpool_fixed; /* fixed.h */
 
@@ -92,6 +93,7 @@ struct mpool_pool {
     struct error_policy policy;
     mpool_config_t config;
     bool timing;           /* config.timing_sample_rate > 0: calls take the slow halves */
+    struct debug_pool *debug_state; /* debug.c: the quarantine (debug pools only) */
     struct pool_stats stats;
     struct fixed_list fixed_pools; /* fixed.h */
     struct arena_list arenas; /* the pool's arenas, under their own lock (arena.h) */

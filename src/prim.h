@@ -37,9 +37,10 @@ bool prim_decommit(void *addr, size_t size);
  * mapping is then unchanged. */
 void *prim_remap(void *addr, size_t old_size, size_t new_size, size_t align, size_t offset);
 
-/* Makes whole pages of a mapping inaccessible (any access faults) or
- * readable and writable again.  False if the system refused: the pages keep
- * their old protection. */
+/* Makes whole pages of a mapping inaccessible (any read or write faults:
+ * zero-size blocks, debug mode's guard pages and quarantined large blocks) or
+ * readable and writable again.  False if the system refused: the protection
+ * is then unchanged. */
 bool prim_protect(void *addr, size_t size, bool accessible);
 
 /* A coarse monotonic clock in milliseconds (wraps after 49 days: compare

@@ -5,6 +5,9 @@
  *   MPOOL_SHOW_STATS=1        the text report (mpool_report) at exit, on
  *                             stderr or MPOOL_LOG_FILE; malloc_stats()
  *                             prints the same report at any time.
+ *   MPOOL_LEAK_REPORT=1       the live blocks by allocation call site at exit
+ *                             (mpool_report_leaks; turns on debug mode, whose
+ *                             last check of every block runs at exit too).
  *   MPOOL_STATS_FILE=path     one JSON line appended at exit, and with
  *   MPOOL_STATS_INTERVAL=s    one every s seconds, written by a thread:
  *
@@ -145,6 +148,24 @@ void monitor_text_report(void)
     sink_flush(&s);
 }
 
+/* ---- Debug mode at exit --------------------------------------------------- */
+
+/* A last check of the default pool in debug mode (canaries of the live
+ * blocks, fills of the quarantine: a write after free the program made just
+ * before exiting), then with MPOOL_LEAK_REPORT=1 the live blocks by call
+ * site, on MPOOL_LOG_FILE or stderr as it was at start. */
+static void monitor_debug_exit(const struct process_options *proc)
+{
+    (void)mpool_check(NULL);
+    if (!proc->leak_report)
+        return;
+    int fd = proc->log_fd >= 0 ? proc->log_fd : monitor.text_fd >= 0 ? monitor.text_fd : STDERR_FILENO;
+    char buf[TEXT_CHUNK];
+    struct sink s = {.fd = fd, .buf = buf, .cap = sizeof buf};
+    (void)mpool_report_leaks(NULL, sink_write, &s);
+    sink_flush(&s);
+}
+
 /* ---- The statistics file ------------------------------------------------ */
 
 /* True while monitor.fd is still the file opened at start. */
@@ -275,7 +296,7 @@ static void monitor_fork_child(void)
 void monitor_start(void)
 {
     const struct process_options *proc = pool_process_options(); /* first: the pool's fork handlers */
-    if (proc->show_stats)
+    if (proc->show_stats || proc->leak_report)
         monitor.text_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
     if (proc->stats_fd < 0) {
         if (proc->stats_interval > 0)
@@ -322,4 +343,6 @@ void monitor_exit(void)
     }
     if (proc->show_stats)
         monitor_text_report();
+    if (pool_default()->debug)
+        monitor_debug_exit(proc);
 }
