@@ -43,7 +43,33 @@ DEFAULT_CASES = [
     ("link_overwrite", [], (8, 64, 1024), r"free list corrupted", ABRT),
 ]
 
-CASES = {"default": DEFAULT_CASES}
+# Debug mode (MPOOL_ENABLE_DEBUG=1): the same cases, each reported by the
+# debug layer's own line, and what only canaries, fills and the quarantine
+# catch.
+DEBUG_ONLY = [("overflow", [str(k), how], SIZES, r"heap overflow: block 0x[0-9a-f]+ of \d+ bytes", ABRT)
+              for k in (1, 8, 32) for how in ("direct", "memcpy")]
+DEBUG_ONLY += [("underflow", [str(k), how], SIZES, r"heap underflow: block 0x[0-9a-f]+ of \d+ bytes", ABRT)
+               for k in (1, 8, 32) for how in ("direct", "memcpy")]
+DEBUG_ONLY += [
+    ("uaf_write", ["end"], (8, 4096), r"write after free: block 0x[0-9a-f]+", ABRT),
+    ("uaf_write", ["reuse"], (8, 4096), r"write after free: block 0x[0-9a-f]+", ABRT),
+    ("uaf_write", ["end"], (262144,), None, SEGV),   # its pages are protected in the quarantine
+    ("uaf_write", ["reuse"], (262144,), None, SEGV),
+    ("uaf_read", [], (262144,), None, SEGV),
+]
+
+# The default mode's cases in debug mode, but for three the debug layer does
+# not see: an alignment that divides the address (the debug header keeps the
+# size, not the alignment), a read through malloc(0) (a debug block of 0
+# bytes is followed by its canary: a write is found, a read is not), and the
+# overflow into a free neighbour's link (blocks are not adjacent there).
+DEBUG_SEES = r"double free|invalid free|invalid pointer|does not match the block|heap overflow"
+DEBUG_DEFAULT = [(prog, extra, sizes, DEBUG_SEES if regex else None, sig)
+                 for prog, extra, sizes, regex, sig in DEFAULT_CASES
+                 if prog not in ("free_aligned_sized_mismatch", "link_overwrite", "zero_access")]
+DEBUG_DEFAULT.append(("zero_access", ["write"], (0,), r"heap overflow: block 0x[0-9a-f]+ of 0 bytes", ABRT))
+
+CASES = {"default": DEFAULT_CASES, "debug": DEBUG_DEFAULT + DEBUG_ONLY}
 
 
 def run_case(args, prog, extra, size, regex, sig):
