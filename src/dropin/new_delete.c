@@ -28,6 +28,11 @@ extern void _ZSt17__throw_bad_allocv(void) __attribute__((weak, noreturn));
 /* The allocation loop of operator new; align 0 means the default. */
 static void *cxx_new(size_t size, size_t align, bool nothrow)
 {
+    if (likely(align == 0 && size <= SMALL_MAX)) { /* malloc's inline pop */
+        void *p = alloc_default_pop(size);
+        if (likely(p != NULL))
+            return p;
+    }
     for (;;) {
         void *p = align ? mpool_alloc_aligned(NULL, size, align) : mpool_alloc(NULL, size);
         if (__builtin_expect(p != NULL, 1))
