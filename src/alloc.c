@@ -449,6 +449,7 @@ static enum free_result free_slab_block(const struct block *b, void *p)
         return FREED;
     }
     *block_mark(p) = pool->key;
+    slab_asan_freed(pg, p);
     unsigned cls = pg->cls; /* read before the block is published */
     struct heap *notify = slab_free_remote(pg, p);
     stats_count_remote_free(pool, h, cls);

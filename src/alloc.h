@@ -49,6 +49,7 @@ static inline void *alloc_default_pop(size_t size)
         pg->free = slab_link_get(b, h->link);
         slab_set_used(pg, pg->used + 1);
         *block_mark(b) = 0;
+        slab_asan_handed_out(pg, b);
         stat_inc(&heap_stats(h)->requests[size]);
         return b;
     }

@@ -44,6 +44,7 @@
  *   calls mpool_trim (as with peers that purge on activity only).
  */
 #include "buddy.h"
+#include "sanitize.h"
 
 #include <string.h>
 
@@ -354,6 +355,7 @@ struct page *buddy_alloc_locked(struct buddy *b, const struct run_request *req, 
     pg->dirty = 0;
     *dirty = was_dirty != 0;
     *status = BUDDY_OK;
+    san_asan_unpoison(page_start(pg), npages << PAGE_SHIFT); /* a slab's free blocks were poisoned */
     return pg;
 }
 

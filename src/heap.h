@@ -131,6 +131,7 @@ void heap_notify(struct heap *h, struct page *pg) mpool_internal;
 static inline void heap_free_local(struct heap *h, struct page *pg, void *p)
 {
     slab_link_put(p, pg->local_free, h->link);
+    slab_asan_freed(pg, p);
     pg->local_free = p;
     ((uint64_t *)p)[1] = h->key;
     stat_inc(&heap_stats(h)->class_frees[pg->cls]);

@@ -21,7 +21,9 @@
  * access fail with "use-after-poison".
  *
  * san_poison / san_unpoison do both; without either tool they compile to
- * nothing.  The library's own reads of poisoned bytes (checking canaries and
+ * nothing.  Under AddressSanitizer every pool also poisons the bytes of a
+ * free slab block past its link and mark (slab.h), unpoisons a block it hands
+ * out, and unpoisons memory it takes afresh (san_asan_*).  The library's own reads of poisoned bytes (checking canaries and
  * fills) unpoison first and poison again after.
  */
 #ifndef MPOOL_SANITIZE_H
@@ -61,6 +63,28 @@ static inline bool san_under_memcheck(void)
     return preload && strstr(preload, "vgpreload_memcheck") != NULL;
 #else
     return false;
+#endif
+}
+
+/* AddressSanitizer only (nothing otherwise, not even Valgrind's requests):
+ * the poisoning of free slab memory on the inline paths, and the unpoisoning
+ * of memory that a pool takes afresh (a new mapping, a run of the page
+ * allocator), whose shadow may still say what an earlier use left. */
+static inline void san_asan_poison(const void *p, size_t n)
+{
+    (void)p;
+    (void)n;
+#ifdef MPOOL_ASAN
+    ASAN_POISON_MEMORY_REGION(p, n);
+#endif
+}
+
+static inline void san_asan_unpoison(const void *p, size_t n)
+{
+    (void)p;
+    (void)n;
+#ifdef MPOOL_ASAN
+    ASAN_UNPOISON_MEMORY_REGION(p, n);
 #endif
 }
 

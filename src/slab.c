@@ -52,6 +52,7 @@ bool slab_carve(struct page *pg, uint64_t key)
     for (size_t i = 0; i < n; i++, b += bsize) {
         slab_link_put(b, i + 1 < n ? b + bsize : NULL, pg->link);
         *block_mark(b) = key;
+        slab_asan_freed(pg, b);
     }
     pg->free = pg->start + first * bsize;
     __atomic_store_n(&pg->extent, first + n, __ATOMIC_RELAXED); /* other threads' block tests read it */

@@ -10,6 +10,7 @@
 #define _GNU_SOURCE /* mremap */
 #endif
 #include "prim.h"
+#include "sanitize.h"
 
 #include <stdint.h>
 #include <sys/mman.h>
@@ -71,6 +72,7 @@ void *prim_map(size_t size, size_t align, size_t offset)
 
 bool prim_unmap(void *addr, size_t size)
 {
+    san_asan_unpoison(addr, size); /* a later mapping here must not inherit a pool's poisoning */
     if (size == 0)
         return true;
     if (FAULT(PRIM_UNMAP))
