@@ -24,7 +24,7 @@ pages=()
 while [[ $# -gt 0 ]]; do
     case $1 in
         --api) api=${2:?--api needs a header}; shift 2 ;;
-        -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) echo "check.sh: unknown option $1" >&2; exit 2 ;;
         *) pages+=("$1"); shift ;;
     esac
