@@ -10,7 +10,8 @@
 # valgrind, the sanitizer runtimes of the C compiler ($CC, default cc), and
 # the real programs tests/programs/ runs under the drop-in: /usr/bin/python3
 # (python3), sqlite3, git, gcc, nm and objdump (binutils); gnuplot (gnuplot-nox)
-# for tools/mpool-plot, which the drop-in statistics test runs.
+# for tools/mpool-plot, which the drop-in statistics test runs; man (man-db)
+# and groff (groff-base), with which the man_pages test renders man/.
 # Missing packages are installed with apt-get as root, or through sudo when it
 # works without a password; `apt-get update` runs only after a failed install.
 # Otherwise the exact command is printed and the script exits 1.
@@ -67,6 +68,9 @@ check_cmd nm binutils
 check_cmd objdump binutils
 # tools/mpool-plot draws the statistics file (and make bench its chart).
 check_cmd gnuplot gnuplot-nox
+# The man_pages test renders man/*.[13] with man -l and groff.
+check_cmd man man-db
+check_cmd groff groff-base
 
 cc_cmd="${CC:-cc}"
 if pretended gcc || ! have "${cc_cmd%% *}"; then

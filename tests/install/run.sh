@@ -31,3 +31,9 @@ echo "== installed malloc replacement"
 out=$(MPOOL_SHOW_STATS=1 LD_PRELOAD="$libdir/libmpool-malloc.so" /bin/echo preloaded 2>&1)
 echo "$out"
 grep -q '^  successful *[1-9][0-9]* allocations' <<< "$out"
+
+echo "== manual pages and mpool-plot"
+for installed in man3/mpool.3 man1/mpool-plot.1; do
+    find "$prefix" -path "*/man/$installed" | grep -q . || { echo "not installed: $installed" >&2; exit 1; }
+done
+[[ -x $prefix/bin/mpool-plot ]] || { echo "not installed: bin/mpool-plot" >&2; exit 1; }
