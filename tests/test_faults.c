@@ -3,8 +3,9 @@
  *
  * A scripted workload (four pools: thread safe and not, capped, debug; small,
  * medium, large and huge blocks, calloc, aligned blocks, a realloc chain from
- * 24 bytes to 6 MiB and back, a second thread whose blocks the first frees,
- * growth into new regions, trim, reset, the thread-safety switch) first runs
+ * 24 bytes through every kind to 3.5 MiB and back, a second thread whose
+ * blocks the first frees, growth into new regions, trim, reset, the
+ * thread-safety switch) first runs
  * with nothing armed, counting the calls of each kind it makes into the OS
  * layer (prim.h: map, unmap, decommit, remap).  Then, for every kind and
  * every N from 1 to that count, it runs again with the Nth call of that kind
@@ -17,7 +18,8 @@
  *   - a failed realloc leaves its block as it was, a failed mpool_create
  *     returns NULL and the workload tries once more;
  *   - after every step in which a call was refused, every live block still
- *     holds its pattern and mpool_check is 0 for every pool;
+ *     holds its pattern and is owned, mpool_check is 0 for every pool, and
+ *     its usage and statistics count exactly the blocks the workload holds;
  *   - once the system gives memory again, every pool serves every kind of
  *     block, every block the workload holds is freed by mpool_safe_free (so
  *     none was lost), usage falls to 0 and mpool_check is 0.

@@ -138,7 +138,7 @@ static size_t in_size(struct input *in)
     }
 }
 
-/* An alignment: a power of two from 1 to 4 MiB, mostly small. */
+/* An alignment: a power of two from 1 to 16 MiB, mostly small. */
 static size_t in_align(struct input *in)
 {
     uint8_t b = in_u8(in);
@@ -146,7 +146,9 @@ static size_t in_align(struct input *in)
         return (size_t)1 << (b % 7);     /* 1..64 */
     if (b < 224)
         return (size_t)1 << (b % 13);    /* up to 4 KiB */
-    return (size_t)1 << (b % 23);        /* up to 4 MiB */
+    if (b < 252)
+        return (size_t)1 << (b % 23);    /* up to 4 MiB */
+    return (size_t)1 << (23 + b % 2);    /* 8 and 16 MiB */
 }
 
 /* ---- Pattern ------------------------------------------------------------ */
