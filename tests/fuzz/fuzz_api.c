@@ -31,9 +31,10 @@
  * never for a successful one; usage and statistics equal the model's live
  * blocks and bytes.
  *
- * mpool_free is only given live blocks (and NULL): its double frees are
- * documented to be found later, not at once.  Bad pointers go to the exact
- * calls.  Build: CMake target fuzz_api (clang, MPOOL_FUZZ); run: make fuzz.
+ * mpool_free is given live blocks, NULL, and pointers no block can start at
+ * (foreign, or an odd offset into a block), which it must refuse at once; it
+ * is never given a freed block's start: double frees are documented to be
+ * found later, not at once.  Other bad pointers go to the exact calls.  Build: CMake target fuzz_api (clang, MPOOL_FUZZ); run: make fuzz.
  */
 #include <errno.h>
 #include <math.h>
@@ -1004,6 +1005,49 @@ static void op_free_other_pool(struct input *in)
     blk_verify(b, "after mpool_free through another pool");
 }
 
+/* mpool_free of a pointer that is no block start and that no block could
+ * start at (foreign, or a live or freed block's address plus an odd offset):
+ * documented to be refused at once.  (A freed block's exact start is a
+ * double free, documented to be found later: never given to mpool_free.) */
+static void op_free_bad(struct input *in)
+{
+    uint8_t sel = in_u8(in);
+    uint32_t r = in_u32(in);
+    unsigned char *x;
+    const char *what;
+    switch (sel % 6) {
+    case 0:
+        if (!nblocks || blocks[r % nblocks].usable < 2)
+            return;
+        x = blocks[r % nblocks].p + ((r >> 8) % (blocks[r % nblocks].usable - 1) | 1);
+        what = "interior";
+        break;
+    case 1:
+        if (!ndead)
+            return;
+        x = dead[r % ndead] + ((r >> 8) % 64 | 1);
+        what = "freed, interior";
+        break;
+    case 2: x = stack_probe + (r % 64); what = "stack"; break;
+    case 3: x = (unsigned char *)&static_probe; what = "static"; break;
+    case 4: x = foreign_heap + (r % 64); what = "malloc"; break;
+    default: x = (unsigned char *)slots[r % NPOOLS].real; what = "pool object"; break;
+    }
+    if (!x)
+        return;
+    unsigned s = pick_pool(sel >> 3);
+    bool any = (sel & 4) || slots[s].handle == NULL;
+    size_t before = logged_now();
+    errno = 0;
+    mpool_free(any ? NULL : slots[s].handle, x);
+    mpool_error_t e = mpool_last_error();
+    CHECK(e == MPOOL_ERR_INVALID_POINTER && errno == EINVAL, "mpool_free(%s pointer %p): error '%s', errno %d",
+          what, (void *)x, err_name(e), errno);
+    if (!any && slots[s].logs)
+        CHECK(logged_now() == before + 1, "mpool_free(%s): %zu logger calls", what, logged_now() - before);
+    tallies[T_REFUSED]++;
+}
+
 /* safe_free, owns or usable_size of a candidate pointer. */
 static void op_probe(struct input *in, int call)
 {
@@ -1304,6 +1348,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 26: op_bad_alloc(&in); break;
         case 27: op_free_other_pool(&in); break;
         case 28: verify_all(); break;
+        case 29: op_free_bad(&in); break;
         default: op_alloc(&in, HOW_ALLOC); break;
         }
         for (size_t i = 0; i < nblocks; i++)
