@@ -31,10 +31,11 @@
  * never for a successful one; usage and statistics equal the model's live
  * blocks and bytes.
  *
- * mpool_free is given live blocks, NULL, and pointers no block can start at
- * (foreign, or an odd offset into a block), which it must refuse at once; it
- * is never given a freed block's start: double frees are documented to be
- * found later, not at once.  Other bad pointers go to the exact calls.  Build: CMake target fuzz_api (clang, MPOOL_FUZZ); run: make fuzz.
+ * mpool_free is given live blocks, NULL, pointers no block can start at
+ * (foreign, or an odd offset into a block) and a block it freed just before,
+ * which it must refuse at once; it is never given the start of a block freed
+ * earlier: such double frees are documented to be found later, not at once.
+ * Other bad pointers go to the exact calls.  Build: CMake target fuzz_api (clang, MPOOL_FUZZ); run: make fuzz.
  */
 #include <errno.h>
 #include <math.h>
@@ -988,6 +989,42 @@ static void op_free(struct input *in)
     }
 }
 
+/* A live block freed twice in a row: the second free is documented to be
+ * refused at once (INVALID_POINTER, one log line), whatever the block's kind
+ * and whichever thread allocated it. */
+static void op_double_free(struct input *in)
+{
+    if (!nblocks)
+        return;
+    size_t k = in_u8(in) % nblocks;
+    uint8_t how = in_u8(in);
+    struct blk *b = &blocks[k];
+    unsigned s = b->pool;
+    mpool_t *handle = (how & 1) ? NULL : slots[s].handle;
+    blk_verify(b, "before a double free");
+    unsigned char *p = b->p;
+    size_t size = b->size, usable = b->usable;
+    size_t before = logged_now();
+    mpool_free(handle, p);
+    check_quiet(s, "mpool_free", before);
+    blk_remove(k);
+    errno = 0;
+    mpool_free(handle, p);
+    mpool_error_t e = mpool_last_error();
+    CHECK(e == MPOOL_ERR_INVALID_POINTER && errno == EINVAL,
+          "the second mpool_free(%p) in a row: error '%s', errno %d", (void *)p, err_name(e), errno);
+    /* Through NULL, a pointer that is no block any more (its slab went back
+     * to the page allocator) is reported to the default pool: no pool owns it. */
+    if (slots[s].logs && handle)
+        CHECK(logged_now() == before + 1,
+              "a double free in a row of %p (pool %u%s, thread safe %d, debug %d, size %zu, usable %zu): "
+              "%zu logger calls",
+              (void *)p, s, handle ? "" : " through NULL", mpool_is_thread_safe(slots[s].handle),
+              slots[s].cfg.enable_debug, size, usable, logged_now() - before);
+    CHECK(!mpool_owns(NULL, p), "a block freed twice is live");
+    tallies[T_REFUSED]++;
+}
+
 /* mpool_free of a live block through another pool: refused, block kept. */
 static void op_free_other_pool(struct input *in)
 {
@@ -1349,6 +1386,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 27: op_free_other_pool(&in); break;
         case 28: verify_all(); break;
         case 29: op_free_bad(&in); break;
+        case 30: op_double_free(&in); break;
         default: op_alloc(&in, HOW_ALLOC); break;
         }
         for (size_t i = 0; i < nblocks; i++)
