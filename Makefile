@@ -6,6 +6,7 @@
 #   make demo               build and run every example
 #   make lint               cppcheck + clang-tidy (.clang-tidy)
 #   make fastpath           instructions per alloc+free pair (callgrind)
+#   make fuzz               the libFuzzer target tests/fuzz for FUZZ_TIME seconds (default 600; clang)
 #   make bench              mpool vs glibc, mimalloc, jemalloc, tcmalloc (~5 min; BENCHMARKS.md)
 #   make bench-full         the same with more threads, sizes and repetitions
 #   make install PREFIX=/some/where
@@ -61,13 +62,13 @@ CONFIGURE = $(CMAKE) -S . $(COMPILER_ARGS) $(CMAKE_ARGS) -B
 
 LINT_SOURCES = $(wildcard src/*.c src/prim/*.c)
 
-.PHONY: all build deps test test-plain test-asan test-tsan test-clang demo fastpath lint cppcheck clang-tidy \
+.PHONY: all build deps test test-plain test-asan test-tsan test-clang demo fastpath fuzz lint cppcheck clang-tidy \
         install clean help bench bench-full bench-build
 
 all: build
 
 help:
-	@sed -n '2,17p' Makefile
+	@sed -n '2,18p' Makefile
 
 build:
 	$(CONFIGURE) $(BUILD)
@@ -114,7 +115,20 @@ test-clang:
 	@echo "==> clang build ($(BUILD_CLANG)), -Wall -Wextra -Werror"
 	$(CMAKE) -S . -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ $(CMAKE_ARGS) -B $(BUILD_CLANG)
 	$(CMAKE) --build $(BUILD_CLANG) -j$(JOBS)
-	cd $(BUILD_CLANG) && $(CTEST) --output-on-failure --no-tests=error -j$(JOBS) -R 'test_sizeclass|test_slab|test_cpp'
+	cd $(BUILD_CLANG) && $(CTEST) --output-on-failure --no-tests=error -j$(JOBS) -R 'test_sizeclass|test_slab|test_cpp|fuzz_api'
+
+# The libFuzzer target (tests/fuzz/fuzz_api.c) in the clang tree: the
+# committed corpus, then new inputs for FUZZ_TIME seconds, kept in
+# $(BUILD_CLANG)/fuzz/corpus; a failing input is written to
+# $(BUILD_CLANG)/fuzz/ (crash-*).  FUZZ_ARGS: more libFuzzer flags.
+FUZZ_TIME ?= 600
+FUZZ_ARGS ?=
+fuzz:
+	$(CMAKE) -S . -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ $(CMAKE_ARGS) -B $(BUILD_CLANG)
+	$(CMAKE) --build $(BUILD_CLANG) -j$(JOBS) --target fuzz_api
+	mkdir -p $(BUILD_CLANG)/fuzz/corpus
+	$(BUILD_CLANG)/tests/fuzz_api -max_total_time=$(FUZZ_TIME) -detect_leaks=0 -print_final_stats=1 \
+	    -artifact_prefix=$(BUILD_CLANG)/fuzz/ $(FUZZ_ARGS) $(BUILD_CLANG)/fuzz/corpus tests/fuzz/corpus
 
 demo: build
 	@set -e; for ex in $(BUILD)/examples/example_*; do \
