@@ -15,6 +15,15 @@ struct error_policy {
     void *logger_arg;
 };
 
+/* The policy of a configuration being checked: on_error for every failure,
+ * RETURN if on_error is out of range (the configuration is refused next). */
+static inline struct error_policy error_policy_of(mpool_on_error_t on_error, mpool_logger_fn logger, void *arg)
+{
+    if ((unsigned)on_error > MPOOL_ON_ERROR_ABORT)
+        on_error = MPOOL_ON_ERROR_RETURN;
+    return (struct error_policy){on_error, on_error, logger, arg};
+}
+
 /* Writes "mpool: <text>\n" to fd (stderr if fd < 0) with one write(2). */
 void error_write_line(int fd, const char *text) mpool_internal;
 

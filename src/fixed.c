@@ -733,9 +733,7 @@ mpool_fixed_t *mpool_fixed_create(const mpool_fixed_config_t *config)
         return NULL;
     }
     mpool_fixed_config_t cfg = *config;
-    struct error_policy policy = {cfg.on_error, cfg.on_error, cfg.logger, cfg.logger_arg};
-    if ((unsigned)policy.on_error > MPOOL_ON_ERROR_ABORT)
-        policy.on_error = policy.on_failure = MPOOL_ON_ERROR_RETURN;
+    struct error_policy policy = error_policy_of(cfg.on_error, cfg.logger, cfg.logger_arg);
     const char *problem = fixed_config_problem(&cfg);
     if (problem) {
         error_raise(&policy, MPOOL_ERR_INVALID_ARGUMENT, 0, "mpool_fixed_create: invalid configuration: %s",

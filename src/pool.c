@@ -130,9 +130,7 @@ static size_t pool_struct_size(void) { return align_up(sizeof(struct mpool_pool)
 mpool_t *mpool_create(const mpool_config_t *config)
 {
     mpool_config_t cfg = config ? *config : mpool_config_default();
-    struct error_policy policy = {cfg.on_error, cfg.on_error, cfg.logger, cfg.logger_arg};
-    if ((unsigned)policy.on_error > MPOOL_ON_ERROR_ABORT)
-        policy.on_error = policy.on_failure = MPOOL_ON_ERROR_RETURN;
+    struct error_policy policy = error_policy_of(cfg.on_error, cfg.logger, cfg.logger_arg);
     const char *problem = config_problem(&cfg);
     if (problem) {
         error_raise(&policy, MPOOL_ERR_INVALID_ARGUMENT, 0, "mpool_create: invalid configuration: %s",
