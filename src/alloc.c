@@ -212,9 +212,8 @@ static void *alloc_route(struct mpool_pool *pool, size_t size, size_t req, size_
         if (req <= BUDDY_MAX_RUN && align <= BUDDY_MAX_RUN)
             return large_alloc(pool, req, align, fresh, st);
     }
-    *fresh = true;
     *usable = align_up(req, PAGE_SIZE);
-    return huge_alloc(pool, req, align, st);
+    return huge_alloc(pool, req, align, fresh, st);
 }
 
 /* Gives back what the pool holds without using it (empty slabs of the heaps
@@ -224,6 +223,7 @@ static bool make_room(struct mpool_pool *pool)
 {
     bool freed = heap_pool_trim(pool) > 0;
     freed |= large_cache_flush(pool) > 0;
+    freed |= huge_cache_flush(pool) > 0;
     return buddy_release_empty(&pool->buddy, pool->thread_safe) > 0 || freed;
 }
 
@@ -448,7 +448,7 @@ static enum free_result free_slab_block(const struct block *b, void *p)
         heap_free_local(h, pg, p);
         return FREED;
     }
-    *block_mark(p) = pool->key;
+    __atomic_store_n(block_mark(p), pool->key, __ATOMIC_RELAXED); /* mpool_check may be counting marks */
     slab_asan_freed(pg, p);
     unsigned cls = pg->cls; /* read before the block is published */
     struct heap *notify = slab_free_remote(pg, p);

@@ -430,6 +430,7 @@ bool buddy_extend_locked(struct buddy *b, struct page *head, size_t npages)
         i += n;
     }
     head->npages = (uint16_t)npages;
+    san_asan_unpoison(page_start(head), npages << PAGE_SHIFT); /* the pages taken may have been a slab's */
     return true;
 }
 

@@ -199,8 +199,8 @@ static struct fixed_chunk *chunk_find(const struct mpool_fixed *fp, const void *
     unsigned kind = chunk_kind(p);
     if (likely(kind == CHUNK_REGION)) {
         const struct page *head = page_head(region_page_of(region_of(p), p));
-        if (head->kind != PAGE_LARGE)
-            return NULL;
+        if (head->kind != PAGE_LARGE || (head->flags & PG_CACHED))
+            return NULL; /* a cached run is nobody's chunk (and poisoned under ASan) */
         c = page_start(head);
     } else if (kind == CHUNK_HUGE) {
         c = (struct fixed_chunk *)region_of(p);
@@ -286,7 +286,7 @@ static struct fixed_chunk *chunk_new(struct mpool_fixed *fp, size_t count, bool 
     for (int attempt = 0; attempt < 2 && !c; attempt++) {
         enum buddy_status bs = BUDDY_OK;
         bool zeroed;
-        c = huge ? huge_alloc(parent, bytes, PAGE_SIZE, &bs) : large_alloc(parent, bytes, PAGE_SIZE, &zeroed, &bs);
+        c = huge ? huge_alloc(parent, bytes, PAGE_SIZE, NULL, &bs) : large_alloc(parent, bytes, PAGE_SIZE, &zeroed, &bs);
         if (!c && bs != BUDDY_FULL) {
             *st = FIXED_NOMEM;
             return NULL;

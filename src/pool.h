@@ -44,6 +44,8 @@ struct huge_list {
     size_t count;          /* live huge blocks */
     size_t usable;         /* their usable bytes */
     struct huge *stuck;    /* freed blocks the system refused to unmap (huge.c) */
+    struct huge *cached;   /* freed mappings kept for reuse, newest first (huge.h) */
+    size_t cached_count, cached_bytes; /* their number and mapped bytes */
 };
 
 #define POOL_MAGIC 0x6d706f6f6c504c31ULL /* "mpoolPL1" */

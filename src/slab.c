@@ -258,8 +258,8 @@ static size_t list_check(const struct page *pg, const void *f, uint64_t key, siz
 size_t slab_marked_count(const struct page *pg, uint64_t key)
 {
     size_t n = 0, extent = __atomic_load_n(&pg->extent, __ATOMIC_RELAXED);
-    for (size_t i = 0; i < extent; i++)
-        n += *block_mark(pg->start + i * pg->block_size) == key;
+    for (size_t i = 0; i < extent; i++) /* other threads' frees may be writing marks */
+        n += __atomic_load_n(block_mark(pg->start + i * pg->block_size), __ATOMIC_RELAXED) == key;
     return n;
 }
 

@@ -170,6 +170,10 @@ static inline int32_t slab_used(const struct page *pg)
  * address outside the region (slab.h: links), so nothing is read there. */
 static inline bool slab_head_ok(const struct page *pg, void *const *b, uint64_t key)
 {
+#ifdef MPOOL_ASAN /* a corrupted link may lead into a free block's poisoned bytes: not a mark */
+    if (((uintptr_t)b ^ (uintptr_t)pg) < REGION_SIZE && __asan_address_is_poisoned((const uint64_t *)b + 1))
+        return false;
+#endif
     return ((uintptr_t)b ^ (uintptr_t)pg) < REGION_SIZE && ((const uint64_t *)b)[1] == key;
 }
 

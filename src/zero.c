@@ -34,8 +34,12 @@ static bool slot_live(const struct zero_area *a, size_t i)
 
 bool zero_is_live(const struct zero_area *a, const void *p)
 {
+    struct mpool_pool *pool = a->pool;
+    lock_take(&pool->huge.lock, pool->thread_safe);
     size_t i = slot_index(a, p);
-    return i < ZERO_SLOTS && slot_live(a, i);
+    bool live = i < ZERO_SLOTS && slot_live(a, i);
+    lock_give(&pool->huge.lock, pool->thread_safe);
+    return live;
 }
 
 /* Maps a new area: the header readable and writable, every slot page

@@ -90,6 +90,9 @@ static void basic_one(mpool_t *pool, size_t size, uint64_t id)
     check0(pool, "with a live huge block");
     mpool_free(pool, p);
     mpool_usage_t u2 = mpool_get_usage(pool);
+    cr_assert_leq(u2.total, u0.total + us + PAGE_SIZE, "the cache keeps at most the block's mapping");
+    huge_cache_flush(pool); /* freed mappings wait in the cache (huge.h) */
+    u2 = mpool_get_usage(pool);
     cr_assert_eq(u2.total, u0.total, "free of a huge block: total %zu, before %zu", u2.total,
                  u0.total);
     cr_assert_eq(u2.used, u0.used);
@@ -140,6 +143,7 @@ Test(huge, many_live_huge_blocks)
     check0(pool, "after freeing half");
     for (int i = 1; i < N; i += 2)
         cr_assert(mpool_safe_free(pool, ps[i]));
+    huge_cache_flush(pool);
     mpool_usage_t u2 = mpool_get_usage(pool);
     cr_assert_eq(u2.total, u0.total);
     cr_assert_eq(u2.used, u0.used);
@@ -185,6 +189,7 @@ Test(huge, realloc_grow_and_shrink_keep_contents)
     cr_assert_leq(u1.total, u0.total + us + 64 * KiB, "shrinking did not give memory back");
     check0(pool, "after shrinking a huge block");
     mpool_free(pool, r);
+    huge_cache_flush(pool);
     cr_assert_eq(mpool_get_usage(pool).total, u0.total);
     check0(pool, "after freeing");
     mpool_destroy(pool);
@@ -275,6 +280,7 @@ static void aligned_one(mpool_t *pool, size_t size, size_t align)
     cr_assert(is_aligned(q, align), "growing a %zu-aligned block gave %p", align, (void *)q);
     check0(pool, "after growing an aligned huge block");
     mpool_free(pool, q);
+    huge_cache_flush(pool);
     mpool_usage_t u1 = mpool_get_usage(pool);
     cr_assert_eq(u1.total, u0.total, "aligned huge block: total %zu after free, %zu before",
                  u1.total, u0.total);
@@ -467,5 +473,49 @@ Test(huge, max_size_limits_huge_blocks)
     check0(pool, "at the end");
     mpool_free(pool, c);
     mpool_free(pool, small);
+    mpool_destroy(pool);
+}
+
+/* A freed huge block's mapping waits in the cache: the next request that
+ * fits takes it back cut to its size (same address, old contents, calloc
+ * clears them), pointers into a cached mapping are invalid, sized frees stay
+ * exact, and trim, max_size pressure and age give the cache back. */
+Test(huge, freed_mappings_are_reused)
+{
+    mpool_t *pool = create_or_die(NULL);
+    size_t size = 6 * MiB;
+    unsigned char *p = mpool_alloc(pool, size);
+    cr_assert_not_null(p);
+    memset(p, 0x5a, size);
+    mpool_free(pool, p);
+    cr_assert_not(mpool_owns(pool, p), "a cached mapping is a block");
+    prime_error(MPOOL_ERR_INVALID_POINTER);
+    cr_assert_not(mpool_safe_free(pool, p), "a cached mapping was freed again");
+    check0(pool, "with a cached mapping");
+    unsigned char *q = mpool_alloc(pool, 5 * MiB);
+    cr_assert_eq(q, p, "the cached mapping was not reused");
+    cr_assert_eq(mpool_usable_size(pool, q), 5 * MiB, "not cut to the size asked for");
+    check0(pool, "after reuse");
+    mpool_free(pool, q);
+    unsigned char *z = mpool_calloc(pool, 1, 4 * MiB);
+    cr_assert_eq(z, p);
+    cr_assert(bytes_all_zero(z, 4 * MiB), "calloc of a reused mapping is not zeroed");
+    mpool_free(pool, z);
+    cr_assert_gt(huge_cache_flush(pool), 0);
+    cr_assert_eq(huge_cache_flush(pool), 0, "the cache was not emptied");
+    /* max_size: a request that meets the cap empties the cache first */
+    mpool_config_t cfg = mpool_config_default();
+    cfg.max_size = 24 * MiB;
+    cfg.initial_size = 0;
+    mpool_t *capped = create_or_die(&cfg);
+    void *a = mpool_alloc(capped, 16 * MiB);
+    cr_assert_not_null(a);
+    mpool_free(capped, a);
+    void *b = mpool_alloc(capped, 18 * MiB); /* the cached 16 MiB does not fit it, and both together pass the cap */
+    cr_assert_not_null(b, "the cache kept the pool full: %s", mpool_strerror(mpool_last_error()));
+    mpool_free(capped, b);
+    cr_assert_gt(mpool_trim(capped), 0, "trim did not give the cache back");
+    check0(capped, "after trim");
+    mpool_destroy(capped);
     mpool_destroy(pool);
 }

@@ -86,6 +86,12 @@ static int access_in_child(bool write, size_t offset)
     }
     int status;
     cr_assert_eq(waitpid(pid, &status, 0), pid);
+#if defined(__SANITIZE_ADDRESS__)
+    /* AddressSanitizer catches the fault, reports it ("SEGV on unknown
+     * address") and exits with 1, or aborts (abort_on_error) */
+    if ((WIFEXITED(status) && WEXITSTATUS(status) != 0) || (WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT))
+        return SIGSEGV;
+#endif
     return WIFSIGNALED(status) ? WTERMSIG(status) : 0;
 }
 
