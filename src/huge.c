@@ -12,14 +12,18 @@ static bool huge_unmap(struct mpool_pool *pool, struct huge *h);
 static struct huge *huge_map(struct mpool_pool *pool, size_t map, size_t align, enum buddy_status *status);
 static void huge_keep_stuck_locked(struct mpool_pool *pool, struct huge *h);
 
-/* Unmaps cached mapping h (on the cached list). */
-static void cache_drop_locked(struct mpool_pool *pool, struct huge *h)
+/* Unmaps cached mapping h (on the cached list); returns the bytes unmapped
+ * (0 if the system refused: the mapping is then stuck). */
+static size_t cache_drop_locked(struct mpool_pool *pool, struct huge *h)
 {
+    size_t map = h->mapped;
     LIST_REMOVE(pool->huge.cached, h, next, prev);
     pool->huge.cached_count--;
-    pool->huge.cached_bytes -= h->mapped;
-    if (!huge_unmap(pool, h))
-        huge_keep_stuck_locked(pool, h);
+    pool->huge.cached_bytes -= map;
+    if (huge_unmap(pool, h))
+        return map;
+    huge_keep_stuck_locked(pool, h);
+    return 0;
 }
 
 /* Unmaps the cached mappings that waited HUGE_CACHE_AGE_MS or more. */
@@ -64,9 +68,9 @@ static struct huge *cache_take_locked(struct mpool_pool *pool, size_t usable, si
 size_t huge_cache_flush(struct mpool_pool *pool)
 {
     lock_take(&pool->huge.lock, pool->thread_safe);
-    size_t bytes = pool->huge.cached_bytes;
+    size_t bytes = 0;
     while (pool->huge.cached)
-        cache_drop_locked(pool, pool->huge.cached);
+        bytes += cache_drop_locked(pool, pool->huge.cached);
     lock_give(&pool->huge.lock, pool->thread_safe);
     return bytes;
 }

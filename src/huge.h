@@ -67,7 +67,8 @@ static inline void *huge_block(const struct huge *h) { return (char *)h + PAGE_S
 void *huge_alloc(struct mpool_pool *pool, size_t size, size_t align, bool *zeroed,
                  enum buddy_status *status) mpool_internal;
 
-/* Unmaps every cached mapping; returns the bytes. */
+/* Unmaps every cached mapping; returns the bytes the system let go (a
+ * refused one is kept stuck, as a refused free is). */
 size_t huge_cache_flush(struct mpool_pool *pool) mpool_internal;
 
 /* Unmaps a huge block (or keeps it stuck, see above). */
