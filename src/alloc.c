@@ -120,11 +120,27 @@ static bool block_marked_free(const struct block *b, void *p)
 }
 
 /* Exact: p starts a live block of pool (any pool if NULL), found in *b. */
-static bool block_lookup_live(const struct mpool_pool *pool, const void *p, struct block *b)
+static bool block_lookup_raw(const struct mpool_pool *pool, const void *p, struct block *b)
 {
     *b = block_find(p);
     return b->kind != BLOCK_NONE && (!pool || b->pool == pool) && block_is_start(b, p) &&
            !block_marked_free(b, (void *)p);
+}
+
+/* A debug pool's blocks hold debug blocks (debug.h): the program's pointers
+ * are the debug layer's, which the hooks take before these paths, so a
+ * pointer that reaches them and starts one of its blocks is no block of the
+ * program (the start of a debug block's header, for one). */
+static bool block_of_program(const struct block *b)
+{
+    return !b->pool || !b->pool->debug;
+}
+
+/* Exact: p starts a live block of pool (any pool if NULL) that the program
+ * was given, found in *b. */
+static bool block_lookup_live(const struct mpool_pool *pool, const void *p, struct block *b)
+{
+    return block_lookup_raw(pool, p, b) && block_of_program(b);
 }
 
 /* ---- Reporting ---------------------------------------------------------- */
@@ -491,7 +507,7 @@ static mpool_noinline void free_general(mpool_t *pool, void *p, const char *who)
         return;
     struct block b = block_find(p);
     enum free_result r = NOT_A_BLOCK;
-    if (b.kind != BLOCK_NONE && (!pool || b.pool == pool) && block_is_start(&b, p))
+    if (b.kind != BLOCK_NONE && (!pool || b.pool == pool) && block_is_start(&b, p) && block_of_program(&b))
         r = free_block(&b, p);
     if (r == ALREADY_FREE)
         fail_double_free(b.pool, who, p);
@@ -562,7 +578,7 @@ bool mpool_safe_free(mpool_t *pool, void *p)
 bool free_plain(struct mpool_pool *pool, void *p)
 {
     struct block b;
-    return block_lookup_live(pool, p, &b) && free_block(&b, p) == FREED;
+    return block_lookup_raw(pool, p, &b) && free_block(&b, p) == FREED;
 }
 
 /* ---- Resizing ----------------------------------------------------------- */
@@ -727,7 +743,7 @@ void alloc_free_sized(void *p, size_t size, size_t align, const char *who)
         return;
     }
     struct block b = block_find(p);
-    if (b.kind != BLOCK_NONE && block_is_start(&b, p) && !block_marked_free(&b, p) &&
+    if (b.kind != BLOCK_NONE && block_is_start(&b, p) && !block_marked_free(&b, p) && block_of_program(&b) &&
         (align ? !is_pow2(align) || !block_fits_request(&b, p, size, align) : !block_fits_request(&b, p, size, 1))) {
         fail_size_mismatch(b.pool, who, p, size, align, block_usable(&b));
         return;

@@ -558,3 +558,34 @@ Test(debug, asan_reports_an_overflow_and_a_use_after_free_in_a_debug_pool)
 #endif
 }
 #endif
+
+/* The pool blocks that hold debug blocks are not the program's: their
+ * starts (below a small block's header, a huge block's chunk base) are
+ * refused by every exact call and by free, and nothing changes (found by
+ * tests/fuzz: mpool_safe_free(NULL, chunk base) freed a huge debug block's
+ * mapping). */
+Test(debug, the_blocks_holding_debug_blocks_are_not_blocks)
+{
+    mpool_t *pool = debug_pool();
+    size_t asked[] = {8, 4096, 3 << 20};
+    for (int i = 0; i < 3; i++) {
+        unsigned char *p = mpool_alloc(pool, asked[i]);
+        cr_assert_not_null(p);
+        memset(p, 0x33, asked[i]);
+        unsigned char *raw = asked[i] > (1u << 20) ? (unsigned char *)((uintptr_t)p & ~(uintptr_t)((4u << 20) - 1))
+                                                   : p - 256 - 80;
+        for (unsigned char *q = raw; q < p; q += 16) {
+            cr_assert_not(mpool_owns(NULL, q), "%p below a debug block of %zu bytes is a block", (const void *)q, asked[i]);
+            cr_assert_eq(mpool_usable_size(NULL, q), 0);
+            cr_assert_not(mpool_safe_free(NULL, q), "%p below a debug block was freed", (const void *)q);
+            if (asked[i] > (1u << 20))
+                break; /* a huge block's header is a page below its data: one probe */
+        }
+        cr_assert(mpool_owns(pool, p));
+        for (size_t k = 0; k < asked[i]; k++)
+            cr_assert_eq(p[k], 0x33, "the debug block changed");
+        mpool_free(pool, p);
+    }
+    cr_assert_eq(mpool_check(pool), 0);
+    mpool_destroy(pool);
+}
