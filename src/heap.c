@@ -663,10 +663,13 @@ static size_t heap_check(const struct heap *h, size_t *slabs)
                 return problems + 1; /* a cycle */
         }
     }
-    /* A parked slab is on the notified stack exactly when a remote free took
-     * its notification bit.  The owner's own frees into a parked slab wait on
-     * its local_free (heap_free_settle). */
-    size_t notified = 0;
+    /* A parked slab is on the notified stack when a remote free took its
+     * notification bit, except while that free is between taking the bit
+     * and pushing the slab (a check that runs beside other threads' frees
+     * sees that window), so the stack may hold fewer, never more, slabs
+     * than have lost their bit.  The owner's own frees into a parked slab
+     * wait on its local_free (heap_free_settle). */
+    size_t notified = 0, waiting_slabs = 0;
     for (const struct page *pg = __atomic_load_n(&h->remote_full, __ATOMIC_ACQUIRE); pg; pg = pg->remote_next)
         if (++notified > limit)
             return problems + 1;
@@ -678,12 +681,12 @@ static size_t heap_check(const struct heap *h, size_t *slabs)
             problems++;
         else
             problems += slab_check(pg, h->key);
-        notified -= waiting;
+        waiting_slabs += waiting;
         prev = pg;
         if (++n > limit)
             return problems + 1;
     }
-    if (notified != 0) /* on the stack but not parked, or notified twice */
+    if (notified > waiting_slabs) /* on the stack but not parked, or notified twice */
         problems++;
     *slabs += n;
     return problems;
