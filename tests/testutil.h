@@ -211,6 +211,16 @@ static inline bool is_aligned(const void *p, size_t alignment)
 
 #include <mpool.h>
 
+/* UNDER_TSAN: the test runs under ThreadSanitizer (gcc or clang), which
+ * makes threaded loops many times slower: tests scale their work down. */
+#if defined(__SANITIZE_THREAD__)
+#define UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UNDER_TSAN 1
+#endif
+#endif
+
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
 
