@@ -1,9 +1,20 @@
 /*
  * callsite.c - call sites of debug mode (callsite.h).
  *
- * Capture.  backtrace() (execinfo.h) from the debug layer, whose own frames
- * are dropped by count (its functions are noinline).  The first backtrace
- * of a process loads the unwinder (libgcc_s), which allocates: under the
+ * Capture.  From the debug layer, whose own frames are dropped by count
+ * (its functions are noinline), with libunwind's unw_backtrace when the
+ * system has libunwind.so.8, else glibc's backtrace() (execinfo.h).  Both
+ * give the same addresses (frame 0 is the return address into the caller).
+ * backtrace() walks each frame with libgcc_s's DWARF interpreter, about
+ * 1,450 instructions a frame here; unw_backtrace keeps a per-thread cache
+ * of each return address's frame layout and takes about 100 (callgrind, a
+ * 16-frame stack; BENCHMARKS.md, "Debug mode: what it costs").  libunwind
+ * is opened by callsite_prepare, never inside an allocation (the first one
+ * of a process may come from the dynamic loader itself, where dlopen must
+ * not be entered): the drop-in's constructor calls it for the default pool
+ * and mpool_create for a debug pool; captures before that use backtrace().
+ * libunwind's trace cache takes its memory from mmap, not malloc.  The
+ * first backtrace of a process loads libgcc_s, which allocates: under the
  * malloc replacement that allocation comes back here, so a thread that is
  * already capturing captures nothing (a thread-local flag, initial-exec so
  * that reading it never calls the dynamic loader).
@@ -48,6 +59,29 @@
 
 static _Thread_local bool capturing __attribute__((tls_model("initial-exec")));
 
+typedef int (*unwind_backtrace_fn)(void **frames, int size);
+static unwind_backtrace_fn fast_backtrace; /* atomic: libunwind's unw_backtrace, once opened */
+
+void callsite_prepare(bool fast)
+{
+    static bool tried;
+    if (!fast || __atomic_exchange_n(&tried, true, __ATOMIC_ACQ_REL))
+        return;
+    void *lib = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
+    if (!lib)
+        return;
+    unwind_backtrace_fn fn;
+    void *sym = dlsym(lib, "unw_backtrace");
+    memcpy(&fn, &sym, sizeof fn);
+    if (fn)
+        __atomic_store_n(&fast_backtrace, fn, __ATOMIC_RELEASE);
+}
+
+bool callsite_fast(void)
+{
+    return __atomic_load_n(&fast_backtrace, __ATOMIC_ACQUIRE) != NULL;
+}
+
 size_t callsite_capture(void **out, size_t n, unsigned skip)
 {
     memset(out, 0, n * sizeof *out);
@@ -56,7 +90,8 @@ size_t callsite_capture(void **out, size_t n, unsigned skip)
     capturing = true;
     void *frames[CAPTURE_MAX];
     size_t want = n + skip + 1 < CAPTURE_MAX ? n + skip + 1 : CAPTURE_MAX;
-    int got = backtrace(frames, (int)want);
+    unwind_backtrace_fn fast = __atomic_load_n(&fast_backtrace, __ATOMIC_ACQUIRE);
+    int got = fast ? fast(frames, (int)want) : backtrace(frames, (int)want);
     capturing = false;
     size_t k = 0;
     for (size_t i = skip + 1; i < (size_t)(got > 0 ? got : 0) && k < n; i++)

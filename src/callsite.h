@@ -21,6 +21,13 @@
  * time: the allocation it makes gets no call sites). */
 size_t callsite_capture(void **out, size_t n, unsigned skip) mpool_internal mpool_noinline;
 
+/* Opens libunwind for the fast capture if `fast` (the process option
+ * fast_unwind, MPOOL_FAST_UNWIND) and the system has it; once, and never
+ * from inside an allocation (callsite.c).  callsite_fast tells which
+ * unwinder captures. */
+void callsite_prepare(bool fast) mpool_internal;
+bool callsite_fast(void) mpool_internal;
+
 /* True if frame addr (with its function name, NULL if unknown) is inside
  * mpool or the malloc family it serves (not the program's call site). */
 bool callsite_internal(const void *addr, const char *function) mpool_internal;

@@ -74,6 +74,7 @@
 #include "alloc.h"
 #include "callsite.h"
 #include "huge.h"
+#include "options.h"
 #include "prim.h"
 #include "sanitize.h"
 
@@ -406,8 +407,10 @@ bool debug_pool_init(struct mpool_pool *pool)
     __atomic_fetch_add(&debug_pools_live, 1, __ATOMIC_RELAXED);
     /* Not inside the default pool's creation (the first malloc: pthread_atfork
      * may allocate); mpool_default registers for it. */
-    if (pool != &mpool_default_pool)
+    if (pool != &mpool_default_pool) {
         debug_register_fork();
+        callsite_prepare(pool_process_options()->fast_unwind);
+    }
     return true;
 }
 

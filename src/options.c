@@ -76,6 +76,7 @@ static const struct option_spec option_table[] = {
     {"verbose", OPT_BOOL, PROC(verbose), RULE_NONE, "print the options in effect at start"},
     {"show_stats", OPT_BOOL, PROC(show_stats), RULE_NONE, "print a report of the default pool at exit"},
     {"leak_report", OPT_BOOL, PROC(leak_report), RULE_NONE, "print the live blocks by call site at exit (turns on enable_debug)"},
+    {"fast_unwind", OPT_BOOL, PROC(fast_unwind), RULE_NONE, "debug mode: capture call sites with libunwind if the system has it (false: glibc's backtrace)"},
     {"stats_interval", OPT_NUMBER, PROC(stats_interval), RULE_INTERVAL, "seconds between two lines of stats_file (0: only the line at exit)"},
     {"stats_file", OPT_PATH, PROC(stats_fd), RULE_NONE, "append a JSON line of statistics every stats_interval and at exit"},
 };
@@ -468,6 +469,7 @@ void options_load(mpool_config_t *cfg, struct process_options *proc, bool dropin
     if (dropin)
         cfg->on_error = MPOOL_ON_ERROR_ABORT;
     proc->verbose = proc->show_stats = proc->leak_report = false;
+    proc->fast_unwind = true;
     proc->stats_interval = 0;
     proc->log_fd = proc->stats_fd = -1;
     const char *file = getenv("MPOOL_CONFIG");

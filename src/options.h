@@ -22,6 +22,7 @@ struct process_options {
     bool verbose;       /* print the options in effect at start */
     bool show_stats;    /* print a report of the default pool at exit */
     bool leak_report;   /* print the default pool's live blocks by call site at exit (debug mode) */
+    bool fast_unwind;   /* debug mode captures call sites with libunwind when present (callsite.c) */
     int log_fd;         /* where the default pool's messages go (-1: stderr) */
     double stats_interval; /* seconds between two lines of stats_fd (0: only the line at exit) */
     int stats_fd;       /* the statistics file, opened for appending (-1: none) */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "arena.h"
+#include "callsite.h"
 #include "debug.h"
 #include "heap.h"
 #include "huge.h"
@@ -271,6 +272,10 @@ mpool_t *mpool_default(void)
         pthread_atfork(default_fork_prepare, default_fork_parent, default_fork_child);
         if (mpool_default_pool.debug)
             debug_register_fork();
+        /* Not from here in the replacement, where this may be the loader's
+         * first malloc: its constructor does it (callsite.c). */
+        if (mpool_default_pool.debug && &mpool_dropin_build == NULL)
+            callsite_prepare(default_process.fast_unwind);
     }
     return &mpool_default_pool;
 }

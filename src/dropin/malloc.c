@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "callsite.h"
 #include "dropin.h"
 #include "error.h"
 #include "mpool.h"
@@ -241,6 +242,8 @@ void *__libc_pvalloc(size_t size) { return pvalloc(size); }
 
 __attribute__((constructor)) static void dropin_start(void)
 {
+    if (mpool_default()->debug) /* libunwind for call sites: not from inside an allocation (callsite.c) */
+        callsite_prepare(pool_process_options()->fast_unwind);
     monitor_start();
 }
 
