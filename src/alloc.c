@@ -274,11 +274,11 @@ void *alloc_plain(struct mpool_pool *pool, size_t size, size_t align, const char
 }
 
 /* alloc_plain, or the debug layer's block for a debug pool. */
-static inline void *alloc_any(struct mpool_pool *pool, size_t size, size_t align, const char *who,
-                              const void *old, bool *zeroed, size_t *usable)
+static inline void *alloc_any(struct mpool_pool *pool, size_t size, size_t align, enum debug_form form,
+                              const char *who, const void *old, bool *zeroed, size_t *usable)
 {
     if (unlikely(pool->debug)) /* DEBUG HOOK (debug.h) */
-        return debug_alloc(pool, size, align, who, old, zeroed, usable);
+        return debug_alloc(pool, size, align, form, who, old, zeroed, usable);
     return alloc_plain(pool, size, align, who, old, zeroed, usable);
 }
 
@@ -295,10 +295,11 @@ static inline unsigned slab_class_for(const struct mpool_pool *pool, size_t size
 
 /* alloc_any for an allocating call, counted (stats.h) in the calling
  * thread's heap, or by stats_count_call if it has none yet. */
-static void *alloc_call(struct mpool_pool *pool, size_t size, size_t align, const char *who, bool *zeroed)
+static void *alloc_call(struct mpool_pool *pool, size_t size, size_t align, enum debug_form form, const char *who,
+                        bool *zeroed)
 {
     size_t usable;
-    void *p = alloc_any(pool, size, align, who, NULL, zeroed, &usable);
+    void *p = alloc_any(pool, size, align, form, who, NULL, zeroed, &usable);
     if (likely(p != NULL)) {
         struct heap *h = heap_mine(pool);
         if (likely(h != NULL))
@@ -312,7 +313,7 @@ static void *alloc_call(struct mpool_pool *pool, size_t size, size_t align, cons
 /* Every allocation alloc_slow does not finish. */
 static mpool_noinline void *alloc_general(struct mpool_pool *pool, size_t size)
 {
-    return alloc_call(pool, size, 0, "mpool_alloc", NULL);
+    return alloc_call(pool, size, 0, DEBUG_FORM_MALLOC, "mpool_alloc", NULL);
 }
 
 /* mpool_alloc when its inline part cannot serve: a pool whose heap it does
@@ -403,6 +404,14 @@ void *alloc_default_slow(size_t size)
     return alloc_slow(NULL, size);
 }
 
+void *alloc_new(size_t size, size_t align, enum debug_form form)
+{
+    struct mpool_pool *pool = mpool_default();
+    if (unlikely(pool->debug) && (align == 0 || (is_pow2(align) && align <= MAX_REQUEST / 2))) /* DEBUG HOOK */
+        return alloc_call(pool, size, align, form, form == DEBUG_FORM_NEW ? "operator new" : "operator new[]", NULL);
+    return align ? mpool_alloc_aligned(NULL, size, align) : mpool_alloc(NULL, size);
+}
+
 void *mpool_alloc_aligned(mpool_t *pool, size_t size, size_t alignment)
 {
     if (!pool)
@@ -421,7 +430,7 @@ void *mpool_alloc_aligned(mpool_t *pool, size_t size, size_t alignment)
                     size, alignment);
         return NULL;
     }
-    return alloc_call(pool, size, alignment, "mpool_alloc_aligned", NULL);
+    return alloc_call(pool, size, alignment, DEBUG_FORM_MALLOC, "mpool_alloc_aligned", NULL);
 }
 
 void *mpool_calloc(mpool_t *pool, size_t count, size_t size)
@@ -436,7 +445,7 @@ void *mpool_calloc(mpool_t *pool, size_t count, size_t size)
         return NULL;
     }
     bool zeroed = false;
-    void *p = alloc_call(pool, total, 0, "mpool_calloc", &zeroed);
+    void *p = alloc_call(pool, total, 0, DEBUG_FORM_MALLOC, "mpool_calloc", &zeroed);
     if (p && !zeroed)
         memset(p, 0, total);
     return p;
@@ -503,7 +512,7 @@ static mpool_noinline void free_general(mpool_t *pool, void *p, const char *who)
 {
     if (!p)
         return;
-    if (debug_any() && debug_free(pool, p, who) != DEBUG_NOT_MINE) /* DEBUG HOOK (debug.h) */
+    if (debug_any() && debug_free(pool, p, who, NULL) != DEBUG_NOT_MINE) /* DEBUG HOOK (debug.h) */
         return;
     struct block b = block_find(p);
     enum free_result r = NOT_A_BLOCK;
@@ -560,10 +569,20 @@ void free_default_slow(void *p)
     free_slow(NULL, p);
 }
 
+void free_delete_slow(void *p, enum debug_form form, const char *who)
+{
+    if (debug_any()) { /* DEBUG HOOK (debug.h): debug mode knows the form */
+        struct debug_release rel = {form, DEBUG_ANY, 0};
+        if (debug_free(NULL, p, who, &rel) != DEBUG_NOT_MINE)
+            return;
+    }
+    free_slow(NULL, p);
+}
+
 bool mpool_safe_free(mpool_t *pool, void *p)
 {
     if (p && debug_any()) { /* DEBUG HOOK (debug.h) */
-        enum debug_verdict v = debug_free(pool, p, "mpool_safe_free");
+        enum debug_verdict v = debug_free(pool, p, "mpool_safe_free", NULL);
         if (v != DEBUG_NOT_MINE)
             return v == DEBUG_DONE;
     }
@@ -593,7 +612,7 @@ static bool is_huge_size(const struct mpool_pool *pool, size_t size)
 void *mpool_realloc(mpool_t *pool, void *p, size_t size)
 {
     if (!p)
-        return alloc_call(pool ? pool : mpool_default(), size, 0, "mpool_realloc", NULL);
+        return alloc_call(pool ? pool : mpool_default(), size, 0, DEBUG_FORM_MALLOC, "mpool_realloc", NULL);
     void *moved;
     if (debug_any() && debug_realloc(pool, p, size, &moved)) /* DEBUG HOOK (debug.h) */
         return moved;
@@ -652,7 +671,7 @@ void *mpool_realloc(mpool_t *pool, void *p, size_t size)
         break;
     }
     size_t got;
-    void *q = alloc_any(pool, size, 0, "mpool_realloc", p, NULL, &got);
+    void *q = alloc_any(pool, size, 0, DEBUG_FORM_MALLOC, "mpool_realloc", p, NULL, &got);
     if (!q)
         return NULL;
     memcpy(q, p, size < usable ? size : usable);
@@ -727,20 +746,14 @@ static bool block_fits_request(const struct block *b, const void *p, size_t size
     return !slab && align_up(req, PAGE_SIZE) == block_usable(b);
 }
 
-void alloc_free_sized(void *p, size_t size, size_t align, const char *who)
+void alloc_free_sized(void *p, size_t size, size_t align, enum debug_form form, const char *who)
 {
     if (!p)
         return;
-    bool live;
-    size_t asked;
-    if (debug_any() && debug_usable(NULL, p, &live, &asked)) { /* DEBUG HOOK (debug.h) */
-        if (live && size != ALLOC_SIZE_UNKNOWN && size != asked) { /* debug: the exact size asked for */
-            struct block d = block_find(p);
-            fail_size_mismatch(d.pool ? d.pool : pool_default(), who, p, size, align, asked);
+    if (debug_any()) { /* DEBUG HOOK (debug.h): exact size, alignment and form */
+        struct debug_release rel = {form, size == ALLOC_SIZE_UNKNOWN ? DEBUG_ANY : size, align};
+        if (debug_free(NULL, p, who, &rel) != DEBUG_NOT_MINE)
             return;
-        }
-        free_general(NULL, p, who);
-        return;
     }
     struct block b = block_find(p);
     if (b.kind != BLOCK_NONE && block_is_start(&b, p) && !block_marked_free(&b, p) && block_of_program(&b) &&

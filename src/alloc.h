@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "common.h"
+#include "debug.h"
 #include "heap.h"
 
 /* malloc_usable_size: the usable size of the live block at p; anything else
@@ -20,8 +21,17 @@ size_t alloc_usable_size_checked(const void *p) mpool_internal;
  * bytes aligned to align (0: no alignment asked; a value that is not a power
  * of two fits no block) would get; a live block that does not fit is reported (misuse:
  * MPOOL_ERR_INVALID_POINTER) and not freed, anything else reported as by free. */
-void alloc_free_sized(void *p, size_t size, size_t align, const char *who) mpool_internal mpool_noinline;
+void alloc_free_sized(void *p, size_t size, size_t align, enum debug_form form, const char *who)
+    mpool_internal mpool_noinline;
 #define ALLOC_SIZE_UNKNOWN SIZE_MAX /* alloc_free_sized: check the alignment only */
+
+/* operator new past its inline part: a block of the default pool; in debug
+ * mode it records the form (debug.h), which delete must match. */
+void *alloc_new(size_t size, size_t align, enum debug_form form) mpool_internal mpool_noinline;
+
+/* Unsized operator delete past its inline part (p not NULL): as free, and in
+ * debug mode the block must be of that form and unaligned. */
+void free_delete_slow(void *p, enum debug_form form, const char *who) mpool_internal mpool_noinline;
 
 /* The block functions below the debug layer (debug.c), which wraps the
  * blocks of debug pools in these: alloc_any and the exact free of a live

@@ -13,7 +13,9 @@
  * of a process may come from the dynamic loader itself, where dlopen must
  * not be entered): the drop-in's constructor calls it for the default pool
  * and mpool_create for a debug pool; captures before that use backtrace().
- * libunwind's trace cache takes its memory from mmap, not malloc.  The
+ * libunwind's trace cache takes its memory from mmap, not malloc.  Under
+ * Valgrind's memcheck it is not used (its probes of stack memory with
+ * system calls are reported as errors there).  The
  * first backtrace of a process loads libgcc_s, which allocates: under the
  * malloc replacement that allocation comes back here, so a thread that is
  * already capturing captures nothing (a thread-local flag, initial-exec so
@@ -39,6 +41,7 @@
  */
 #define _GNU_SOURCE
 #include "callsite.h"
+#include "sanitize.h"
 
 #include <dlfcn.h>
 #include <elf.h>
@@ -65,7 +68,7 @@ static unwind_backtrace_fn fast_backtrace; /* atomic: libunwind's unw_backtrace,
 void callsite_prepare(bool fast)
 {
     static bool tried;
-    if (!fast || __atomic_exchange_n(&tried, true, __ATOMIC_ACQ_REL))
+    if (!fast || san_under_memcheck() || __atomic_exchange_n(&tried, true, __ATOMIC_ACQ_REL))
         return;
     void *lib = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
     if (!lib)

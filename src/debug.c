@@ -74,6 +74,7 @@
 #include "alloc.h"
 #include "callsite.h"
 #include "huge.h"
+#include "zero.h"
 #include "options.h"
 #include "prim.h"
 #include "sanitize.h"
@@ -89,18 +90,23 @@
 #define DEBUG_REPORTS_PER_CHECK 16 /* lines mpool_check writes at most (it counts every problem) */
 
 enum debug_state { STATE_LIVE = 0x4c495645, STATE_QUARANTINED = 0x51554152 };
-enum debug_layout { LAYOUT_SLAB = 1, LAYOUT_PAGES, LAYOUT_HUGE };
+enum debug_layout { LAYOUT_SLAB = 1, LAYOUT_PAGES, LAYOUT_HUGE, LAYOUT_ZERO };
 
 struct debug_block {
-    uint64_t checksum;  /* of pool, raw, raw_size, size, layout, alloc_site, keyed with pool->key */
+    uint64_t checksum;  /* of the fields from pool to align and alloc_site, keyed with pool->key */
     uint32_t state;
-    uint32_t layout;
+    uint16_t layout;
+    uint16_t form;      /* enum debug_form: the call that allocated it */
     struct mpool_pool *pool;
     struct debug_block *hash_next;
     struct debug_block *quarantine_next;
     void *raw;
+    uintptr_t user_at;  /* the program's pointer less the header's address: DEBUG_HEAD, or
+                           a zero-size slot's (not a pointer: memcheck's leak check
+                           must not see the block as reachable from its header) */
     size_t raw_size;    /* usable bytes of the raw block */
     size_t size;        /* requested */
+    size_t align;       /* requested (0: none asked; the pool's alignment applies) */
     void *alloc_site[DEBUG_ALLOC_FRAMES];
     void *free_site[DEBUG_FREE_FRAMES];
 };
@@ -121,18 +127,22 @@ static size_t table_buckets, table_count;
 
 /* ---- Geometry ----------------------------------------------------------- */
 
-static inline char *block_user(const struct debug_block *b) { return (char *)b + DEBUG_HEAD; }
+static inline char *block_user(const struct debug_block *b) { return (char *)((uintptr_t)b + b->user_at); }
 static inline struct debug_block *block_header(const void *user)
 {
     return (struct debug_block *)((char *)(uintptr_t)user - DEBUG_HEAD);
 }
-static inline char *front_start(const struct debug_block *b) { return (char *)(b + 1); }
 
-/* Where the tail canary ends: the raw block's end, or the guard page. */
+/* Where the front canary starts and the tail canary ends (the raw block's
+ * end, or the guard page); a zero-size block has neither. */
+static inline char *front_start(const struct debug_block *b)
+{
+    return b->layout == LAYOUT_ZERO ? block_user(b) : (char *)(b + 1);
+}
 static inline char *tail_end(const struct debug_block *b)
 {
     char *end = (char *)b->raw + b->raw_size;
-    return b->layout == LAYOUT_HUGE ? end - PAGE_SIZE : end;
+    return b->layout == LAYOUT_ZERO ? block_user(b) : b->layout == LAYOUT_HUGE ? end - PAGE_SIZE : end;
 }
 
 /* The whole pages inside the block (protected while it is in quarantine). */
@@ -140,7 +150,7 @@ static void block_inner_pages(const struct debug_block *b, char **lo, size_t *le
 {
     *lo = NULL;
     *len = 0;
-    if (b->layout == LAYOUT_SLAB)
+    if (b->layout == LAYOUT_SLAB || b->layout == LAYOUT_ZERO)
         return;
     uintptr_t a = align_up((uintptr_t)block_user(b), PAGE_SIZE);
     uintptr_t z = ((uintptr_t)block_user(b) + b->size) & ~(uintptr_t)(PAGE_SIZE - 1);
@@ -153,10 +163,11 @@ static void block_inner_pages(const struct debug_block *b, char **lo, size_t *le
 static uint64_t block_checksum(const struct debug_block *b)
 {
     uint64_t h = b->pool ? b->pool->key : 0;
-    uint64_t words[5] = {(uint64_t)(uintptr_t)b->pool, (uint64_t)(uintptr_t)b->raw, b->raw_size, b->size,
-                         b->layout};
-    for (size_t i = 0; i < 5 + DEBUG_ALLOC_FRAMES; i++) {
-        h ^= i < 5 ? words[i] : (uint64_t)(uintptr_t)b->alloc_site[i - 5];
+    enum { WORDS = 7 };
+    uint64_t words[WORDS] = {(uint64_t)(uintptr_t)b->pool, (uint64_t)(uintptr_t)b->raw, (uint64_t)b->user_at,
+                             b->raw_size, b->size, b->align, (uint64_t)b->layout << 16 | b->form};
+    for (size_t i = 0; i < WORDS + DEBUG_ALLOC_FRAMES; i++) {
+        h ^= i < WORDS ? words[i] : (uint64_t)(uintptr_t)b->alloc_site[i - WORDS];
         h *= 0x9E3779B97F4A7C15ull;
         h ^= h >> 29;
     }
@@ -238,6 +249,8 @@ struct debug_problem {
     void *alloc_site[DEBUG_ALLOC_FRAMES];
     void *free_site[DEBUG_FREE_FRAMES];
     bool freed;
+    bool released;     /* release_site is the call's own (a refused release) */
+    void *release_site[DEBUG_FREE_FRAMES];
 };
 
 static void problem_of_block(struct debug_problem *pr, const char *kind, const char *who,
@@ -265,10 +278,10 @@ static void problem_report(struct mpool_pool *pool, const struct debug_problem *
     }
     char alloc_at[CALLSITE_TEXT + 16], free_at[CALLSITE_TEXT + 32] = "";
     callsite_format(alloc_at, sizeof alloc_at, pr->alloc_site, DEBUG_ALLOC_FRAMES);
-    if (pr->freed) {
+    if (pr->freed || pr->released) {
         char site[CALLSITE_TEXT];
-        callsite_format(site, sizeof site, pr->free_site, DEBUG_FREE_FRAMES);
-        snprintf(free_at, sizeof free_at, "; freed at %s", site);
+        callsite_format(site, sizeof site, pr->freed ? pr->free_site : pr->release_site, DEBUG_FREE_FRAMES);
+        snprintf(free_at, sizeof free_at, "; %s at %s", pr->freed ? "freed" : "released", site);
     }
     error_raise(&pool->policy, MPOOL_ERR_INVALID_POINTER, 0, "%s(%p): %s: block %p of %zu bytes%s%s; allocated at %s%s",
                 pr->who, pr->ptr, pr->kind, pr->ptr, pr->size, pr->detail[0] ? ", " : "", pr->detail, alloc_at,
@@ -511,6 +524,8 @@ static void quarantine_release(struct mpool_pool *pool, struct debug_block *list
             problem_report(pool, &pr[i]);
         if (damaged)
             continue; /* raw and its size are not to be trusted: the block stays out of use */
+        if (b->layout == LAYOUT_ZERO)
+            free_plain(pool, block_user(b));
         san_unpoison(raw, raw_size);
         free_plain(pool, raw);
     }
@@ -518,11 +533,12 @@ static void quarantine_release(struct mpool_pool *pool, struct debug_block *list
 
 /* ---- Allocation --------------------------------------------------------- */
 
-void *debug_alloc(struct mpool_pool *pool, size_t size, size_t align, const char *who, const void *old,
-                  bool *zeroed, size_t *usable)
+void *debug_alloc(struct mpool_pool *pool, size_t size, size_t align, enum debug_form form, const char *who,
+                  const void *old, bool *zeroed, size_t *usable)
 {
     if (zeroed)
         *zeroed = false;
+    size_t asked = align;
     if (align < pool->align)
         align = pool->align;
     if (size > DEBUG_MAX_REQUEST || align > DEBUG_MAX_REQUEST / 4)
@@ -535,7 +551,16 @@ void *debug_alloc(struct mpool_pool *pool, size_t size, size_t align, const char
     size_t total = front + size + DEBUG_REDZONE;
     enum debug_layout layout = LAYOUT_SLAB;
     size_t raw_align = align;
-    if (total > pool->max_block || align > PAGE_SIZE || align_up(total, align) > SLAB_MAX) {
+    char *user = NULL;
+    if (size == 0 && align <= ZERO_SLOT) { /* the header apart, the block a slot of zero.h */
+        layout = LAYOUT_ZERO;
+        total = sizeof(struct debug_block);
+        raw_align = 0;
+        size_t none;
+        user = alloc_plain(pool, 0, align, who, old, NULL, &none);
+        if (!user)
+            return NULL;
+    } else if (total > pool->max_block || align > PAGE_SIZE || align_up(total, align) > SLAB_MAX) {
         layout = LAYOUT_PAGES;
         front = front > PAGE_SIZE ? front : PAGE_SIZE;
         total = front + size + DEBUG_REDZONE;
@@ -546,10 +571,14 @@ void *debug_alloc(struct mpool_pool *pool, size_t size, size_t align, const char
     }
     size_t raw_size;
     void *raw = alloc_plain(pool, total, raw_align, who, old, NULL, &raw_size);
-    if (!raw)
+    if (!raw) {
+        if (user)
+            free_plain(pool, user);
         return NULL;
-    char *user;
-    if (layout == LAYOUT_HUGE) {
+    }
+    if (layout == LAYOUT_ZERO) {
+        /* user is the slot */
+    } else if (layout == LAYOUT_HUGE) {
         struct huge *h = huge_of(raw);
         if (h) {
             raw_size = h->usable;
@@ -564,14 +593,17 @@ void *debug_alloc(struct mpool_pool *pool, size_t size, size_t align, const char
     }
 
     san_internal_begin();
-    struct debug_block *b = block_header(user);
+    struct debug_block *b = layout == LAYOUT_ZERO ? (struct debug_block *)raw : block_header(user);
     memset(b, 0, sizeof *b);
     b->state = STATE_LIVE;
-    b->layout = layout;
+    b->layout = (uint16_t)layout;
+    b->form = (uint16_t)form;
     b->pool = pool;
     b->raw = raw;
+    b->user_at = (uintptr_t)user - (uintptr_t)b;
     b->raw_size = raw_size;
     b->size = size;
+    b->align = asked;
     memcpy(b->alloc_site, sites, sizeof sites);
     b->checksum = block_checksum(b);
     memset(front_start(b), DEBUG_FILL_CANARY, (size_t)(user - front_start(b)));
@@ -587,6 +619,8 @@ void *debug_alloc(struct mpool_pool *pool, size_t size, size_t align, const char
         if (layout == LAYOUT_HUGE)
             (void)prim_protect(tail_end(b), PAGE_SIZE, true);
         san_internal_end();
+        if (layout == LAYOUT_ZERO)
+            free_plain(pool, user);
         free_plain(pool, raw);
         stat_atomic_inc(&pool->stats.failures);
         error_raise(&pool->policy, MPOOL_ERR_OUT_OF_MEMORY, 0, "%s(size=%zu): out of memory (debug table)", who,
@@ -687,7 +721,47 @@ static bool debug_release(struct debug_block *b, void *p, const char *who, void 
     return true;
 }
 
-enum debug_verdict debug_free(struct mpool_pool *pool, void *p, const char *who)
+static const char *form_name(unsigned form)
+{
+    return form == DEBUG_FORM_NEW ? "operator new" : form == DEBUG_FORM_NEW_ARRAY ? "operator new[]" : "malloc";
+}
+
+static const char *form_release_name(unsigned form)
+{
+    return form == DEBUG_FORM_NEW ? "operator delete" : form == DEBUG_FORM_NEW_ARRAY ? "operator delete[]" : "free";
+}
+
+/* True if release rel (NULL: a plain free) does not fit live block b: the
+ * form of the call, the size and the alignment it passes are exactly those
+ * of the allocation; pr gets the problem. */
+static bool release_mismatch(const struct debug_block *b, const struct debug_release *rel, const char *who,
+                             struct debug_problem *pr)
+{
+    static const struct debug_release plain = {DEBUG_FORM_MALLOC, DEBUG_ANY, DEBUG_ANY};
+    if (!rel)
+        rel = &plain;
+    const char *kind = NULL;
+    char detail[sizeof pr->detail];
+    if (rel->form != b->form) {
+        kind = "mismatched release";
+        snprintf(detail, sizeof detail, "allocated with %s, to be released with %s", form_name(b->form),
+                 form_release_name(b->form));
+    } else if (rel->size != DEBUG_ANY && rel->size != b->size) {
+        kind = "size mismatch";
+        snprintf(detail, sizeof detail, "released with size %zu", rel->size);
+    } else if (rel->align != DEBUG_ANY && rel->align != b->align) {
+        kind = "alignment mismatch";
+        snprintf(detail, sizeof detail, "allocated with alignment %zu, released with alignment %zu (0: none)",
+                 b->align, rel->align);
+    }
+    if (!kind)
+        return false;
+    problem_of_block(pr, kind, who, b);
+    memcpy(pr->detail, detail, sizeof detail);
+    return true;
+}
+
+enum debug_verdict debug_free(struct mpool_pool *pool, void *p, const char *who, const struct debug_release *rel)
 {
     san_internal_begin();
     uint32_t state = 0;
@@ -711,7 +785,14 @@ enum debug_verdict debug_free(struct mpool_pool *pool, void *p, const char *who)
     } else {
         void *sites[DEBUG_FREE_FRAMES];
         callsite_capture(sites, DEBUG_FREE_FRAMES, 1);
-        v = debug_release(b, p, who, sites) ? DEBUG_DONE : DEBUG_REFUSED;
+        struct debug_problem pr;
+        if (release_mismatch(b, rel, who, &pr)) { /* the block stays live */
+            pr.released = true;
+            memcpy(pr.release_site, sites, sizeof sites);
+            problem_report(owner, &pr);
+        } else {
+            v = debug_release(b, p, who, sites) ? DEBUG_DONE : DEBUG_REFUSED;
+        }
     }
     san_internal_end();
     return v;
@@ -740,13 +821,19 @@ bool debug_realloc(struct mpool_pool *pool, void *p, size_t size, void **out)
         problem_of_block(&pr, "double free", "mpool_realloc", b);
         snprintf(pr.detail, sizeof pr.detail, "realloc of a freed block");
         problem_report(owner, &pr);
+    } else if (b->form != DEBUG_FORM_MALLOC) {
+        struct debug_problem pr;
+        release_mismatch(b, NULL, "mpool_realloc", &pr);
+        pr.released = true;
+        callsite_capture(pr.release_site, DEBUG_FREE_FRAMES, 1);
+        problem_report(owner, &pr);
     } else if (size == 0) {
         void *sites[DEBUG_FREE_FRAMES];
         callsite_capture(sites, DEBUG_FREE_FRAMES, 1);
         debug_release(b, p, "mpool_realloc", sites);
     } else {
         size_t got;
-        void *q = debug_alloc(owner, size, 0, "mpool_realloc", p, NULL, &got);
+        void *q = debug_alloc(owner, size, 0, DEBUG_FORM_MALLOC, "mpool_realloc", p, NULL, &got);
         if (q) {
             size_t keep = size < b->size ? size : b->size;
             memcpy(q, p, keep);

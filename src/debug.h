@@ -34,10 +34,27 @@ bool debug_pool_init(struct mpool_pool *pool) mpool_internal;
  * and its quarantine, making protected pages accessible again first. */
 void debug_pool_forget(struct mpool_pool *pool, bool destroying) mpool_internal;
 
+/* The call that allocated a block, which says how it must be released:
+ * the malloc family (and the mpool_* API) with free, operator new with
+ * delete, operator new[] with delete[]. */
+enum debug_form { DEBUG_FORM_MALLOC = 0, DEBUG_FORM_NEW, DEBUG_FORM_NEW_ARRAY };
+
+/* What a release call says of the block: the form of the call, and the size
+ * and alignment it passes (DEBUG_ANY: it passes none; alignment 0: it asks
+ * for an unaligned block, as free_sized and unaligned delete do).  Each
+ * must be exactly what the allocation asked for. */
+#define DEBUG_ANY SIZE_MAX
+struct debug_release {
+    enum debug_form form;
+    size_t size;
+    size_t align;
+};
+
 /* alloc_any of a debug pool: a block of size bytes inside a pool block of
- * size plus the overhead.  *usable gets size; *zeroed (optional) false. */
-void *debug_alloc(struct mpool_pool *pool, size_t size, size_t align, const char *who, const void *old,
-                  bool *zeroed, size_t *usable) mpool_internal mpool_noinline;
+ * size plus the overhead, recording form and the alignment asked (0:
+ * none).  *usable gets size; *zeroed (optional) false. */
+void *debug_alloc(struct mpool_pool *pool, size_t size, size_t align, enum debug_form form, const char *who,
+                  const void *old, bool *zeroed, size_t *usable) mpool_internal mpool_noinline;
 
 enum debug_verdict {
     DEBUG_NOT_MINE, /* p is no debug block and pool no debug pool: the normal path decides */
@@ -45,8 +62,11 @@ enum debug_verdict {
     DEBUG_REFUSED   /* reported (double, invalid, wrong pool); nothing changed */
 };
 
-/* Frees p if it is a live debug block of pool (of any pool if NULL). */
-enum debug_verdict debug_free(struct mpool_pool *pool, void *p, const char *who) mpool_internal mpool_noinline;
+/* Frees p if it is a live debug block of pool (of any pool if NULL) that
+ * release rel fits (NULL: a plain free, which fits any block of the malloc
+ * family); a block it does not fit is reported and stays live. */
+enum debug_verdict debug_free(struct mpool_pool *pool, void *p, const char *who,
+                              const struct debug_release *rel) mpool_internal mpool_noinline;
 
 /* mpool_realloc of a debug block (p not NULL): true with *out set if it
  * was (allocates, copies, frees: never in place), false if not a debug matter. */

@@ -181,12 +181,12 @@ DROPIN_API void free_sized(void *p, size_t size)
     if (likely(size <= SMALL_MAX) &&
         likely(heap_free_mine_class(mpool_default_heap, p, mpool_default_pool.size_class[size])))
         return;
-    alloc_free_sized(p, size, 0, "free_sized");
+    alloc_free_sized(p, size, 0, DEBUG_FORM_MALLOC, "free_sized");
 }
 
 DROPIN_API void free_aligned_sized(void *p, size_t alignment, size_t size)
 {
-    alloc_free_sized(p, size, alignment, "free_aligned_sized");
+    alloc_free_sized(p, size, alignment, DEBUG_FORM_MALLOC, "free_aligned_sized");
 }
 
 /* ---- glibc's introspection, from the pool's own figures ----------------- */
