@@ -20,10 +20,17 @@
  *   huge layout   (raw blocks mapped directly) user ends as close to the last
  *                 page of the mapping as the alignment allows, and that page
  *                 is a guard page (PROT_NONE): an overflow faults at once.
- * The header holds the requested size, the raw block, up to 10 return
+ *   zero layout   (a request of 0 bytes, alignment at most 16) user is a slot
+ *                 of zero.h, which faults on any read or write, as in the
+ *                 default mode; the header is a raw block of its own, and
+ *                 there are no canaries (nothing can be written).
+ * The header holds the requested size and alignment (0: none asked), the
+ * form of the allocating call (malloc family, operator new, operator
+ * new[]), the raw block, where user is (as an offset: memcheck's leak check
+ * must not find the block reachable from its header), up to 10 return
  * addresses of the allocation and 4 of the free, and a checksum of the
  * fields that never change (keyed with the pool's secret): an underflow that
- * reaches past the 80-byte front canary into the header is reported, and a
+ * reaches past the 64-byte front canary into the header is reported, and a
  * damaged block is never freed.
  *
  * Fill bytes (debug.h): new blocks DEBUG_FILL_ALLOC (0xAB; calloc then
@@ -38,6 +45,15 @@
  * leaves the quarantine (or mpool_check runs) its fill is verified: a changed
  * byte is a write after free.  Then the raw block goes back to the pool.
  *
+ * Releases are exact.  A release names its form (free and the malloc
+ * family's other calls, the mpool_* API, operator delete, operator
+ * delete[]) and may pass a size (free_sized, sized delete) and an alignment
+ * (free_aligned_sized and aligned delete pass one; free_sized and unaligned
+ * delete ask for an unaligned block: 0).  Each must be what the allocation
+ * recorded, exactly: a mismatch is reported ("mismatched release", "size
+ * mismatch", "alignment mismatch", with the release's call site) and the
+ * block stays live.  realloc is of the malloc family.
+ *
  * Finding blocks.  Every live and quarantined block is in one hash table
  * keyed by its user pointer, for all debug pools (a free with a NULL pool
  * must find it), chained through the headers, under one lock (debug_lock).
@@ -50,8 +66,10 @@
  * Reports.  One line per problem, through the pool's error policy and
  * logger (MPOOL_ERR_INVALID_POINTER: the drop-in aborts after it by
  * default): "<call>(<pointer>): <kind>: block <p> of <n> bytes, <detail>;
- * allocated at <site>; freed at <site>", where kind is one of heap overflow,
- * heap underflow, write after free, double free, invalid free, wrong pool.
+ * allocated at <site>; freed at <site>" (or "released at <site>" for a
+ * refused release), where kind is one of heap overflow, heap underflow,
+ * write after free, double free, invalid free, wrong pool, mismatched
+ * release, size mismatch, alignment mismatch.
  * A damaged canary is repaired after its report, so a problem is reported
  * once.
  *
@@ -163,15 +181,15 @@ static void block_inner_pages(const struct debug_block *b, char **lo, size_t *le
 static uint64_t block_checksum(const struct debug_block *b)
 {
     uint64_t h = b->pool ? b->pool->key : 0;
-    enum { WORDS = 7 };
-    uint64_t words[WORDS] = {(uint64_t)(uintptr_t)b->pool, (uint64_t)(uintptr_t)b->raw, (uint64_t)b->user_at,
-                             b->raw_size, b->size, b->align, (uint64_t)b->layout << 16 | b->form};
-    for (size_t i = 0; i < WORDS + DEBUG_ALLOC_FRAMES; i++) {
-        h ^= i < WORDS ? words[i] : (uint64_t)(uintptr_t)b->alloc_site[i - WORDS];
-        h *= 0x9E3779B97F4A7C15ull;
-        h ^= h >> 29;
-    }
-    return h | 1;
+    const uint64_t words[] = {(uint64_t)(uintptr_t)b->pool, (uint64_t)(uintptr_t)b->raw, (uint64_t)b->user_at,
+                              b->raw_size, b->size, b->align, (uint64_t)b->layout << 16 | b->form};
+    /* h -> (h ^ w) * K is a bijection of h and of w (K odd): one changed
+     * word always changes h */
+    for (size_t i = 0; i < sizeof words / sizeof *words; i++)
+        h = (h ^ words[i]) * 0x9E3779B97F4A7C15ull;
+    for (size_t i = 0; i < DEBUG_ALLOC_FRAMES; i++)
+        h = (h ^ (uint64_t)(uintptr_t)b->alloc_site[i]) * 0x9E3779B97F4A7C15ull;
+    return (h ^ h >> 29) | 1; /* never 0: a zeroed header is never taken for sound */
 }
 
 /* ---- The table (debug_lock) --------------------------------------------- */
@@ -315,12 +333,14 @@ found:
 }
 
 /* Checks the header and both canaries of b; fills up to `room` problems and
- * returns how many it found (a damaged header counts one and stops).  The
- * canaries are repaired. */
-static size_t block_verify(struct debug_block *b, const char *who, struct debug_problem *out, size_t room)
+ * returns how many it found (a damaged header counts one and stops, with
+ * *damaged set).  The canaries are repaired. */
+static size_t block_verify(struct debug_block *b, const char *who, struct debug_problem *out, size_t room,
+                           bool *damaged)
 {
     size_t found = 0;
-    if (b->checksum != block_checksum(b)) {
+    *damaged = b->checksum != block_checksum(b);
+    if (*damaged) {
         if (room) {
             memset(&out[0], 0, sizeof out[0]);
             out[0].kind = "heap underflow";
@@ -513,11 +533,11 @@ static void quarantine_release(struct mpool_pool *pool, struct debug_block *list
         if (len)
             (void)prim_protect(lo, len, true);
         struct debug_problem pr[3];
+        bool damaged;
         size_t n = block_verify_fill(b, who, pr, 1);
-        n += block_verify(b, who, pr + n, 2);
+        n += block_verify(b, who, pr + n, 2, &damaged);
         void *raw = b->raw;
         size_t raw_size = b->raw_size;
-        bool damaged = b->checksum != block_checksum(b);
         if (b->layout == LAYOUT_HUGE)
             (void)prim_protect(tail_end(b), PAGE_SIZE, true);
         for (size_t i = 0; i < n && i < 3; i++)
@@ -681,8 +701,8 @@ static bool debug_release(struct debug_block *b, void *p, const char *who, void 
     struct mpool_pool *pool = b->pool;
     struct debug_pool *dp = pool->debug_state;
     struct debug_problem pr[2];
-    size_t n = block_verify(b, who, pr, 2);
-    bool damaged = b->checksum != block_checksum(b);
+    bool damaged;
+    size_t n = block_verify(b, who, pr, 2, &damaged);
     for (size_t i = 0; i < n && i < 2; i++)
         problem_report(pool, &pr[i]);
     if (damaged)
@@ -882,8 +902,9 @@ size_t debug_check(struct mpool_pool *pool)
             if (b->pool != pool)
                 continue;
             size_t room = found < DEBUG_REPORTS_PER_CHECK ? DEBUG_REPORTS_PER_CHECK - found : 0;
-            size_t n = block_verify(b, "mpool_check", pr + (DEBUG_REPORTS_PER_CHECK - room), room);
-            if (b->state == STATE_QUARANTINED && b->checksum == block_checksum(b)) {
+            bool damaged;
+            size_t n = block_verify(b, "mpool_check", pr + (DEBUG_REPORTS_PER_CHECK - room), room, &damaged);
+            if (b->state == STATE_QUARANTINED && !damaged) {
                 size_t r = found + n < DEBUG_REPORTS_PER_CHECK ? DEBUG_REPORTS_PER_CHECK - found - n : 0;
                 n += block_verify_fill(b, "mpool_check", pr + (DEBUG_REPORTS_PER_CHECK - r), r);
             }
