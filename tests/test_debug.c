@@ -310,6 +310,53 @@ Test(debug, read_after_free_of_a_large_block_faults)
     mpool_destroy(pool);
 }
 
+/* A child that reads or writes p: true if the access faulted (under ASan,
+ * its handler reports the fault and ends the child otherwise than by exit 0). */
+static bool access_faults(char *p, bool write)
+{
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        if (write)
+            poke(p, 0, 'x');
+        else {
+            volatile char c = *(volatile char *)p;
+            (void)c;
+        }
+        _exit(0);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    if (TEST_ASAN)
+        return !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+    return WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV;
+}
+
+Test(debug, a_zero_size_block_faults_on_read_and_write_and_is_freed_exactly)
+{
+    mpool_t *pool = debug_pool();
+    char *p = block_of(pool, 0), *q = block_of(pool, 0);
+    cr_assert_neq(p, q);
+    cr_assert(access_faults(p, false), "a read through mpool_alloc(pool, 0) did not fault");
+    cr_assert(access_faults(p, true), "a write through mpool_alloc(pool, 0) did not fault");
+    cr_assert(mpool_owns(pool, p));
+    cr_assert_eq(mpool_usable_size(pool, p), 0);
+    cr_assert_eq(mpool_report_leaks(pool, NULL, NULL), 2, "both zero-size blocks are live");
+    mpool_free(pool, p);
+    cr_assert_eq(cap.lines, 0, "%s", cap.text[0]);
+    mpool_free(pool, p);
+    expect_one_line("mpool_free(", "double free", "of 0 bytes", "allocated at", "freed at");
+    cr_assert(!mpool_owns(pool, p));
+    cr_assert(access_faults(p, false), "a read of a freed zero-size block did not fault");
+    char *r = mpool_realloc(pool, q, 16); /* a zero-size block resizes like any */
+    cr_assert_not_null(r);
+    cr_assert_eq(mpool_usable_size(pool, r), 16);
+    mpool_free(pool, r);
+    cr_assert_eq(mpool_check(pool), 0);
+    cr_assert_eq(cap.lines, 0, "%s", cap.text[0]);
+    mpool_destroy(pool);
+}
+
 Test(debug, realloc_of_a_freed_block_is_reported)
 {
     mpool_t *pool = debug_pool();
