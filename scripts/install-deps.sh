@@ -11,7 +11,8 @@
 # the real programs tests/programs/ runs under the drop-in: /usr/bin/python3
 # (python3), sqlite3, git, gcc, nm and objdump (binutils); gnuplot (gnuplot-nox)
 # for tools/mpool-plot, which the drop-in statistics test runs; man (man-db)
-# and groff (groff-base), with which the man_pages test renders man/.
+# and groff (groff-base), with which the man_pages test renders man/;
+# libunwind8, with which debug mode captures call sites fast.
 # Missing packages are installed with apt-get as root, or through sudo when it
 # works without a password; `apt-get update` runs only after a failed install.
 # Otherwise the exact command is printed and the script exits 1.
@@ -134,6 +135,9 @@ have_lib() { # have_lib SONAME: the dynamic loader knows it, or it lies in a lib
 check_lib() { # check_lib SONAME PACKAGE: an optional library
     if pretended "$2" || ! have_lib "$1"; then want_optional "$2"; fi
 }
+# Debug mode captures call sites with libunwind's unw_backtrace when the
+# system has it (src/callsite.c; else glibc's backtrace(), ~14x slower).
+if pretended libunwind8 || ! have_lib libunwind.so.8; then need libunwind8; fi
 if [[ $bench == 1 ]]; then
     check_cmd python3 python3
     check_lib libmimalloc.so.2 libmimalloc2.0

@@ -13,7 +13,9 @@
  * of a process may come from the dynamic loader itself, where dlopen must
  * not be entered): the drop-in's constructor calls it for the default pool
  * and mpool_create for a debug pool; captures before that use backtrace().
- * libunwind's trace cache takes its memory from mmap, not malloc.  Under
+ * libunwind's trace cache takes its memory from mmap, not malloc; what the
+ * dynamic loader allocates to open it is mpool's own, not the program's
+ * (callsite_own_allocation: the leak report leaves it out).  Under
  * Valgrind's memcheck it is not used (its probes of stack memory with
  * system calls are reported as errors there).  The
  * first backtrace of a process loads libgcc_s, which allocates: under the
@@ -61,6 +63,12 @@
 #define ADDR2LINE_OUTPUT (64 << 10)
 
 static _Thread_local bool capturing __attribute__((tls_model("initial-exec")));
+static _Thread_local bool opening __attribute__((tls_model("initial-exec"))); /* callsite_prepare's dlopen */
+
+bool callsite_own_allocation(void)
+{
+    return opening;
+}
 
 typedef int (*unwind_backtrace_fn)(void **frames, int size);
 static unwind_backtrace_fn fast_backtrace; /* atomic: libunwind's unw_backtrace, once opened */
@@ -70,7 +78,9 @@ void callsite_prepare(bool fast)
     static bool tried;
     if (!fast || san_under_memcheck() || __atomic_exchange_n(&tried, true, __ATOMIC_ACQ_REL))
         return;
+    capturing = opening = true; /* the loader's allocations are mpool's, with no call site */
     void *lib = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
+    capturing = opening = false;
     if (!lib)
         return;
     unwind_backtrace_fn fn;
@@ -78,11 +88,6 @@ void callsite_prepare(bool fast)
     memcpy(&fn, &sym, sizeof fn);
     if (fn)
         __atomic_store_n(&fast_backtrace, fn, __ATOMIC_RELEASE);
-}
-
-bool callsite_fast(void)
-{
-    return __atomic_load_n(&fast_backtrace, __ATOMIC_ACQUIRE) != NULL;
 }
 
 size_t callsite_capture(void **out, size_t n, unsigned skip)

@@ -23,10 +23,12 @@ size_t callsite_capture(void **out, size_t n, unsigned skip) mpool_internal mpoo
 
 /* Opens libunwind for the fast capture if `fast` (the process option
  * fast_unwind, MPOOL_FAST_UNWIND) and the system has it; once, and never
- * from inside an allocation (callsite.c).  callsite_fast tells which
- * unwinder captures. */
+ * from inside an allocation (callsite.c). */
 void callsite_prepare(bool fast) mpool_internal;
-bool callsite_fast(void) mpool_internal;
+
+/* True while this thread is inside callsite_prepare's dlopen: the blocks
+ * allocated then are mpool's own (not leaks of the program). */
+bool callsite_own_allocation(void) mpool_internal;
 
 /* True if frame addr (with its function name, NULL if unknown) is inside
  * mpool or the malloc family it serves (not the program's call site). */

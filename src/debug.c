@@ -114,7 +114,8 @@ struct debug_block {
     uint64_t checksum;  /* of the fields from pool to align and alloc_site, keyed with pool->key */
     uint32_t state;
     uint16_t layout;
-    uint16_t form;      /* enum debug_form: the call that allocated it */
+    uint8_t form;       /* enum debug_form: the call that allocated it */
+    uint8_t own;        /* allocated for mpool itself (callsite.h): not in leak reports */
     struct mpool_pool *pool;
     struct debug_block *hash_next;
     struct debug_block *quarantine_next;
@@ -628,7 +629,8 @@ void *debug_alloc(struct mpool_pool *pool, size_t size, size_t align, enum debug
     memset(b, 0, sizeof *b);
     b->state = STATE_LIVE;
     b->layout = (uint16_t)layout;
-    b->form = (uint16_t)form;
+    b->form = (uint8_t)form;
+    b->own = callsite_own_allocation();
     b->pool = pool;
     b->raw = raw;
     b->user_at = (uintptr_t)user - (uintptr_t)b;
@@ -942,6 +944,7 @@ size_t debug_quarantine_bytes(struct mpool_pool *pool)
 
 /* ---- Leaks -------------------------------------------------------------- */
 
+/* The program's live blocks (not those allocated for mpool itself). */
 size_t debug_live_snapshot(struct mpool_pool *pool, struct debug_live *out, size_t cap, size_t *live)
 {
     size_t n = 0, all = 0;
@@ -949,7 +952,7 @@ size_t debug_live_snapshot(struct mpool_pool *pool, struct debug_live *out, size
     lock_take(&debug_lock, true);
     for (size_t i = 0; table && i < table_buckets; i++) {
         for (struct debug_block *b = table[i]; b; b = b->hash_next) {
-            if (b->pool != pool || b->state != STATE_LIVE)
+            if (b->pool != pool || b->state != STATE_LIVE || b->own)
                 continue;
             all++;
             if (n < cap) {
