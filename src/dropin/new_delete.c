@@ -17,9 +17,10 @@
  * mode records it in the block's header and checks every release exactly,
  * with the size and alignment (debug.h).  The default mode keeps no record
  * of it; what it catches of a wrong form follows from the pointer and the
- * size alone (README, "What mpool catches": a delete of a new[] block whose
- * array has a cookie passes an interior pointer, a sized delete[] of a
- * single object passes a size of another class).
+ * size alone (docs/architecture.md, "Safety nets of the default mode": a
+ * delete of a new[] block whose array has a cookie passes an interior
+ * pointer, a sized delete of the wrong form may pass a size of another
+ * class).
  */
 #include <stdbool.h>
 #include <stddef.h>
