@@ -11,8 +11,8 @@
  *   one object that does not fit 2 MiB (the largest run) is a huge block of
  *   the parent (huge.h).  Layout:
  *
- *     | struct fixed_chunk | live bitmap | pad to align | object 0 | object 1 | ... |
- *     ^ run start                                       ^ objs
+ *     | struct fixed_chunk | live map | pad to align | object 0 | object 1 | ... |
+ *     ^ run start                                    ^ objs
  *
  *   Objects are `stride` bytes apart (object_size rounded up to the
  *   alignment, at least 8); nothing precedes an object.  Creation takes
@@ -21,7 +21,10 @@
  *   objects (at least initial_count, at least one; at most max_count minus
  *   the capacity; at most what fits 2 MiB), so the capacity is always exact
  *   (seed 003's "800/1000").  Reset keeps the chunks creation made and gives
- *   the others back; destroy gives back everything.
+ *   the others back; destroy gives back everything.  A chunk that is a whole
+ *   2 MiB run (so 2 MiB-aligned) is advised as a huge page (prim.h) while
+ *   the pool holds it: it is filled in address order, so a big pool takes
+ *   one fault per 2 MiB instead of 512.
  *
  * Free objects
  *   Each chunk has a free list threaded through its free objects (first
@@ -35,29 +38,34 @@
  *   the in_use count.
  *
  * Exact checks
- *   Bit i of a chunk's bitmap is set exactly while object i is live.  A free
+ *   Byte i of a chunk's live map is 1 exactly while object i is live, else
+ *   0 (a byte, not a bit: setting, testing and clearing it are one
+ *   instruction each on the inline paths; it costs 1 byte per object).  A free
  *   finds the chunk without reading through the pointer (the chunk map says
  *   whether the address lies in one of our regions or huge blocks, the page
  *   descriptors give the head of the page run holding it: region.h), reads
  *   the chunk header there, which must carry CHUNK_MAGIC and name this pool
  *   (released chunks have the magic cleared first), then rotr64((p - objs) *
  *   inverse, shift) (common.h) must be an index below count (not interior,
- *   not past the last object) and the object's bit set (not freed already).
+ *   not past the last object) and the object's byte 1 (not freed already).
  *   So a foreign pointer, an interior pointer, an object of another pool or
  *   of a released chunk and a double free are all refused, exactly, before
- *   anything changes.  The single-thread inline free first tries cur, whose
- *   bounds are known, with no lookup: the common case of objects freed soon
- *   after allocation.
+ *   anything changes.  The single-thread inline free first tries cur, then
+ *   the chunk of the last free elsewhere (hint), with no lookup: there the
+ *   rotr64 test alone proves p is an object start of that chunk (p below
+ *   objs wraps around to a huge offset), then its byte is tested.  A
+ *   thread-safe pool's free tries the chunk of the thread's last free the
+ *   same way (fixed_cache.c) before the lookup.
  *
  * Threads
  *   A pool that is not thread safe takes no lock and no atomic instruction:
- *   allocation pops cur's free list (or bumps fresh) and sets the bit; free
+ *   allocation pops cur's free list (or bumps fresh) and sets the byte; free
  *   clears it and pushes.  A thread-safe pool keeps the chunks' lists under
  *   its lock and gives each thread a cache of free objects (fixed_cache.c
  *   states their rules, and how fork() treats them): allocation sets the
- *   object's bit with an atomic OR; free clears it with an atomic AND-NOT,
- *   whose old value tells a double free (of two racing frees exactly one
- *   wins), before the object goes to the freeing thread's cache.
+ *   object's byte with an atomic store; free clears it with an atomic
+ *   exchange, whose old value tells a double free (of two racing frees
+ *   exactly one wins), before the object goes to the freeing thread's cache.
  *
  * Locks, in the only order they nest:
  *   the registry (fixed_cache.c: the thread tables, every pool's list of
@@ -79,18 +87,24 @@ static uint64_t fixed_next_id = 1; /* atomic: pool ids, never reused */
 #define FIXED_MAX_ALIGN PAGE_SIZE
 #define FIXED_MAX_OBJECT ((size_t)1 << 40)
 #define CHUNK_MAX_BYTES BUDDY_MAX_RUN   /* a chunk is one page run */
-/* "No chunk": no free object, no fresh one, an empty span; what the inline
+/* "No chunk": no free object, no fresh one, no object (count 0); what the inline
  * paths of a thread-safe pool (or one without chunks) see, so they fall
  * through with the tests they make anyway. */
 static struct fixed_chunk fixed_none;
 
 /* ---- Chunks -------------------------------------------------------------- */
 
-/* Bytes of a chunk of count objects before object 0: header and bitmap,
+/* Bytes of the live map of count objects: whole words, for fixed_count_live. */
+static size_t chunk_map_bytes(size_t count)
+{
+    return align_up(count, sizeof(uint64_t));
+}
+
+/* Bytes of a chunk of count objects before object 0: header and live map,
  * rounded up to the alignment. */
 static size_t chunk_header(const struct mpool_fixed *fp, size_t count)
 {
-    return align_up(sizeof(struct fixed_chunk) + ((count + 63) / 64) * sizeof(uint64_t), fp->align);
+    return align_up(sizeof(struct fixed_chunk) + chunk_map_bytes(count), fp->align);
 }
 
 static size_t chunk_bytes(const struct mpool_fixed *fp, size_t count)
@@ -139,19 +153,19 @@ static struct fixed_chunk *chunk_find(const struct mpool_fixed *fp, const void *
 /* True if object i of c is live. */
 static bool chunk_is_live(const struct fixed_chunk *c, uint64_t i)
 {
-    return (__atomic_load_n(&c->bits[i >> 6], __ATOMIC_RELAXED) & chunk_bit(i)) != 0;
+    return __atomic_load_n(&c->live[i], __ATOMIC_RELAXED) != 0;
 }
 
-/* Object i becomes free; false (nothing changed) if it was free already. */
+/* Object i becomes free; false (nothing changed) if it was free already.  In
+ * a thread-safe pool the exchange's old value decides: of two racing frees
+ * of one object exactly one sees 1. */
 static bool chunk_set_free(struct mpool_fixed *fp, struct fixed_chunk *c, uint64_t i)
 {
-    uint64_t bit = chunk_bit(i);
     if (fp->thread_safe)
-        return (__atomic_fetch_and(chunk_word(c, i), ~bit, __ATOMIC_RELAXED) & bit) != 0;
-    uint64_t *w = chunk_word(c, i);
-    if (!(*w & bit))
+        return __atomic_exchange_n(&c->live[i], 0, __ATOMIC_RELAXED) != 0;
+    if (!c->live[i])
         return false;
-    *w &= ~bit;
+    c->live[i] = 0;
     return true;
 }
 
@@ -161,7 +175,7 @@ static void chunk_clear(struct fixed_chunk *c)
     c->free = NULL;
     c->fresh = c->objs;
     c->listed = false;
-    memset(c->bits, 0, ((c->count + 63) / 64) * sizeof(uint64_t));
+    memset(c->live, 0, chunk_map_bytes(c->count));
 }
 
 /* Flags the page run starting at c PG_BACKED and points every page's back at
@@ -179,6 +193,15 @@ static void chunk_set_backs(struct mpool_pool *parent, void *c, bool on)
     }
     head->flags = on ? (uint8_t)(head->flags | PG_BACKED) : (uint8_t)(head->flags & ~PG_BACKED);
     lock_give(&parent->buddy.lock, parent->thread_safe);
+}
+
+/* True if the page-run chunk c of bytes is a whole run of the largest order
+ * (2 MiB, so aligned to 2 MiB): one the system may back with one huge page,
+ * a fault instead of 512, since its objects are handed out in address order
+ * and the chunk is filled whole (the rules at the top). */
+static bool chunk_is_whole_run(const void *c, size_t bytes)
+{
+    return bytes > CHUNK_MAX_BYTES - PAGE_SIZE && ((uintptr_t)c & (CHUNK_MAX_BYTES - 1)) == 0;
 }
 
 /* A new chunk of count objects from the parent, listed in fp's chunks (not
@@ -202,16 +225,18 @@ static struct fixed_chunk *chunk_new(struct mpool_fixed *fp, size_t count, bool 
             return NULL;
         }
     }
-    if (!huge)
+    if (!huge) {
         chunk_set_backs(parent, c, true);
+        if (chunk_is_whole_run(c, bytes))
+            (void)prim_advise_huge(c, CHUNK_MAX_BYTES, true);
+    }
     memset(c, 0, sizeof *c);
     c->objs = (char *)c + chunk_header(fp, count);
-    c->span = (uint64_t)count * fp->stride;
-    c->end = c->objs + c->span;
+    c->end = c->objs + (uint64_t)count * fp->stride;
     unsigned shift;
     c->inverse = size_inverse(fp->stride, &shift);
     c->shift = (uint8_t)shift;
-    c->count = (uint32_t)count;
+    c->count = count;
     c->initial = initial;
     c->huge = huge;
     c->fp = fp;
@@ -241,6 +266,8 @@ static void chunk_release(struct mpool_fixed *fp, struct fixed_chunk *c)
         return;
     }
     chunk_set_backs(parent, c, false);
+    if (chunk_is_whole_run(c, c->bytes))
+        (void)prim_advise_huge(c, CHUNK_MAX_BYTES, false);
     large_free(parent, region_page_of(region_of(c), c));
 }
 
@@ -582,7 +609,7 @@ static mpool_noinline void *fixed_alloc_slow(struct mpool_fixed *fp)
 }
 
 /* The single-thread allocation from cur (fp->fast): pops its free list or
- * bumps fresh, and sets the object's bit; NULL if cur has nothing (or the
+ * bumps fresh, and sets the object's byte; NULL if cur has nothing (or the
  * pool is thread safe: fixed_none). */
 static inline void *fixed_pop_local(struct mpool_fixed *fp)
 {
@@ -596,8 +623,7 @@ static inline void *fixed_pop_local(struct mpool_fixed *fp)
             return NULL;
         c->fresh += fp->stride;
     }
-    uint64_t i = chunk_index(c, p);
-    *chunk_word(c, i) |= chunk_bit(i);
+    c->live[chunk_index(c, p)] = 1;
     return p;
 }
 
@@ -611,40 +637,52 @@ void *mpool_fixed_alloc(mpool_fixed_t *fp)
     return fixed_alloc_slow(fp);
 }
 
+/* fixed.h */
+struct fixed_chunk *fixed_free_check(struct mpool_fixed *fp, void *p, struct fixed_chunk *hint, const char *who)
+{
+    uint64_t i;
+    struct fixed_chunk *c = NULL;
+    if (hint) { /* one of fp's chunks: the test of chunk_free_local, no lookup */
+        i = rotr64(((uintptr_t)p - (uintptr_t)hint->objs) * hint->inverse, hint->shift);
+        if (i < hint->count)
+            c = hint;
+    }
+    if (!c)
+        c = chunk_find(fp, p, &i);
+    if (unlikely(!c || !chunk_set_free(fp, c, i))) {
+        fixed_fail_pointer(fp, who, p, c != NULL);
+        return NULL;
+    }
+    return c;
+}
+
 /* mpool_fixed_free of anything the inline path does not finish: an object
  * of another chunk than cur, a thread-safe pool, and every invalid pointer. */
 static mpool_noinline void fixed_free_slow(struct mpool_fixed *fp, void *p, const char *who)
 {
     if (!p || !fixed_valid(fp, who))
         return;
-    uint64_t i;
-    struct fixed_chunk *c = chunk_find(fp, p, &i);
-    if (unlikely(!c || !chunk_set_free(fp, c, i))) {
-        fixed_fail_pointer(fp, who, p, c != NULL);
-        return;
-    }
     if (fp->thread_safe) {
-        fixed_cache_free(fp, c, p);
+        fixed_cache_free(fp, p, who);
         return;
     }
-    fixed_give_locked(fp, c, p);
-    fp->hint = c;
+    struct fixed_chunk *c = fixed_free_check(fp, p, NULL, who);
+    if (c) {
+        fixed_give_locked(fp, c, p);
+        fp->hint = c;
+    }
 }
 
 /* The single-thread free of p if it is a live object of c, which fp holds
- * (no lookup: p is compared with c's bounds); false if it is not. */
+ * (no lookup: one test proves p is where an object of c starts, the block
+ * test of common.h, since (p - objs) wraps around for p below objs); false
+ * if it is not (never for fixed_none, whose count is 0). */
 static inline bool chunk_free_local(struct fixed_chunk *c, void *p)
 {
-    uint64_t off = (uintptr_t)p - (uintptr_t)c->objs;
-    if (unlikely(off >= c->span)) /* never in fixed_none, whose span is 0 */
+    uint64_t i = rotr64(((uintptr_t)p - (uintptr_t)c->objs) * c->inverse, c->shift);
+    if (unlikely(i >= c->count || !c->live[i]))
         return false;
-    uint64_t i = rotr64(off * c->inverse, c->shift);
-    if (unlikely(i >= c->count))
-        return false;
-    uint64_t *w = chunk_word(c, i), bit = chunk_bit(i);
-    if (unlikely(!(*w & bit)))
-        return false;
-    *w &= ~bit;
+    c->live[i] = 0;
     *(void **)p = c->free;
     c->free = p;
     return true;
@@ -733,14 +771,22 @@ bool mpool_fixed_owns(const mpool_fixed_t *fp, const void *p)
     return c && chunk_is_live(c, i);
 }
 
-/* Live objects of fp: the bits set in its chunks' bitmaps. */
+/* Live objects of fp: the ones in its chunks' live maps (each byte 0 or 1, so
+ * a word's population count is its number of live objects). */
 static size_t fixed_count_live(struct mpool_fixed *fp)
 {
     size_t n = 0;
     lock_take(&fp->lock, fp->thread_safe);
     for (const struct fixed_chunk *c = fp->chunks; c; c = c->next)
-        for (size_t w = 0; w < (c->count + 63) / 64; w++)
-            n += (size_t)__builtin_popcountll(__atomic_load_n(&c->bits[w], __ATOMIC_RELAXED));
+        for (size_t w = 0; w < chunk_map_bytes(c->count); w += sizeof(uint64_t)) {
+            uint64_t word;
+            if (fp->thread_safe) /* byte by byte: other threads store bytes */
+                for (size_t b = 0; b < sizeof word; b++)
+                    ((uint8_t *)&word)[b] = __atomic_load_n(&c->live[w + b], __ATOMIC_RELAXED);
+            else
+                memcpy(&word, &c->live[w], sizeof word);
+            n += (size_t)__builtin_popcountll(word);
+        }
     lock_give(&fp->lock, fp->thread_safe);
     return n;
 }

@@ -16,11 +16,10 @@ struct fixed_chunk {
     /* What the single-thread paths touch: one cache line. */
     void *free;               /* free objects, linked through their first word */
     char *fresh;              /* objects from here to end were never handed out */
-    char *end;                /* objs + span */
+    char *end;                /* objs + count * stride */
     char *objs;               /* object 0 */
-    uint64_t span;            /* count * stride */
-    uint64_t inverse;         /* of stride (common.h: size_inverse) */
-    uint32_t count;           /* objects */
+    uint64_t inverse;         /* of fp->stride (common.h: size_inverse) */
+    uint64_t count;           /* objects (64 bits: the free compares it with a register) */
     uint8_t shift;            /* of stride */
     bool listed;              /* on fp->avail */
     bool initial;             /* made by create: reset keeps it */
@@ -30,8 +29,8 @@ struct fixed_chunk {
     uint64_t magic;           /* CHUNK_MAGIC while the chunk belongs to fp */
     struct fixed_chunk *next; /* fp's chunks */
     struct fixed_chunk *avail_next;
-    size_t bytes;             /* header, bitmap and objects */
-    uint64_t bits[];          /* bit i: object i is live (atomic if thread safe) */
+    size_t bytes;             /* header, live map and objects */
+    uint8_t live[];           /* live[i]: 1 while object i is live, else 0 (atomic if thread safe) */
 };
 _Static_assert(offsetof(struct fixed_chunk, magic) == 64, "the fast fields fill one cache line");
 
@@ -69,16 +68,14 @@ static inline uint64_t chunk_index(const struct fixed_chunk *c, const void *p)
     return (((uintptr_t)p - (uintptr_t)c->objs) >> c->shift) * c->inverse;
 }
 
-static inline uint64_t *chunk_word(struct fixed_chunk *c, uint64_t i) { return &c->bits[i >> 6]; }
-static inline uint64_t chunk_bit(uint64_t i) { return (uint64_t)1 << (i & 63); }
-
-/* Object i becomes live (it was free). */
+/* Object i becomes live (it was free).  A thread-safe pool's store is
+ * atomic: the free that reads it may run on another thread. */
 static inline void chunk_set_live(struct mpool_fixed *fp, struct fixed_chunk *c, uint64_t i)
 {
     if (fp->thread_safe)
-        __atomic_fetch_or(chunk_word(c, i), chunk_bit(i), __ATOMIC_RELAXED);
+        __atomic_store_n(&c->live[i], 1, __ATOMIC_RELAXED);
     else
-        *chunk_word(c, i) |= chunk_bit(i);
+        c->live[i] = 1;
 }
 
 /* fixed.c, for the caches: a free object of fp and its chunk (the object
@@ -88,6 +85,13 @@ static inline void chunk_set_live(struct mpool_fixed *fp, struct fixed_chunk *c,
 void *fixed_take_locked(struct mpool_fixed *fp, struct fixed_chunk **chunk, bool may_grow,
                         enum fixed_status *st) mpool_internal;
 void fixed_give_locked(struct mpool_fixed *fp, struct fixed_chunk *c, void *p) mpool_internal;
+
+/* fixed.c: the exact test of a free.  If p is a live object of fp, marks it
+ * free and returns its chunk; else reports it as who (invalid pointer or
+ * double free) and returns NULL, nothing changed.  hint (NULL: none) is a
+ * chunk of fp tried before the lookup through the parent's chunk map. */
+struct fixed_chunk *fixed_free_check(struct mpool_fixed *fp, void *p, struct fixed_chunk *hint,
+                                     const char *who) mpool_internal;
 
 /* ---- fixed_cache.c ---------------------------------------------------------- */
 
@@ -100,12 +104,14 @@ void fixed_registry_give(void) mpool_internal;
 void fixed_registry_add_locked(struct mpool_fixed *fp) mpool_internal;
 void fixed_registry_remove_locked(struct mpool_fixed *fp) mpool_internal;
 
-/* A thread-safe pool's allocation from the calling thread's cache (bit set);
+/* A thread-safe pool's allocation from the calling thread's cache (byte set);
  * NULL with *st. */
 void *fixed_cache_alloc(struct mpool_fixed *fp, enum fixed_status *st) mpool_internal;
 
-/* A thread-safe pool's free of object p of chunk c, already marked free. */
-void fixed_cache_free(struct mpool_fixed *fp, struct fixed_chunk *c, void *p) mpool_internal;
+/* A thread-safe pool's free of p (not NULL) as who: checked by
+ * fixed_free_check with the chunk of the thread's last free as the hint,
+ * then into the thread's cache. */
+void fixed_cache_free(struct mpool_fixed *fp, void *p, const char *who) mpool_internal;
 
 /* fp is going (registry held): every thread's cache of it is orphaned, the
  * calling thread's unmapped at once. */

@@ -9,13 +9,14 @@
  *   (object, chunk) entries used as a stack.  A thread finds its cache of a
  *   pool through a table of FIXED_SLOTS slots keyed by the pool's id (ids
  *   are never reused, so a stale slot never matches), as threads find their
- *   heap (heap.h).  Allocation pops the cache and sets the object's bit with
- *   an atomic OR; free (fixed.c clears the bit first with an atomic AND-NOT,
- *   whose old value tells a double free: of two racing frees exactly one
- *   wins) pushes it.  The pool's lock is taken only to refill an empty cache
+ *   heap (heap.h).  Allocation pops the cache and sets the object's live
+ *   byte with an atomic store; free (fixed_free_check clears the byte first
+ *   with an atomic exchange, whose old value tells a double free: of two
+ *   racing frees exactly one wins; it tries the chunk of the thread's last
+ *   free before the lookup) pushes it.  The pool's lock is taken only to refill an empty cache
  *   (half of it), flush a full one (half of it) and grow.  Any thread may
  *   free any object: the object goes to the freeing thread's cache.  Objects
- *   in caches are free (bit clear), so in_use and owns stay exact.
+ *   in caches are free (byte 0), so in_use and owns stay exact.
  *
  * Lifetimes
  *   At a thread's exit (a pthread key destructor) its caches go back to
@@ -30,9 +31,9 @@
  *   pool's handlers (pool.c) call fixed_fork_*: prepare takes the registry
  *   and every thread-safe pool's lock, so no list is half-changed in the
  *   child; the child then unmaps every cache it finds on a pool's list that
- *   is not its own thread's.  Their objects stay free (bit clear) and
+ *   is not its own thread's.  Their objects stay free (byte 0) and
  *   unreachable until the pool is reset or destroyed: one of those threads
- *   may have been between popping an entry and setting its bit, or between
+ *   may have been between popping an entry and setting its byte, or between
  *   writing an entry and counting it, so their contents are not trusted.
  *   Orphaned caches of other threads (on no list) stay mapped in the child.
  *
@@ -62,6 +63,7 @@ struct fixed_entry {
 struct fixed_cache {
     struct mpool_fixed *fp;          /* NULL once fp is destroyed (registry) */
     struct fixed_cache *next, *prev; /* fp->caches (registry) */
+    struct fixed_chunk *hint;        /* chunk of the thread's last free, or NULL (reset clears it) */
     uint32_t count, cap;
     struct fixed_entry entry[];
 };
@@ -144,6 +146,7 @@ static mpool_noinline struct fixed_cache *cache_attach(struct mpool_fixed *fp)
         return NULL;
     k->cap = (uint32_t)FIXED_CACHE_CAP;
     k->count = 0;
+    k->hint = NULL;
     k->fp = fp;
     struct fixed_thread *t = &fixed_thread;
     unsigned s = (unsigned)(fp->id % FIXED_SLOTS);
@@ -178,8 +181,10 @@ void fixed_caches_orphan_locked(struct mpool_fixed *fp)
 
 void fixed_caches_empty_locked(struct mpool_fixed *fp)
 {
-    for (struct fixed_cache *k = fp->caches; k; k = k->next)
+    for (struct fixed_cache *k = fp->caches; k; k = k->next) {
         k->count = 0; /* their objects are in chunks that are cleared or released */
+        k->hint = NULL;
+    }
 }
 
 /* Refills the empty cache k with up to half its capacity, growing the pool
@@ -221,9 +226,12 @@ void *fixed_cache_alloc(struct mpool_fixed *fp, enum fixed_status *st)
     return e.obj;
 }
 
-void fixed_cache_free(struct mpool_fixed *fp, struct fixed_chunk *c, void *p)
+void fixed_cache_free(struct mpool_fixed *fp, void *p, const char *who)
 {
     struct fixed_cache *k = cache_mine(fp);
+    struct fixed_chunk *c = fixed_free_check(fp, p, k ? k->hint : NULL, who);
+    if (!c)
+        return;
     if (unlikely(!k))
         k = cache_attach(fp);
     if (unlikely(!k)) { /* no cache to be had: straight to the chunk */
@@ -237,6 +245,7 @@ void fixed_cache_free(struct mpool_fixed *fp, struct fixed_chunk *c, void *p)
     k->entry[k->count].obj = p;
     k->entry[k->count].chunk = c;
     k->count++;
+    k->hint = c;
 }
 
 /* ---- fork() ------------------------------------------------------------------ */
