@@ -337,20 +337,26 @@ MPOOL_API void *mpool_arena_alloc(mpool_arena_t *a, size_t size);
  * and end (the end of what the chunk may hand out inline); an arena that
  * must take the general path (no chunk yet, debug mode) has end 0.  Only
  * these two words are read and pos written. */
+#ifdef __cplusplus
+#define MPOOL_INLINE_CAST(type, x) reinterpret_cast<type>(x) /* clean under -Wold-style-cast */
+#else
+#define MPOOL_INLINE_CAST(type, x) ((type)(x))
+#endif
 static inline void *mpool_arena_alloc_inline(mpool_arena_t *a, size_t size)
 {
     if (a && size <= 0x7fffffffu) { /* no wrap below */
-        uintptr_t *w = (uintptr_t *)(void *)a; /* w[0]: pos, w[1]: end */
+        uintptr_t *w = MPOOL_INLINE_CAST(uintptr_t *, a); /* w[0]: pos, w[1]: end */
+        const uintptr_t low = 15; /* every pos is 16-aligned */
         uintptr_t p = w[0];
 #if defined(__GNUC__)
-        /* p is 16-aligned: a size known at compile time is rounded there */
-        uintptr_t q = __builtin_constant_p(size) ? p + ((size + 15) & ~(size_t)15) : (p + size + 15) & ~(uintptr_t)15;
+        /* a size known at compile time is rounded there */
+        uintptr_t q = __builtin_constant_p(size) ? p + ((size + low) & ~low) : (p + size + low) & ~low;
 #else
-        uintptr_t q = (p + size + 15) & ~(uintptr_t)15;
+        uintptr_t q = (p + size + low) & ~low;
 #endif
         if (q < w[1]) {
             w[0] = q;
-            return (void *)p;
+            return MPOOL_INLINE_CAST(void *, p);
         }
     }
     return (mpool_arena_alloc)(a, size);
