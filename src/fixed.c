@@ -545,8 +545,8 @@ mpool_fixed_t *mpool_fixed_create(const mpool_fixed_config_t *config)
         }
     }
     fp->magic = FIXED_MAGIC;
-    parent->fixed_pools.end_all = fixed_end_all;
     fixed_registry_take();
+    parent->fixed_pools.end_all = fixed_end_all; /* under the lock: creators on other threads write it too */
     LIST_PUSH(parent->fixed_pools.head, fp, next, prev);
     fixed_registry_add_locked(fp);
     fixed_registry_give();
