@@ -24,7 +24,8 @@
  *   the others back; destroy gives back everything.  A chunk that is a whole
  *   2 MiB run (so 2 MiB-aligned) is advised as a huge page (prim.h) while
  *   the pool holds it: it is filled in address order, so a big pool takes
- *   one fault per 2 MiB instead of 512.
+ *   one fault per 2 MiB instead of 512 (and such a chunk may be resident
+ *   whole from its first object).
  *
  * Free objects
  *   Each chunk has a free list threaded through its free objects (first
