@@ -761,7 +761,7 @@ def fixed_section(build, allocs, profile, reps, raw, launcher, timeout, fastpath
     md = ["## Fixed-size object pools (bench/fixed.cpp)\n",
           md_table(header, [[r["label"], r["unit"]] + [cell_text(r["cells"].get(c)) for c in live]
                             for r in rows]) + "\n",
-          f"Objects of {fp['size']} B. ns/op: wall time per object (pair: one alloc+free; batches: "
+          f"Objects of {fp['size']} B. ns/op: the thread's CPU time per object, page faults included (pair: one alloc+free; batches: "
           f"one object of a batch allocated and freed, mpool through mpool_fixed_alloc_batch and "
           f"free_batch; build: one object allocated and written, then all freed at once: "
           f"mpool_fixed_destroy, the object_pool's destructor, apr_pool_destroy, talloc_free of "

@@ -22,6 +22,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -325,6 +326,44 @@ MPOOL_API mpool_arena_t *mpool_arena_create_child(mpool_arena_t *parent);
 /* size bytes aligned to 16 (size 0: a valid pointer to nothing).  NULL with
  * MPOOL_ERR_POOL_FULL past max_size, or the pool's error. */
 MPOOL_API void *mpool_arena_alloc(mpool_arena_t *a, size_t size);
+
+/* mpool_arena_alloc's inline path, as obstack's bump allocation is: a call
+ * of mpool_arena_alloc(a, size) compiles to these few instructions, and to
+ * the exported function only when they cannot serve it.  The exported
+ * function stays (its address may be taken; (mpool_arena_alloc)(a, size)
+ * or defining MPOOL_NO_INLINE before including this header calls it).
+ * What this relies on, a promise of the library's ABI: every arena starts
+ * with two words, pos (the next free byte of its current chunk, 16-aligned)
+ * and end (the end of what the chunk may hand out inline); an arena that
+ * must take the general path (no chunk yet, debug mode) has end 0.  Only
+ * these two words are read and pos written. */
+#ifdef __cplusplus
+#define MPOOL_INLINE_CAST(type, x) reinterpret_cast<type>(x) /* clean under -Wold-style-cast */
+#else
+#define MPOOL_INLINE_CAST(type, x) ((type)(x))
+#endif
+static inline void *mpool_arena_alloc_inline(mpool_arena_t *a, size_t size)
+{
+    if (a && size <= 0x7fffffffu) { /* no wrap below */
+        uintptr_t *w = MPOOL_INLINE_CAST(uintptr_t *, a); /* w[0]: pos, w[1]: end */
+        const uintptr_t low = 15; /* every pos is 16-aligned */
+        uintptr_t p = w[0];
+#if defined(__GNUC__)
+        /* a size known at compile time is rounded there */
+        uintptr_t q = __builtin_constant_p(size) ? p + ((size + low) & ~low) : (p + size + low) & ~low;
+#else
+        uintptr_t q = (p + size + low) & ~low;
+#endif
+        if (q < w[1]) {
+            w[0] = q;
+            return MPOOL_INLINE_CAST(void *, p);
+        }
+    }
+    return (mpool_arena_alloc)(a, size);
+}
+#ifndef MPOOL_NO_INLINE
+#define mpool_arena_alloc(a, size) mpool_arena_alloc_inline((a), (size))
+#endif
 
 /* size bytes aligned to alignment (a power of two, else
  * MPOOL_ERR_INVALID_ALIGNMENT). */

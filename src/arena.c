@@ -133,8 +133,8 @@ struct arena_rewind {
 #define ARENA_RESERVE sizeof(struct arena_rewind)
 
 struct mpool_arena {
-    uintptr_t pos;                   /* the inline path's two words */
-    uintptr_t end;
+    uintptr_t pos;                   /* the inline paths' two words (here and in mpool.h: */
+    uintptr_t end;                   /* an ABI promise), 0 when they may not serve */
     struct arena_chunk *chunk;       /* current chunk, NULL before the first allocation of a child */
     struct arena_chunk *spare;       /* chunks kept for reuse */
     size_t spares;
@@ -160,6 +160,9 @@ struct mpool_arena {
     bool debug;
 };
 
+_Static_assert(offsetof(struct mpool_arena, pos) == 0 && offsetof(struct mpool_arena, end) == sizeof(uintptr_t),
+               "mpool.h's inline mpool_arena_alloc reads pos and end as the arena's first two words");
+_Static_assert(ARENA_FAST_MAX == 0x7fffffff && ARENA_ALIGN == 16, "mpool.h's inline path uses these values");
 #define ARENA_STRUCT_SIZE align_up(sizeof(struct mpool_arena), ARENA_ALIGN)
 
 _Static_assert(sizeof(struct arena_chunk) % ARENA_ALIGN == 0, "chunk data starts 16-aligned");
@@ -409,6 +412,9 @@ static mpool_noinline void *arena_alloc_general(struct mpool_arena *a, size_t si
     return (void *)p;
 }
 
+/* The exported function (mpool.h inlines the same test in its callers;
+ * this one serves calls through its address and the inline path's misses). */
+#undef mpool_arena_alloc
 void *mpool_arena_alloc(mpool_arena_t *a, size_t size)
 {
     if (likely(a != NULL)) {

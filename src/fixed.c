@@ -11,8 +11,8 @@
  *   one object that does not fit 2 MiB (the largest run) is a huge block of
  *   the parent (huge.h).  Layout:
  *
- *     | struct fixed_chunk | live bitmap | pad to align | object 0 | object 1 | ... |
- *     ^ run start                                       ^ objs
+ *     | struct fixed_chunk | live map | pad to align | object 0 | object 1 | ... |
+ *     ^ run start                                    ^ objs
  *
  *   Objects are `stride` bytes apart (object_size rounded up to the
  *   alignment, at least 8); nothing precedes an object.  Creation takes
@@ -21,7 +21,11 @@
  *   objects (at least initial_count, at least one; at most max_count minus
  *   the capacity; at most what fits 2 MiB), so the capacity is always exact
  *   (seed 003's "800/1000").  Reset keeps the chunks creation made and gives
- *   the others back; destroy gives back everything.
+ *   the others back; destroy gives back everything.  A chunk that is a whole
+ *   2 MiB run (so 2 MiB-aligned) is advised as a huge page (prim.h) while
+ *   the pool holds it: it is filled in address order, so a big pool takes
+ *   one fault per 2 MiB instead of 512 (and such a chunk may be resident
+ *   whole from its first object).
  *
  * Free objects
  *   Each chunk has a free list threaded through its free objects (first
@@ -35,45 +39,41 @@
  *   the in_use count.
  *
  * Exact checks
- *   Bit i of a chunk's bitmap is set exactly while object i is live.  A free
+ *   Byte i of a chunk's live map is 1 exactly while object i is live, else
+ *   0 (a byte, not a bit: setting, testing and clearing it are one
+ *   instruction each on the inline paths; it costs 1 byte per object).  A free
  *   finds the chunk without reading through the pointer (the chunk map says
  *   whether the address lies in one of our regions or huge blocks, the page
  *   descriptors give the head of the page run holding it: region.h), reads
  *   the chunk header there, which must carry CHUNK_MAGIC and name this pool
  *   (released chunks have the magic cleared first), then rotr64((p - objs) *
  *   inverse, shift) (common.h) must be an index below count (not interior,
- *   not past the last object) and the object's bit set (not freed already).
+ *   not past the last object) and the object's byte 1 (not freed already).
  *   So a foreign pointer, an interior pointer, an object of another pool or
  *   of a released chunk and a double free are all refused, exactly, before
- *   anything changes.  The single-thread inline free first tries cur, whose
- *   bounds are known, with no lookup: the common case of objects freed soon
- *   after allocation.
+ *   anything changes.  The single-thread inline free first tries cur, then
+ *   the chunk of the last free elsewhere (hint), with no lookup: there the
+ *   rotr64 test alone proves p is an object start of that chunk (p below
+ *   objs wraps around to a huge offset), then its byte is tested.  A
+ *   thread-safe pool's free tries the chunk of the thread's last free the
+ *   same way (fixed_cache.c) before the lookup.
  *
  * Threads
  *   A pool that is not thread safe takes no lock and no atomic instruction:
- *   allocation pops cur's free list (or bumps fresh) and sets the bit; free
+ *   allocation pops cur's free list (or bumps fresh) and sets the byte; free
  *   clears it and pushes.  A thread-safe pool keeps the chunks' lists under
- *   its lock and gives each thread a cache of free objects (FIXED_CACHE_BYTES,
- *   mapped from the system, so it outlives pools), found through a table of
- *   FIXED_SLOTS slots keyed by pool id (ids are never reused), as threads find
- *   their heap (heap.h).  Allocation pops the cache and sets the bit with an
- *   atomic OR; free clears it with an atomic AND-NOT, whose old value tells a
- *   double free (of two racing frees exactly one wins), and pushes the cache.
- *   The lock is taken only to refill an empty cache (half of it), flush a
- *   full one (half of it) and grow.  Any thread may free any object: the
- *   object goes to the freeing thread's cache.  At a thread's exit (a pthread
- *   key destructor) its caches go back to their pools; a destroyed pool
- *   orphans its caches (fp = NULL), which their threads unmap later.  Objects
- *   in caches are free (bit clear), so in_use and owns stay exact.
+ *   its lock and gives each thread a cache of free objects (fixed_cache.c
+ *   states their rules, and how fork() treats them): allocation sets the
+ *   object's byte with an atomic store; free clears it with an atomic
+ *   exchange, whose old value tells a double free (of two racing frees
+ *   exactly one wins), before the object goes to the freeing thread's cache.
  *
  * Locks, in the only order they nest:
- *   fixed_registry (process-wide: the thread tables and every pool's list of
- *   caches) -> fp->lock (chunks and lists; taken only if thread safe) ->
- *   the parent's page lock.  The parent's fixed_pools.lock nests outside
- *   fp->lock (reports).
+ *   the registry (fixed_cache.c: the thread tables, every pool's list of
+ *   caches, every parent's list of fixed pools) -> fp->lock (chunks and
+ *   lists; taken only if thread safe) -> the parent's page lock.
  */
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -83,90 +83,29 @@
 #include "list.h"
 #include "prim.h"
 
-#define FIXED_MAGIC 0x6d706f6f6c465031ULL /* "mpoolFP1": a live fixed pool */
-#define CHUNK_MAGIC 0x6d706f6f6c464331ULL /* "mpoolFC1": a live chunk */
+static uint64_t fixed_next_id = 1; /* atomic: pool ids, never reused */
+
 #define FIXED_MAX_ALIGN PAGE_SIZE
 #define FIXED_MAX_OBJECT ((size_t)1 << 40)
 #define CHUNK_MAX_BYTES BUDDY_MAX_RUN   /* a chunk is one page run */
-#define FIXED_SLOTS 16                  /* fixed pools a thread keeps a cache for at once */
-#define FIXED_CACHE_BYTES PAGE_SIZE
-
-struct fixed_chunk {
-    /* What the single-thread paths touch: one cache line. */
-    void *free;               /* free objects, linked through their first word */
-    char *fresh;              /* objects from here to end were never handed out */
-    char *end;                /* objs + span */
-    char *objs;               /* object 0 */
-    uint64_t span;            /* count * stride */
-    uint64_t inverse;         /* of stride (common.h: size_inverse) */
-    uint32_t count;           /* objects */
-    uint8_t shift;            /* of stride */
-    bool listed;              /* on fp->avail */
-    bool initial;             /* made by create: reset keeps it */
-    bool huge;                /* a huge block of the parent, else a page run */
-    struct mpool_fixed *fp;   /* owner */
-    /* 64 bytes */
-    uint64_t magic;           /* CHUNK_MAGIC while the chunk belongs to fp */
-    struct fixed_chunk *next; /* fp's chunks */
-    struct fixed_chunk *avail_next;
-    size_t bytes;             /* header, bitmap and objects */
-    uint64_t bits[];          /* bit i: object i is live (atomic if thread safe) */
-};
-_Static_assert(offsetof(struct fixed_chunk, magic) == 64, "the fast fields fill one cache line");
-
-struct fixed_entry {
-    void *obj;
-    struct fixed_chunk *chunk;
-};
-
-/* A thread's cache of free objects of one pool. */
-struct fixed_cache {
-    struct mpool_fixed *fp;          /* NULL once fp is destroyed (fixed_registry) */
-    struct fixed_cache *next, *prev; /* fp->caches (fixed_registry) */
-    uint32_t count, cap;
-    struct fixed_entry entry[];
-};
-#define FIXED_CACHE_CAP ((FIXED_CACHE_BYTES - sizeof(struct fixed_cache)) / sizeof(struct fixed_entry))
-_Static_assert(FIXED_CACHE_CAP >= 64, "a cache holds a useful number of objects");
-
-struct mpool_fixed {
-    struct fixed_chunk *fast;   /* the single-thread inline paths: cur, else fixed_none */
-    struct fixed_chunk *hint;   /* single thread: the chunk of the last free outside cur, else
-                                   fixed_none (frees come in runs from one chunk) */
-    size_t stride;
-    uint64_t magic;
-    bool thread_safe;
-    struct fixed_chunk *cur;    /* the chunk allocation takes from (NULL: none yet) */
-    struct fixed_chunk *avail;  /* other chunks with free objects */
-    struct fixed_chunk *chunks; /* every chunk */
-    size_t capacity;            /* atomic reads: objects in all chunks */
-    size_t nchunks, bytes;
-    size_t align;               /* of every object: max(alignment, 8) */
-    size_t header;              /* bytes before objs in a chunk of capacity count: see chunk_header */
-    uint64_t id;                /* unique in the process, never reused */
-    mpool_lock_t lock;          /* chunks and lists, if thread safe */
-    struct fixed_cache *caches; /* fixed_registry */
-    struct mpool_pool *parent;
-    struct mpool_fixed *next, *prev; /* parent->fixed_pools */
-    uint64_t failures, invalid_frees; /* atomic: for the parent's report */
-    struct error_policy policy;
-    mpool_fixed_config_t config;
-};
-
-/* "No chunk": no free object, no fresh one, an empty span; what the inline
+/* "No chunk": no free object, no fresh one, no object (count 0); what the inline
  * paths of a thread-safe pool (or one without chunks) see, so they fall
  * through with the tests they make anyway. */
 static struct fixed_chunk fixed_none;
 
-enum fixed_status { FIXED_OK = 0, FIXED_AT_MAX, FIXED_PARENT_FULL, FIXED_NOMEM };
-
 /* ---- Chunks -------------------------------------------------------------- */
 
-/* Bytes of a chunk of count objects before object 0: header and bitmap,
+/* Bytes of the live map of count objects: whole words, for fixed_count_live. */
+static size_t chunk_map_bytes(size_t count)
+{
+    return align_up(count, sizeof(uint64_t));
+}
+
+/* Bytes of a chunk of count objects before object 0: header and live map,
  * rounded up to the alignment. */
 static size_t chunk_header(const struct mpool_fixed *fp, size_t count)
 {
-    return align_up(sizeof(struct fixed_chunk) + ((count + 63) / 64) * sizeof(uint64_t), fp->align);
+    return align_up(sizeof(struct fixed_chunk) + chunk_map_bytes(count), fp->align);
 }
 
 static size_t chunk_bytes(const struct mpool_fixed *fp, size_t count)
@@ -181,12 +120,6 @@ static size_t chunk_max_count(const struct mpool_fixed *fp)
     while (n && chunk_bytes(fp, n) > CHUNK_MAX_BYTES)
         n--;
     return n;
-}
-
-/* Index of object p of chunk c (p is an object start). */
-static inline uint64_t chunk_index(const struct fixed_chunk *c, const void *p)
-{
-    return (((uintptr_t)p - (uintptr_t)c->objs) >> c->shift) * c->inverse;
 }
 
 /* The pointer's chunk of fp and object index, or NULL if p is not where an
@@ -218,34 +151,22 @@ static struct fixed_chunk *chunk_find(const struct mpool_fixed *fp, const void *
     return c;
 }
 
-static inline uint64_t *chunk_word(struct fixed_chunk *c, uint64_t i) { return &c->bits[i >> 6]; }
-static inline uint64_t chunk_bit(uint64_t i) { return (uint64_t)1 << (i & 63); }
-
 /* True if object i of c is live. */
 static bool chunk_is_live(const struct fixed_chunk *c, uint64_t i)
 {
-    return (__atomic_load_n(&c->bits[i >> 6], __ATOMIC_RELAXED) & chunk_bit(i)) != 0;
+    return __atomic_load_n(&c->live[i], __ATOMIC_RELAXED) != 0;
 }
 
-/* Object i becomes live (it was free). */
-static inline void chunk_set_live(struct mpool_fixed *fp, struct fixed_chunk *c, uint64_t i)
-{
-    if (fp->thread_safe)
-        __atomic_fetch_or(chunk_word(c, i), chunk_bit(i), __ATOMIC_RELAXED);
-    else
-        *chunk_word(c, i) |= chunk_bit(i);
-}
-
-/* Object i becomes free; false (nothing changed) if it was free already. */
+/* Object i becomes free; false (nothing changed) if it was free already.  In
+ * a thread-safe pool the exchange's old value decides: of two racing frees
+ * of one object exactly one sees 1. */
 static bool chunk_set_free(struct mpool_fixed *fp, struct fixed_chunk *c, uint64_t i)
 {
-    uint64_t bit = chunk_bit(i);
     if (fp->thread_safe)
-        return (__atomic_fetch_and(chunk_word(c, i), ~bit, __ATOMIC_RELAXED) & bit) != 0;
-    uint64_t *w = chunk_word(c, i);
-    if (!(*w & bit))
+        return __atomic_exchange_n(&c->live[i], 0, __ATOMIC_RELAXED) != 0;
+    if (!c->live[i])
         return false;
-    *w &= ~bit;
+    c->live[i] = 0;
     return true;
 }
 
@@ -255,7 +176,7 @@ static void chunk_clear(struct fixed_chunk *c)
     c->free = NULL;
     c->fresh = c->objs;
     c->listed = false;
-    memset(c->bits, 0, ((c->count + 63) / 64) * sizeof(uint64_t));
+    memset(c->live, 0, chunk_map_bytes(c->count));
 }
 
 /* Flags the page run starting at c PG_BACKED and points every page's back at
@@ -273,6 +194,15 @@ static void chunk_set_backs(struct mpool_pool *parent, void *c, bool on)
     }
     head->flags = on ? (uint8_t)(head->flags | PG_BACKED) : (uint8_t)(head->flags & ~PG_BACKED);
     lock_give(&parent->buddy.lock, parent->thread_safe);
+}
+
+/* True if the page-run chunk c of bytes is a whole run of the largest order
+ * (2 MiB, so aligned to 2 MiB): one the system may back with one huge page,
+ * a fault instead of 512, since its objects are handed out in address order
+ * and the chunk is filled whole (the rules at the top). */
+static bool chunk_is_whole_run(const void *c, size_t bytes)
+{
+    return bytes > CHUNK_MAX_BYTES - PAGE_SIZE && ((uintptr_t)c & (CHUNK_MAX_BYTES - 1)) == 0;
 }
 
 /* A new chunk of count objects from the parent, listed in fp's chunks (not
@@ -296,16 +226,18 @@ static struct fixed_chunk *chunk_new(struct mpool_fixed *fp, size_t count, bool 
             return NULL;
         }
     }
-    if (!huge)
+    if (!huge) {
         chunk_set_backs(parent, c, true);
+        if (chunk_is_whole_run(c, bytes))
+            (void)prim_advise_huge(c, CHUNK_MAX_BYTES, true);
+    }
     memset(c, 0, sizeof *c);
     c->objs = (char *)c + chunk_header(fp, count);
-    c->span = (uint64_t)count * fp->stride;
-    c->end = c->objs + c->span;
+    c->end = c->objs + (uint64_t)count * fp->stride;
     unsigned shift;
     c->inverse = size_inverse(fp->stride, &shift);
     c->shift = (uint8_t)shift;
-    c->count = (uint32_t)count;
+    c->count = count;
     c->initial = initial;
     c->huge = huge;
     c->fp = fp;
@@ -335,6 +267,8 @@ static void chunk_release(struct mpool_fixed *fp, struct fixed_chunk *c)
         return;
     }
     chunk_set_backs(parent, c, false);
+    if (chunk_is_whole_run(c, c->bytes))
+        (void)prim_advise_huge(c, CHUNK_MAX_BYTES, false);
     large_free(parent, region_page_of(region_of(c), c));
 }
 
@@ -385,9 +319,8 @@ static size_t fixed_growth(const struct mpool_fixed *fp, enum fixed_status *st)
     return want;
 }
 
-/* A free object of fp and its chunk (the object stays marked free); NULL
- * with *st if the pool cannot grow, or (FIXED_OK) if it may not. */
-static void *fixed_take_locked(struct mpool_fixed *fp, struct fixed_chunk **chunk, bool may_grow,
+/* fixed.h */
+void *fixed_take_locked(struct mpool_fixed *fp, struct fixed_chunk **chunk, bool may_grow,
                                enum fixed_status *st)
 {
     struct fixed_chunk *c = fp->cur;
@@ -422,8 +355,8 @@ static void *fixed_take_locked(struct mpool_fixed *fp, struct fixed_chunk **chun
     }
 }
 
-/* Puts free object p of chunk c back on its chunk's list. */
-static void fixed_give_locked(struct mpool_fixed *fp, struct fixed_chunk *c, void *p)
+/* fixed.h */
+void fixed_give_locked(struct mpool_fixed *fp, struct fixed_chunk *c, void *p)
 {
     *(void **)p = c->free;
     c->free = p;
@@ -506,175 +439,6 @@ static bool fixed_valid(const struct mpool_fixed *fp, const char *who)
     return false;
 }
 
-/* ---- Threads: caches ------------------------------------------------------- */
-
-struct fixed_thread {
-    uint64_t id[FIXED_SLOTS];
-    struct fixed_cache *cache[FIXED_SLOTS];
-};
-
-static _Thread_local struct fixed_thread fixed_thread __attribute__((tls_model("initial-exec")));
-static mpool_lock_t fixed_registry; /* zero: free */
-static uint64_t fixed_next_id = 1;  /* atomic */
-static pthread_key_t fixed_exit_key;
-static pthread_once_t fixed_exit_once = PTHREAD_ONCE_INIT;
-static bool fixed_exit_ok;
-
-/* Moves the cache's n oldest objects back to its pool's chunks. */
-static void cache_flush(struct fixed_cache *k, uint32_t n)
-{
-    struct mpool_fixed *fp = k->fp;
-    lock_take(&fp->lock, true);
-    for (uint32_t i = 0; i < n; i++)
-        fixed_give_locked(fp, k->entry[i].chunk, k->entry[i].obj);
-    lock_give(&fp->lock, true);
-    k->count -= n;
-    memmove(k->entry, k->entry + n, k->count * sizeof k->entry[0]);
-}
-
-/* Empties and unmaps a cache; caller holds fixed_registry. */
-static void cache_release_locked(struct fixed_cache *k)
-{
-    if (k->fp) {
-        cache_flush(k, k->count);
-        LIST_REMOVE(k->fp->caches, k, next, prev);
-    }
-    (void)prim_unmap(k, FIXED_CACHE_BYTES); /* refused: the page stays, unused */
-}
-
-/* The pthread key destructor: the exiting thread's caches go back. */
-static void fixed_thread_exit(void *arg)
-{
-    (void)arg;
-    struct fixed_thread *t = &fixed_thread;
-    lock_take(&fixed_registry, true);
-    for (unsigned s = 0; s < FIXED_SLOTS; s++) {
-        if (t->cache[s])
-            cache_release_locked(t->cache[s]);
-        t->cache[s] = NULL;
-        t->id[s] = 0;
-    }
-    lock_give(&fixed_registry, true);
-}
-
-static void fixed_exit_key_init(void)
-{
-    fixed_exit_ok = pthread_key_create(&fixed_exit_key, fixed_thread_exit) == 0;
-}
-
-static inline struct fixed_cache *cache_mine(const struct mpool_fixed *fp)
-{
-    unsigned s = (unsigned)(fp->id % FIXED_SLOTS);
-    return fixed_thread.id[s] == fp->id ? fixed_thread.cache[s] : NULL;
-}
-
-/* Gives the calling thread a cache for fp (in the pool's slot, whose old
- * cache goes back); NULL if the system refuses the page. */
-static mpool_noinline struct fixed_cache *cache_attach(struct mpool_fixed *fp)
-{
-    pthread_once(&fixed_exit_once, fixed_exit_key_init);
-    struct fixed_cache *k = prim_map(FIXED_CACHE_BYTES, PAGE_SIZE, 0);
-    if (!k)
-        return NULL;
-    k->cap = (uint32_t)FIXED_CACHE_CAP;
-    k->count = 0;
-    k->fp = fp;
-    struct fixed_thread *t = &fixed_thread;
-    unsigned s = (unsigned)(fp->id % FIXED_SLOTS);
-    lock_take(&fixed_registry, true);
-    if (t->cache[s])
-        cache_release_locked(t->cache[s]);
-    LIST_PUSH(fp->caches, k, next, prev);
-    t->cache[s] = k;
-    t->id[s] = fp->id;
-    lock_give(&fixed_registry, true);
-    if (fixed_exit_ok && !pthread_getspecific(fixed_exit_key))
-        pthread_setspecific(fixed_exit_key, t);
-    return k;
-}
-
-/* fp is going (destroy, or its parent's end): every thread's cache of it is
- * orphaned, and the calling thread's unmapped at once. */
-static void fixed_orphan_caches(struct mpool_fixed *fp)
-{
-    lock_take(&fixed_registry, true);
-    struct fixed_cache *mine = cache_mine(fp);
-    while (fp->caches) {
-        struct fixed_cache *k = fp->caches;
-        LIST_REMOVE(fp->caches, k, next, prev);
-        k->fp = NULL;
-        k->count = 0;
-    }
-    if (mine) {
-        unsigned s = (unsigned)(fp->id % FIXED_SLOTS);
-        fixed_thread.cache[s] = NULL;
-        fixed_thread.id[s] = 0;
-        (void)prim_unmap(mine, FIXED_CACHE_BYTES);
-    }
-    lock_give(&fixed_registry, true);
-}
-
-/* Refills the empty cache k with up to half its capacity, growing the pool
- * only if it has no free object at all; false with *st if not one object
- * could be had.  The cache pops from its top, so the objects go in reverse:
- * they come out in the order the chunks gave them (address order). */
-static bool cache_refill(struct mpool_fixed *fp, struct fixed_cache *k, enum fixed_status *st)
-{
-    struct fixed_entry got[FIXED_CACHE_CAP / 2];
-    uint32_t n = 0;
-    lock_take(&fp->lock, true);
-    while (n < k->cap / 2) {
-        void *p = fixed_take_locked(fp, &got[n].chunk, n == 0, st);
-        if (!p)
-            break;
-        got[n++].obj = p;
-    }
-    lock_give(&fp->lock, true);
-    for (uint32_t i = 0; i < n; i++)
-        k->entry[n - 1 - i] = got[i];
-    k->count = n;
-    return n > 0;
-}
-
-/* A thread-safe pool's allocation: from the calling thread's cache. */
-static void *fixed_alloc_shared(struct mpool_fixed *fp, enum fixed_status *st)
-{
-    struct fixed_cache *k = cache_mine(fp);
-    if (unlikely(!k)) {
-        k = cache_attach(fp);
-        if (!k) {
-            *st = FIXED_NOMEM;
-            return NULL;
-        }
-    }
-    if (unlikely(k->count == 0) && !cache_refill(fp, k, st))
-        return NULL;
-    struct fixed_entry e = k->entry[--k->count];
-    chunk_set_live(fp, e.chunk, chunk_index(e.chunk, e.obj));
-    return e.obj;
-}
-
-/* A thread-safe pool's free of object p of chunk c (already marked free):
- * into the calling thread's cache, or straight to the chunk if the thread
- * can have no cache. */
-static void fixed_free_shared(struct mpool_fixed *fp, struct fixed_chunk *c, void *p)
-{
-    struct fixed_cache *k = cache_mine(fp);
-    if (unlikely(!k))
-        k = cache_attach(fp);
-    if (unlikely(!k)) {
-        lock_take(&fp->lock, true);
-        fixed_give_locked(fp, c, p);
-        lock_give(&fp->lock, true);
-        return;
-    }
-    if (unlikely(k->count == k->cap))
-        cache_flush(k, k->cap / 2);
-    k->entry[k->count].obj = p;
-    k->entry[k->count].chunk = c;
-    k->count++;
-}
-
 /* ---- Creation and destruction ---------------------------------------------- */
 
 mpool_fixed_config_t mpool_fixed_config_default(size_t object_size)
@@ -715,15 +479,16 @@ static const char *fixed_config_problem(const mpool_fixed_config_t *c)
  * memory is the parent's and goes with it. */
 static void fixed_end_all(struct mpool_pool *parent)
 {
-    lock_take(&parent->fixed_pools.lock, true);
+    fixed_registry_take();
     while (parent->fixed_pools.head) {
         struct mpool_fixed *fp = parent->fixed_pools.head;
         LIST_REMOVE(parent->fixed_pools.head, fp, next, prev);
-        fixed_orphan_caches(fp);
+        fixed_registry_remove_locked(fp);
+        fixed_caches_orphan_locked(fp);
         fp->magic = 0;
         lock_fini(&fp->lock);
     }
-    lock_give(&parent->fixed_pools.lock, true);
+    fixed_registry_give();
 }
 
 mpool_fixed_t *mpool_fixed_create(const mpool_fixed_config_t *config)
@@ -740,7 +505,8 @@ mpool_fixed_t *mpool_fixed_create(const mpool_fixed_config_t *config)
                     problem);
         return NULL;
     }
-    struct mpool_pool *parent = cfg.parent ? cfg.parent : mpool_default();
+    struct mpool_pool *dflt = mpool_default(); /* also sets up fork() (pool.c, fixed_cache.c) */
+    struct mpool_pool *parent = cfg.parent ? cfg.parent : dflt;
     struct mpool_fixed *fp = mpool_alloc(parent, sizeof *fp);
     if (!fp) {
         error_raise(&policy, mpool_last_error(), 0, "mpool_fixed_create: no memory for the pool");
@@ -780,10 +546,11 @@ mpool_fixed_t *mpool_fixed_create(const mpool_fixed_config_t *config)
         }
     }
     fp->magic = FIXED_MAGIC;
-    parent->fixed_pools.end_all = fixed_end_all;
-    lock_take(&parent->fixed_pools.lock, true);
+    fixed_registry_take();
+    parent->fixed_pools.end_all = fixed_end_all; /* under the lock: creators on other threads write it too */
     LIST_PUSH(parent->fixed_pools.head, fp, next, prev);
-    lock_give(&parent->fixed_pools.lock, true);
+    fixed_registry_add_locked(fp);
+    fixed_registry_give();
     return fp;
 }
 
@@ -792,11 +559,12 @@ void mpool_fixed_destroy(mpool_fixed_t *fp)
     if (!fp || !fixed_valid(fp, "mpool_fixed_destroy"))
         return;
     struct mpool_pool *parent = fp->parent;
-    lock_take(&parent->fixed_pools.lock, true);
+    fixed_registry_take();
     LIST_REMOVE(parent->fixed_pools.head, fp, next, prev);
-    lock_give(&parent->fixed_pools.lock, true);
-    fixed_orphan_caches(fp);
+    fixed_registry_remove_locked(fp);
+    fixed_caches_orphan_locked(fp);
     fp->magic = 0;
+    fixed_registry_give();
     fixed_release_all_locked(fp); /* nobody else may use fp now */
     lock_fini(&fp->lock);
     mpool_free(parent, fp);
@@ -806,13 +574,12 @@ void mpool_fixed_reset(mpool_fixed_t *fp)
 {
     if (!fixed_valid(fp, "mpool_fixed_reset"))
         return;
-    lock_take(&fixed_registry, true);
-    for (struct fixed_cache *k = fp->caches; k; k = k->next)
-        k->count = 0; /* their objects are in chunks that are cleared or released */
+    fixed_registry_take();
+    fixed_caches_empty_locked(fp);
     lock_take(&fp->lock, fp->thread_safe);
     fixed_clear_locked(fp);
     lock_give(&fp->lock, fp->thread_safe);
-    lock_give(&fixed_registry, true);
+    fixed_registry_give();
 }
 
 /* ---- Objects --------------------------------------------------------------- */
@@ -821,7 +588,7 @@ void mpool_fixed_reset(mpool_fixed_t *fp)
 static void *fixed_take(struct mpool_fixed *fp, enum fixed_status *st)
 {
     if (fp->thread_safe)
-        return fixed_alloc_shared(fp, st);
+        return fixed_cache_alloc(fp, st);
     struct fixed_chunk *c;
     void *p = fixed_take_locked(fp, &c, true, st);
     if (p)
@@ -843,7 +610,7 @@ static mpool_noinline void *fixed_alloc_slow(struct mpool_fixed *fp)
 }
 
 /* The single-thread allocation from cur (fp->fast): pops its free list or
- * bumps fresh, and sets the object's bit; NULL if cur has nothing (or the
+ * bumps fresh, and sets the object's byte; NULL if cur has nothing (or the
  * pool is thread safe: fixed_none). */
 static inline void *fixed_pop_local(struct mpool_fixed *fp)
 {
@@ -857,8 +624,7 @@ static inline void *fixed_pop_local(struct mpool_fixed *fp)
             return NULL;
         c->fresh += fp->stride;
     }
-    uint64_t i = chunk_index(c, p);
-    *chunk_word(c, i) |= chunk_bit(i);
+    c->live[chunk_index(c, p)] = 1;
     return p;
 }
 
@@ -872,40 +638,52 @@ void *mpool_fixed_alloc(mpool_fixed_t *fp)
     return fixed_alloc_slow(fp);
 }
 
+/* fixed.h */
+struct fixed_chunk *fixed_free_check(struct mpool_fixed *fp, void *p, struct fixed_chunk *hint, const char *who)
+{
+    uint64_t i;
+    struct fixed_chunk *c = NULL;
+    if (hint) { /* one of fp's chunks: the test of chunk_free_local, no lookup */
+        i = rotr64(((uintptr_t)p - (uintptr_t)hint->objs) * hint->inverse, hint->shift);
+        if (i < hint->count)
+            c = hint;
+    }
+    if (!c)
+        c = chunk_find(fp, p, &i);
+    if (unlikely(!c || !chunk_set_free(fp, c, i))) {
+        fixed_fail_pointer(fp, who, p, c != NULL);
+        return NULL;
+    }
+    return c;
+}
+
 /* mpool_fixed_free of anything the inline path does not finish: an object
  * of another chunk than cur, a thread-safe pool, and every invalid pointer. */
 static mpool_noinline void fixed_free_slow(struct mpool_fixed *fp, void *p, const char *who)
 {
     if (!p || !fixed_valid(fp, who))
         return;
-    uint64_t i;
-    struct fixed_chunk *c = chunk_find(fp, p, &i);
-    if (unlikely(!c || !chunk_set_free(fp, c, i))) {
-        fixed_fail_pointer(fp, who, p, c != NULL);
-        return;
-    }
     if (fp->thread_safe) {
-        fixed_free_shared(fp, c, p);
+        fixed_cache_free(fp, p, who);
         return;
     }
-    fixed_give_locked(fp, c, p);
-    fp->hint = c;
+    struct fixed_chunk *c = fixed_free_check(fp, p, NULL, who);
+    if (c) {
+        fixed_give_locked(fp, c, p);
+        fp->hint = c;
+    }
 }
 
 /* The single-thread free of p if it is a live object of c, which fp holds
- * (no lookup: p is compared with c's bounds); false if it is not. */
+ * (no lookup: one test proves p is where an object of c starts, the block
+ * test of common.h, since (p - objs) wraps around for p below objs); false
+ * if it is not (never for fixed_none, whose count is 0). */
 static inline bool chunk_free_local(struct fixed_chunk *c, void *p)
 {
-    uint64_t off = (uintptr_t)p - (uintptr_t)c->objs;
-    if (unlikely(off >= c->span)) /* never in fixed_none, whose span is 0 */
+    uint64_t i = rotr64(((uintptr_t)p - (uintptr_t)c->objs) * c->inverse, c->shift);
+    if (unlikely(i >= c->count || !c->live[i]))
         return false;
-    uint64_t i = rotr64(off * c->inverse, c->shift);
-    if (unlikely(i >= c->count))
-        return false;
-    uint64_t *w = chunk_word(c, i), bit = chunk_bit(i);
-    if (unlikely(!(*w & bit)))
-        return false;
-    *w &= ~bit;
+    c->live[i] = 0;
     *(void **)p = c->free;
     c->free = p;
     return true;
@@ -958,7 +736,7 @@ size_t mpool_fixed_alloc_batch(mpool_fixed_t *fp, void **out, size_t n)
         }
     } else {
         for (; got < n; got++) {
-            void *p = fixed_alloc_shared(fp, &st);
+            void *p = fixed_cache_alloc(fp, &st);
             if (!p)
                 break;
             out[got] = p;
@@ -994,14 +772,22 @@ bool mpool_fixed_owns(const mpool_fixed_t *fp, const void *p)
     return c && chunk_is_live(c, i);
 }
 
-/* Live objects of fp: the bits set in its chunks' bitmaps. */
+/* Live objects of fp: the ones in its chunks' live maps (each byte 0 or 1, so
+ * a word's population count is its number of live objects). */
 static size_t fixed_count_live(struct mpool_fixed *fp)
 {
     size_t n = 0;
     lock_take(&fp->lock, fp->thread_safe);
     for (const struct fixed_chunk *c = fp->chunks; c; c = c->next)
-        for (size_t w = 0; w < (c->count + 63) / 64; w++)
-            n += (size_t)__builtin_popcountll(__atomic_load_n(&c->bits[w], __ATOMIC_RELAXED));
+        for (size_t w = 0; w < chunk_map_bytes(c->count); w += sizeof(uint64_t)) {
+            uint64_t word;
+            if (fp->thread_safe) /* byte by byte: other threads store bytes */
+                for (size_t b = 0; b < sizeof word; b++)
+                    ((uint8_t *)&word)[b] = __atomic_load_n(&c->live[w + b], __ATOMIC_RELAXED);
+            else
+                memcpy(&word, &c->live[w], sizeof word);
+            n += (size_t)__builtin_popcountll(word);
+        }
     lock_give(&fp->lock, fp->thread_safe);
     return n;
 }
@@ -1030,7 +816,7 @@ size_t mpool_fixed_object_size(const mpool_fixed_t *fp)
 size_t fixed_pool_each(struct mpool_pool *pool, void (*fn)(const struct fixed_summary *s, void *arg), void *arg)
 {
     size_t n = 0;
-    lock_take(&pool->fixed_pools.lock, true);
+    fixed_registry_take();
     for (struct mpool_fixed *fp = pool->fixed_pools.head; fp; fp = fp->next, n++) {
         struct fixed_summary s;
         s.fp = fp;
@@ -1047,6 +833,6 @@ size_t fixed_pool_each(struct mpool_pool *pool, void (*fn)(const struct fixed_su
         s.invalid_frees = __atomic_load_n(&fp->invalid_frees, __ATOMIC_RELAXED);
         fn(&s, arg);
     }
-    lock_give(&pool->fixed_pools.lock, true);
+    fixed_registry_give();
     return n;
 }

@@ -10,6 +10,7 @@
 #include "arena.h"
 #include "callsite.h"
 #include "debug.h"
+#include "fixed.h"
 #include "heap.h"
 #include "huge.h"
 #include "large.h"
@@ -240,9 +241,11 @@ static void default_init(void)
 }
 
 /* fork() in a threaded program: the child must not inherit a lock of the
- * default pool held by a thread that does not exist in the child. */
+ * default pool, or of the fixed pools (fixed_cache.c), held by a thread that
+ * does not exist in the child. */
 static void default_fork_prepare(void)
 {
+    fixed_fork_prepare(); /* its locks nest outside the pool's */
     heap_fork_prepare();
     lock_take(&mpool_default_pool.buddy.lock, mpool_default_pool.thread_safe);
     lock_take(&mpool_default_pool.huge.lock, mpool_default_pool.thread_safe);
@@ -253,6 +256,7 @@ static void default_fork_parent(void)
     lock_give(&mpool_default_pool.huge.lock, mpool_default_pool.thread_safe);
     lock_give(&mpool_default_pool.buddy.lock, mpool_default_pool.thread_safe);
     heap_fork_parent();
+    fixed_fork_parent();
 }
 
 static void default_fork_child(void)
@@ -260,6 +264,7 @@ static void default_fork_child(void)
     lock_give(&mpool_default_pool.huge.lock, mpool_default_pool.thread_safe);
     lock_give(&mpool_default_pool.buddy.lock, mpool_default_pool.thread_safe);
     heap_fork_child();
+    fixed_fork_child();
 }
 
 mpool_t *mpool_default(void)

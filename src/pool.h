@@ -59,8 +59,7 @@ struct mpool_fixed; /* fixed.h */
  * mpool_report, and ended by end_all (set by fixed.c) when the pool is reset
  * or destroyed, before the memory they live in goes. */
 struct fixed_list {
-    mpool_lock_t lock;     /* taken always (creation, destruction and reports are rare) */
-    struct mpool_fixed *head;
+    struct mpool_fixed *head; /* under the fixed pools' registry (fixed_cache.c) */
     void (*end_all)(struct mpool_pool *pool);
 };
 

@@ -31,6 +31,15 @@ bool prim_unmap(void *addr, size_t size);
  * the pages may then still hold their old contents. */
 bool prim_decommit(void *addr, size_t size);
 
+/* A hint that [addr, addr + size), which the caller will fill whole, is
+ * better backed by huge pages (on: Linux madvise(MADV_HUGEPAGE), which
+ * matters when transparent huge pages are "madvise" only: one fault instead
+ * of 512 per 2 MiB), or, once the caller gives the range back, that it is
+ * not (off: MADV_NOHUGEPAGE, so that a later user touching one page of it
+ * does not get 2 MiB).  False if the system refused or has no such thing;
+ * nothing may depend on it. */
+bool prim_advise_huge(void *addr, size_t size, bool on);
+
 /* Resizes a mapping made by prim_map without copying its pages.  The result
  * keeps the alignment rule of prim_map (align, offset); it is `addr` itself
  * when the mapping could change size in place.  NULL on failure, and the old

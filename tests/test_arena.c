@@ -108,6 +108,40 @@ Test(arena, allocations_are_aligned_distinct_and_counted)
     mpool_destroy(pool);
 }
 
+/* mpool.h inlines mpool_arena_alloc through a macro: the exported function
+ * is still there under its name, through its address and in parentheses,
+ * and the three ways share one arena's state (each sees the others' bytes
+ * as used), over chunk boundaries and own blocks too. */
+Test(arena, the_exported_function_and_the_inline_path_agree)
+{
+    void *(*through_address)(mpool_arena_t *, size_t) = mpool_arena_alloc;
+    cr_assert_not_null(through_address);
+    mpool_t *pool = create_or_die(NULL);
+    mpool_arena_t *a = arena_or_die(pool, 4 * KiB, 0);
+    size_t used = 0;
+    char *prev = NULL;
+    for (size_t i = 0; i < 3000; i++) {
+        size_t size = 1 + (i * 37) % (i % 100 == 99 ? 3000 : 200); /* some above a quarter of a chunk */
+        char *p = i % 3 == 0 ? mpool_arena_alloc(a, size)
+                  : i % 3 == 1 ? (mpool_arena_alloc)(a, size)
+                               : through_address(a, size);
+        cr_assert_not_null(p, "allocation %zu of %zu bytes", i, size);
+        cr_assert(is_aligned(p, 16));
+        cr_assert_neq(p, prev);
+        pattern_fill(p, i, size);
+        used += (size + 15) & ~(size_t)15;
+        cr_assert_eq(mpool_arena_used(a), used, "allocation %zu", i);
+        prev = p;
+    }
+    char *c = mpool_arena_alloc(a, 32); /* a constant size: rounded at compile time */
+    cr_assert(is_aligned(c, 16));
+    cr_assert_eq(mpool_arena_used(a), used + 32);
+    cr_assert_null(mpool_arena_alloc(NULL, 16), "a NULL arena takes the exported function's report");
+    mpool_arena_destroy(a);
+    cr_assert_eq(mpool_check(pool), 0);
+    mpool_destroy(pool);
+}
+
 Test(arena, bad_sizes_are_refused)
 {
     mpool_t *pool = create_or_die(NULL);

@@ -14,6 +14,8 @@
  * - threads (run under TSan: the name matches "fixed"): a thread-safe pool
  *   shared by threads that free each other's objects, threads that exit with
  *   objects in their caches, a pool destroyed while threads keep caches;
+ * - fork() while threads use a thread-safe pool and create and destroy
+ *   others: the child uses and destroys the pool and makes a new one;
  * - the parent's report lists its fixed pools (text and JSON).
  */
 #define _POSIX_C_SOURCE 200809L
@@ -26,6 +28,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <mpool.h>
 
@@ -893,6 +897,100 @@ Test(fixed, pool_destroyed_while_threads_keep_caches)
         pthread_join(th[i], NULL);
     cr_assert_eq(mpool_fixed_in_use(again), 1);
     mpool_fixed_destroy(again);
+}
+
+/* ---- fork() ------------------------------------------------------------------------ */
+
+static atomic_int fork_stop;
+
+/* Churns a thread-safe fixed pool in runs longer than a cache (refills and
+ * flushes under the pool's lock), and creates and destroys pools of its own
+ * (the registry). */
+static void *fork_churn(void *arg)
+{
+    mpool_fixed_t *fp = arg;
+    void *p[600];
+    unsigned round = 0;
+    while (!atomic_load(&fork_stop)) {
+        size_t n = 1 + (round * 97) % 600;
+        for (size_t i = 0; i < n; i++)
+            p[i] = mpool_fixed_alloc(fp);
+        for (size_t i = 0; i < n; i++)
+            mpool_fixed_free(fp, p[i]);
+        if (round++ % 8 == 0) {
+            mpool_fixed_config_t cfg = mpool_fixed_config_default(24);
+            mpool_fixed_t *mine = mpool_fixed_create(&cfg);
+            if (mine) {
+                mpool_fixed_free(mine, mpool_fixed_alloc(mine));
+                mpool_fixed_destroy(mine);
+            }
+        }
+    }
+    return NULL;
+}
+
+/* The child of fork_while_threads_use_fixed_pools: uses and destroys the
+ * pool the threads were using, and a new one.  Exit status: 0 if all went
+ * well, else the number of the step that failed (SIGALRM if it hung). */
+static int fork_child(mpool_fixed_t *shared)
+{
+    alarm(20);
+    enum { N = 1500 };
+    static void *p[N];
+    size_t before = mpool_fixed_in_use(shared);
+    for (size_t i = 0; i < N; i++)
+        if (!(p[i] = mpool_fixed_alloc(shared)))
+            return 2;
+    if (mpool_fixed_in_use(shared) != before + N)
+        return 3;
+    for (size_t i = 0; i < N; i++)
+        if (!mpool_fixed_owns(shared, p[i]))
+            return 4;
+    for (size_t i = 0; i < N; i++)
+        mpool_fixed_free(shared, p[i]);
+    if (mpool_fixed_in_use(shared) != before)
+        return 5;
+    mpool_fixed_config_t cfg = mpool_fixed_config_default(40);
+    mpool_fixed_t *fresh = mpool_fixed_create(&cfg);
+    if (!fresh)
+        return 6;
+    for (size_t i = 0; i < N; i++)
+        if (!(p[i] = mpool_fixed_alloc(fresh)))
+            return 7;
+    mpool_fixed_free_batch(fresh, p, N);
+    if (mpool_fixed_in_use(fresh) != 0)
+        return 8;
+    mpool_fixed_destroy(fresh);
+    mpool_fixed_destroy(shared);
+    return mpool_check(NULL) == 0 ? 0 : 9;
+}
+
+Test(fixed, fork_while_threads_use_fixed_pools)
+{
+    mpool_fixed_config_t cfg = mpool_fixed_config_default(48);
+    cfg.initial_count = 16;
+    mpool_fixed_t *shared = fixed_or_die(&cfg);
+    atomic_store(&fork_stop, 0);
+    pthread_t th[3];
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(pthread_create(&th[i], NULL, fork_churn, shared), 0);
+    int rounds = test_scaled(40, 10);
+    for (int round = 0; round < rounds; round++) {
+        pid_t pid = fork();
+        cr_assert_neq(pid, -1);
+        if (pid == 0)
+            _exit(fork_child(shared));
+        int status;
+        cr_assert_eq(waitpid(pid, &status, 0), pid);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child of round %d: %s %d", round,
+                  WIFEXITED(status) ? "failed at step" : "killed by signal",
+                  WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+    }
+    atomic_store(&fork_stop, 1);
+    for (int i = 0; i < 3; i++)
+        pthread_join(th[i], NULL);
+    cr_assert_eq(mpool_fixed_in_use(shared), 0);
+    mpool_fixed_destroy(shared);
 }
 
 /* ---- Reports -------------------------------------------------------------------- */

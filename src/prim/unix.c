@@ -89,6 +89,18 @@ bool prim_decommit(void *addr, size_t size)
     return madvise(addr, size, MADV_DONTNEED) == 0;
 }
 
+bool prim_advise_huge(void *addr, size_t size, bool on)
+{
+#if defined(MADV_HUGEPAGE) && defined(MADV_NOHUGEPAGE)
+    return size != 0 && madvise(addr, size, on ? MADV_HUGEPAGE : MADV_NOHUGEPAGE) == 0;
+#else
+    (void)addr;
+    (void)size;
+    (void)on;
+    return false;
+#endif
+}
+
 bool prim_protect(void *addr, size_t size, bool accessible)
 {
     if (size == 0)
