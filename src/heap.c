@@ -148,7 +148,7 @@ static mpool_noinline void heap_report_double_free(const struct mpool_pool *pool
  * links). */
 static mpool_noinline void heap_report_bad_head(const struct mpool_pool *pool, const void *head)
 {
-    const struct page *pg = chunk_is_region(head) ? page_head(region_page_of(region_of(head), head)) : NULL;
+    const struct page *pg = chunk_is_region(head) ? region_head_of(region_of(head), head) : NULL;
     if (pg && pg->kind == PAGE_SLAB && pg->heap && slab_is_block_offset(pg, slab_offset(pg, head)))
         heap_report_double_free(pool, head, FOUND_BY_ALLOCATION);
     else

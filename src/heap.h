@@ -161,7 +161,7 @@ static mpool_always_inline bool heap_free_mine_class(struct heap *h, void *p, un
 {
     if (unlikely(!chunk_is_region(p)))
         return false;
-    struct page *pg = page_head(region_page_of(region_of(p), p));
+    struct page *pg = region_head_of(region_of(p), p);
     if (unlikely(pg->heap != h || !slab_is_block_offset_owner(pg, slab_offset(pg, p)) || p == pg->local_free))
         return false;
     if (cls != CLASS_ANY && unlikely(pg->cls != cls))

@@ -9,6 +9,8 @@
 
 _Static_assert(REGION_META_PAGES == 33, "the header and 1024 descriptors fill 33 pages");
 _Static_assert(REGION_MIN_PAGES > REGION_META_PAGES, "the smallest region has data pages");
+_Static_assert(REGION_HEADS_OFFSET + REGION_PAGES * sizeof(uint16_t) <= (size_t)REGION_META_PAGES << PAGE_SHIFT,
+               "the heads table fits in the meta pages");
 
 struct region *region_create(struct mpool_pool *pool, size_t npages)
 {
@@ -23,6 +25,8 @@ struct region *region_create(struct mpool_pool *pool, size_t npages)
     r->npages = (uint32_t)npages;
     r->meta_pages = (uint32_t)meta;
     r->next = r->prev = NULL;
+    for (size_t i = 0; i < REGION_PAGES; i++) /* every page leads to its own descriptor */
+        page_clear_back(&r->pages[i]);
     chunk_mark(r, CHUNK_REGION);
     return r;
 }
