@@ -616,11 +616,8 @@ static void usage_slab(const struct page *pg, void *arg)
         return;
     size_t live = slab_live(pg);
     if (!w->thread_safe || h == w->mine || !h->owner) {
-        size_t n = 0;
-        const void *f = (const void *)(__atomic_load_n(&pg->thread_free, __ATOMIC_ACQUIRE) & ~SLAB_NOTIFY);
-        for (; f && n < live; f = slab_link_get(f, pg->link))
-            n++;
-        live -= n;
+        size_t n = slab_tf_count(__atomic_load_n(&pg->thread_free, __ATOMIC_ACQUIRE));
+        live -= n < live ? n : live;
     }
     w->bytes += live * sizeclass_size(pg->cls);
 }

@@ -19,6 +19,10 @@ struct region *region_create(struct mpool_pool *pool, size_t npages)
     struct region *r = prim_map(npages << PAGE_SHIFT, REGION_SIZE, 0);
     if (!r)
         return NULL;
+    if ((uintptr_t)r + (npages << PAGE_SHIFT) > REGION_ADDRESS_LIMIT) {
+        (void)prim_unmap(r, npages << PAGE_SHIFT);
+        return NULL;
+    }
     /* The mapping is zero-filled: every descriptor starts as PAGE_META (0). */
     r->magic = REGION_MAGIC;
     r->pool = pool;

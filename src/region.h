@@ -136,6 +136,11 @@ _Static_assert(offsetof(struct page, next) == 64, "the fast path's fields fill t
 
 #define REGION_MAGIC 0x6d706f6f6c524732ULL /* "mpoolRG2" */
 
+/* Regions lie below this address (region_create refuses others): a slab's
+ * thread_free word keeps a count above its pointer bits (slab.h).  Linux
+ * maps below 2^47 unless asked for higher addresses. */
+#define REGION_ADDRESS_LIMIT ((uintptr_t)1 << 48)
+
 struct region {
     uint64_t magic;
     struct mpool_pool *pool;  /* owner */
