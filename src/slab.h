@@ -78,8 +78,9 @@
  * descriptor (page->link).
  *
  * Memory ordering.  A remote free writes the block's link and mark, then
- * publishes the block with a compare-and-swap on thread_free; the owner's
- * exchange is an acquire, so it reads the links the pushers wrote.  Parking
+ * publishes the block, and one more in the count, with a compare-and-swap on
+ * thread_free; the owner's exchange is an acquire, so it reads the links the
+ * pushers wrote, and takes exactly as many blocks as the count it takes.  Parking
  * and the remote compare-and-swap are both acquire-release, so the free that
  * takes a notification sees what the owner did to the slab before parking.
  * The notified-slab stack works the same way (release push, acquire take).
