@@ -28,8 +28,9 @@
  * then that the slab's owner is the caller's heap and that the pointer starts
  * a block (slab.h: one multiplication).  The owner's inline free refuses the
  * head of local_free; its other double frees are found later, before the
- * block is handed out twice (slab.h).  The general path finds the block the
- * same way, then its pool, and refuses a block that carries the free mark;
+ * block is handed out twice (slab.h).  free_remote and the general path find
+ * the block the same way, then its pool, and refuse a block that carries the
+ * free mark (the general path reports it);
  * mpool_safe_free, mpool_owns and mpool_usable_size are exact by the same
  * tests.
  */
