@@ -17,16 +17,20 @@
  *   alloc_slow    a pool whose heap is not reached inline (thread safe,
  *                 debug, the default pool), or a class whose slab is empty;
  *   alloc_general everything else: large and huge blocks, debug pools, errors;
- *   free_general  a block of another heap (the remote free), large and huge
- *                 blocks, debug pools, every pointer that is not a live block.
+ *   free_remote   a block of another heap's slab (the remote free: one
+ *                 compare-and-swap on the slab's thread_free);
+ *   free_general  large and huge blocks, debug pools, every pointer that is
+ *                 not a live block, and what free_remote leaves (a marked
+ *                 block, the owner's own blocks past the inline test).
  *
  * Checking pointers: free first proves with the chunk map that the pointer
  * lies in one of our regions (nothing is read through a foreign pointer),
  * then that the slab's owner is the caller's heap and that the pointer starts
  * a block (slab.h: one multiplication).  The owner's inline free refuses the
  * head of local_free; its other double frees are found later, before the
- * block is handed out twice (slab.h).  The general path finds the block the
- * same way, then its pool, and refuses a block that carries the free mark;
+ * block is handed out twice (slab.h).  free_remote and the general path find
+ * the block the same way, then its pool, and refuse a block that carries the
+ * free mark (the general path reports it);
  * mpool_safe_free, mpool_owns and mpool_usable_size are exact by the same
  * tests.
  */
@@ -455,6 +459,49 @@ void *mpool_calloc(mpool_t *pool, size_t count, size_t size)
 
 enum free_result { FREED, NOT_A_BLOCK, ALREADY_FREE };
 
+/* The free of live block p of slab pg of pool by a thread whose heap h
+ * (NULL: none yet) does not own the slab: marks the block and pushes it on
+ * the slab's thread_free list, and notifies the owner if the slab was
+ * parked (slab.h). */
+static void free_remote_push(struct mpool_pool *pool, struct page *pg, void *p, struct heap *h)
+{
+    __atomic_store_n(block_mark(p), pool->key, __ATOMIC_RELAXED); /* mpool_check may be counting marks */
+    slab_asan_freed(pg, p);
+    unsigned cls = pg->cls; /* read before the block is published */
+    struct heap *notify = slab_free_remote(pg, p);
+    stats_count_remote_free(pool, h, cls);
+    if (notify)
+        heap_notify(notify, pg);
+}
+
+/* The free of a block of another heap's slab, past the owner's inline test,
+ * without free_general's search: true if done; false if p needs the
+ * general path: not in a slab of one of our regions, of another pool than
+ * pool (any pool if NULL), a debug pool's (or any debug pool exists: its
+ * hook sees every pointer first), not where a block starts, a block of the
+ * calling thread's own heap, or a block that carries the free mark.  The
+ * same tests as free_general's, in the order that reads least: the heads
+ * table leads to the slab's descriptor (a data page of a live slab, or a
+ * descriptor whose heap is NULL), whose block test needs no more. */
+static bool free_remote(const struct mpool_pool *pool, void *p)
+{
+    if (unlikely(!chunk_is_region(p)) || debug_any())
+        return false;
+    struct region *r = region_of(p);
+    struct page *pg = region_head_of(r, p);
+    struct heap *owner = __atomic_load_n(&pg->heap, __ATOMIC_ACQUIRE); /* non-NULL: a live slab's head */
+    if (owner == NULL)
+        return false;
+    struct mpool_pool *bp = r->pool;
+    if ((pool && bp != pool) || bp->debug || !slab_is_block_offset(pg, slab_offset(pg, p)))
+        return false;
+    struct heap *h = heap_mine(bp);
+    if (owner == h || *block_mark(p) == bp->key)
+        return false;
+    free_remote_push(bp, pg, p, h);
+    return true;
+}
+
 /* Frees slab block p of b (a block start).  A block carrying the free mark
  * is free, unless its owner (or anyone, on a pool that is not thread safe)
  * finds it on none of the slab's lists: then a live block's data held the
@@ -473,13 +520,7 @@ static enum free_result free_slab_block(const struct block *b, void *p)
         heap_free_local(h, pg, p);
         return FREED;
     }
-    __atomic_store_n(block_mark(p), pool->key, __ATOMIC_RELAXED); /* mpool_check may be counting marks */
-    slab_asan_freed(pg, p);
-    unsigned cls = pg->cls; /* read before the block is published */
-    struct heap *notify = slab_free_remote(pg, p);
-    stats_count_remote_free(pool, h, cls);
-    if (notify)
-        heap_notify(notify, pg);
+    free_remote_push(pool, pg, p, h);
     return FREED;
 }
 
@@ -531,6 +572,8 @@ static void free_slow_untimed(mpool_t *pool, void *p)
         if (h && heap_free_mine(h, p))
             return;
     }
+    if (free_remote(pool, p))
+        return;
     free_general(pool, p, "mpool_free");
 }
 

@@ -66,7 +66,7 @@ static void buddy_insert_locked(struct buddy *b, struct page *pg, unsigned order
     pg->stamp = stamp;
     pg->kind = PAGE_FREE;
     pg->order = (uint8_t)order;
-    pg->back = 0;
+    page_clear_back(pg);
     pg->flags = 0;
     pg->dirty = dirty < run_pages(order) ? dirty : run_pages(order);
     LIST_PUSH(b->free[order], pg, next, prev);
@@ -94,7 +94,7 @@ static void buddy_release_locked(struct buddy *b, struct page *pg, unsigned orde
         if (bi < r->meta_pages || bi + run_pages(order) > r->npages)
             break;
         struct page *bud = &r->pages[bi];
-        if (bud->kind != PAGE_FREE || bud->order != order || bud->back != 0)
+        if (bud->kind != PAGE_FREE || bud->order != order || page_back(bud) != 0)
             break;
         buddy_unlink_locked(b, bud);
         if (bud->dirty && (int32_t)(bud->stamp - stamp) > 0) /* keep the newest stamp */
@@ -341,7 +341,7 @@ struct page *buddy_alloc_locked(struct buddy *b, const struct run_request *req, 
     if (req->kind == PAGE_SLAB) /* blocks inside a slab find its head from any page */
         for (size_t i = 1; i < npages; i++)
             page_set_back(pg, i);
-    pg->back = 0;
+    page_clear_back(pg);
     pg->kind = req->kind;
     pg->cls = req->cls;
     pg->used = 0;
@@ -375,7 +375,7 @@ static void buddy_free_tail_locked(struct buddy *b, struct page *head, size_t fr
     size_t idx = page_index(r, head);
     if (head->kind == PAGE_SLAB) /* a stale back must never reach a live run */
         for (size_t k = from; k < from + n; k++)
-            head[k].back = 0;
+            page_clear_back(&head[k]);
     uint32_t now = prim_clock_ms();
     buddy_release_range_locked(b, r, idx + from, n, SIZE_MAX, now, true);
     buddy_decay_locked(b, now);
@@ -415,7 +415,7 @@ bool buddy_extend_locked(struct buddy *b, struct page *head, size_t npages)
     /* Runs tile the region, so the page after a run heads the next one. */
     for (size_t i = idx + old; i < end;) {
         const struct page *pg = &r->pages[i];
-        if (pg->kind != PAGE_FREE || pg->order >= BUDDY_ORDERS || pg->back != 0)
+        if (pg->kind != PAGE_FREE || pg->order >= BUDDY_ORDERS || page_back(pg) != 0)
             return false;
         i += run_pages(pg->order);
     }
@@ -465,7 +465,7 @@ void buddy_reset(struct buddy *b)
         for (size_t i = r->meta_pages; i < r->npages; i++) {
             r->pages[i].kind = PAGE_FREE;
             r->pages[i].order = ORDER_ABSORBED;
-            r->pages[i].back = 0;
+            page_clear_back(&r->pages[i]);
             r->pages[i].used = 0;
             r->pages[i].heap = NULL;
         }
@@ -515,7 +515,7 @@ size_t buddy_check_locked(const struct buddy *b)
         for (const struct page *pg = b->free[o]; pg; pg = pg->next) {
             const struct region *r = page_region(pg);
             size_t idx = page_index(r, pg);
-            if (pg->kind != PAGE_FREE || pg->order != o || pg->back != 0 || pg->prev != prev ||
+            if (pg->kind != PAGE_FREE || pg->order != o || page_back(pg) != 0 || pg->prev != prev ||
                 (idx & (run_pages(o) - 1)) != 0 || idx < r->meta_pages ||
                 idx + run_pages(o) > r->npages)
                 problems++;
@@ -542,16 +542,16 @@ size_t buddy_check_locked(const struct buddy *b)
                 n = run_pages(pg->order);
                 walked_free += n;
                 region_free += n;
-                if (pg->back != 0 || (i & (n - 1)) != 0 || i + n > r->npages)
+                if (page_back(pg) != 0 || (i & (n - 1)) != 0 || i + n > r->npages)
                     problems++;
             } else if (pg->kind == PAGE_SLAB || pg->kind == PAGE_LARGE) {
                 n = pg->npages;
-                if (n == 0 || i + n > r->npages || pg->back != 0) {
+                if (n == 0 || i + n > r->npages || page_back(pg) != 0) {
                     problems++;
                     n = 1;
                 }
                 for (size_t k = 1; k < n; k++)
-                    if (pg[k].back !=
+                    if (page_back(&pg[k]) !=
                         (pg->kind == PAGE_SLAB || (pg->flags & PG_BACKED) ? k * sizeof(struct page) : 0))
                         problems++;
             } else {

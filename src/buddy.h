@@ -47,7 +47,7 @@ enum buddy_status buddy_reserve(struct buddy *b, size_t bytes) mpool_internal;
 
 /* Which run is wanted: its length in pages (1..512), the alignment of its
  * first page (2^align_order pages), and what it becomes: kind PAGE_SLAB with a
- * class, or PAGE_LARGE.  These head fields (kind, cls, npages, back) are
+ * class, or PAGE_LARGE.  These head fields (kind, cls, npages, and the heads table: region.h) are
  * written only under the page lock, so mpool_check may read them under it. */
 struct run_request {
     size_t npages;

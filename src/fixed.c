@@ -131,7 +131,7 @@ static struct fixed_chunk *chunk_find(const struct mpool_fixed *fp, const void *
     struct fixed_chunk *c;
     unsigned kind = chunk_kind(p);
     if (likely(kind == CHUNK_REGION)) {
-        const struct page *head = page_head(region_page_of(region_of(p), p));
+        const struct page *head = region_head_of(region_of(p), p);
         if (head->kind != PAGE_LARGE || (head->flags & PG_CACHED))
             return NULL; /* a cached run is nobody's chunk (and poisoned under ASan) */
         c = page_start(head);
@@ -190,7 +190,7 @@ static void chunk_set_backs(struct mpool_pool *parent, void *c, bool on)
         if (on)
             page_set_back(head, k);
         else
-            head[k].back = 0;
+            page_clear_back(&head[k]);
     }
     head->flags = on ? (uint8_t)(head->flags | PG_BACKED) : (uint8_t)(head->flags & ~PG_BACKED);
     lock_give(&parent->buddy.lock, parent->thread_safe);

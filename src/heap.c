@@ -6,7 +6,8 @@
  *
  * Invariants (heap_check)
  *   Every slab of the heap has page->heap == the heap and is in exactly one
- *   place: current[cls] (no flag), queue[cls] (PG_QUEUED) or full (PG_FULL,
+ *   place: current[cls] (no flag), queue[cls] (PG_QUEUED; queue_last[cls]
+ *   is its last slab) or full (PG_FULL,
  *   also on remote_full once notified); a parked slab that is not notified
  *   has SLAB_NOTIFY set.
  */
@@ -71,11 +72,15 @@ static size_t heap_bytes(void) { return align_up(HEAP_STATS_OFFSET + sizeof(stru
 static void queue_push(struct heap *h, struct page *pg)
 {
     pg->flags = PG_QUEUED;
+    if (!h->queue[pg->cls])
+        h->queue_last[pg->cls] = pg;
     LIST_PUSH(h->queue[pg->cls], pg, next, prev);
 }
 
 static void queue_remove(struct heap *h, struct page *pg)
 {
+    if (h->queue_last[pg->cls] == pg)
+        h->queue_last[pg->cls] = pg->prev;
     LIST_REMOVE(h->queue[pg->cls], pg, next, prev);
     pg->flags = 0;
 }
@@ -148,7 +153,7 @@ static mpool_noinline void heap_report_double_free(const struct mpool_pool *pool
  * links). */
 static mpool_noinline void heap_report_bad_head(const struct mpool_pool *pool, const void *head)
 {
-    const struct page *pg = chunk_is_region(head) ? page_head(region_page_of(region_of(head), head)) : NULL;
+    const struct page *pg = chunk_is_region(head) ? region_head_of(region_of(head), head) : NULL;
     if (pg && pg->kind == PAGE_SLAB && pg->heap && slab_is_block_offset(pg, slab_offset(pg, head)))
         heap_report_double_free(pool, head, FOUND_BY_ALLOCATION);
     else
@@ -217,7 +222,7 @@ static void *heap_refill(struct heap *h, unsigned cls, enum buddy_status *status
             return heap_use(h, pg);
     }
     heap_take_notified(h);
-    while ((pg = h->queue[cls]) != NULL) {
+    while ((pg = h->queue_last[cls]) != NULL) {
         queue_remove(h, pg);
         if (heap_ready_or_park(h, pg, bad))
             return heap_use(h, pg);
@@ -337,7 +342,7 @@ static void heap_forget(struct heap *h)
 {
     for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
         h->current[cls] = &mpool_empty_slab;
-        h->queue[cls] = NULL;
+        h->queue[cls] = h->queue_last[cls] = NULL;
     }
     h->full = NULL;
     __atomic_store_n(&h->remote_full, NULL, __ATOMIC_RELAXED);
@@ -616,11 +621,8 @@ static void usage_slab(const struct page *pg, void *arg)
         return;
     size_t live = slab_live(pg);
     if (!w->thread_safe || h == w->mine || !h->owner) {
-        size_t n = 0;
-        const void *f = (const void *)(__atomic_load_n(&pg->thread_free, __ATOMIC_ACQUIRE) & ~SLAB_NOTIFY);
-        for (; f && n < live; f = slab_link_get(f, pg->link))
-            n++;
-        live -= n;
+        size_t n = slab_tf_count(__atomic_load_n(&pg->thread_free, __ATOMIC_ACQUIRE));
+        live -= n < live ? n : live;
     }
     w->bytes += live * sizeclass_size(pg->cls);
 }
@@ -662,6 +664,8 @@ static size_t heap_check(const struct heap *h, size_t *slabs)
             if (++n > limit)
                 return problems + 1; /* a cycle */
         }
+        if (h->queue_last[cls] != prev)
+            problems++;
     }
     /* A parked slab is on the notified stack when a remote free took its
      * notification bit, except while that free is between taking the bit

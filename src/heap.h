@@ -12,15 +12,20 @@
  * A heap's slabs, per class
  *   current[cls]  the slab allocation pops (or the empty sentinel);
  *   queue[cls]    other slabs of the class that may have free blocks
- *                 (PG_QUEUED, doubly linked through next/prev);
+ *                 (PG_QUEUED, doubly linked through next/prev, newest
+ *                 first; queue_last[cls] is the oldest, which a refill
+ *                 takes first: it had the longest to gather frees);
  *   full          parked slabs of every class (PG_FULL, SLAB_NOTIFY set);
  *   remote_full   an atomic stack (through remote_next) of parked slabs that
  *                 a remote free notified: the owner takes it with one
  *                 exchange and queues them again.
  *   When current runs dry the owner collects its local_free and thread_free;
  *   failing that it parks it, takes the notified slabs, and tries the queue,
- *   collecting each; failing that it takes a new slab from the page
- *   allocator.  A slab whose last block comes back to its owner goes back to
+ *   oldest first, collecting each; failing that it takes a new slab from the
+ *   page allocator.  Oldest first: in a random churn the newest queued slab
+ *   has just been unparked with an eighth free, the oldest has gathered
+ *   frees the longest, so a refill gets more blocks and slabs are parked
+ *   and unparked (two compare-and-swaps) less often.  A slab whose last block comes back to its owner goes back to
  *   the page allocator at once, unless it is current (then it stays, so a
  *   class used in rounds does not take and return a slab each round).
  *
@@ -61,6 +66,7 @@ struct heap {
     uint64_t key;                          /* pool->key: the mark of free blocks (slab.h) */
     uint64_t link;                         /* pool->link: the secret of free blocks' links (slab.h) */
     struct page *queue[CLASS_COUNT];
+    struct page *queue_last[CLASS_COUNT];
     struct page *full;
     struct page *remote_full;              /* atomic */
     struct heap_thread *owner;             /* heaps_lock; NULL: ownerless */
@@ -161,7 +167,7 @@ static mpool_always_inline bool heap_free_mine_class(struct heap *h, void *p, un
 {
     if (unlikely(!chunk_is_region(p)))
         return false;
-    struct page *pg = page_head(region_page_of(region_of(p), p));
+    struct page *pg = region_head_of(region_of(p), p);
     if (unlikely(pg->heap != h || !slab_is_block_offset_owner(pg, slab_offset(pg, p)) || p == pg->local_free))
         return false;
     if (cls != CLASS_ANY && unlikely(pg->cls != cls))

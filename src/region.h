@@ -12,19 +12,28 @@
  *   chunk base                                                   base + npages*4K
  *   | struct region | struct page[npages] |  data pages ...                      |
  *   |<------------ meta_pages ----------->|<-- runs of 2^k pages (buddy.h) --->|
+ *   (the heads table, 2 KiB, follows the descriptors in the last meta page)
  *
- * Every page of a slab, and of a large block flagged PG_BACKED (a chunk of a
- * fixed-size pool, whose objects lie on every page), has `back` set to the
- * distance in bytes from its descriptor back to the descriptor of the run's
- * first page (the head); only the head's other fields describe the run.  So
- * the descriptor of the slab holding pointer p is
- *   page = &region->pages[(p - base) >> 12];  head = (char *)page - page->back.
- * Every other page has back 0: pages of free runs, and the pages after the
- * first of other large blocks (whose only valid pointer is their first byte,
- * so setting and clearing 512 descriptors per 2 MiB block would buy nothing).
- * A lookup from any page thus reaches the head of the slab or large block it
- * starts, or a descriptor that is not an allocated head (kind FREE or META).
- * A descriptor's `heap` is non-NULL only at the head of a live slab.
+ * Heads.  After the descriptors, in the last meta page, the region keeps a
+ * table of 1024 16-bit entries, one per page of the chunk: entry i is the
+ * byte offset from the chunk base, halved, of the descriptor that a lookup
+ * from page i must reach (the head).  Every page of a slab, and of a large
+ * block flagged PG_BACKED (a chunk of a fixed-size pool, whose objects lie
+ * on every page), leads to the descriptor of the run's first page (the
+ * head); only the head's other fields describe the run.  So the descriptor
+ * of the slab holding pointer p is
+ *   head = base + 2 * heads[(p - base) >> 12]
+ * one read of a 2 KiB table that stays in cache (the free of a random block
+ * used to read the page's own 128-byte descriptor first: a second cache
+ * miss beside the head's).  Every other page leads to its own descriptor:
+ * pages of free runs, meta pages, pages past the region's end, and the pages
+ * after the first of other large blocks (whose only valid pointer is their
+ * first byte, so setting and clearing 512 entries per 2 MiB block would buy
+ * nothing).  A lookup from any page thus reaches the head of the slab or
+ * large block it starts, or a descriptor that is not an allocated head (kind
+ * FREE or META).  page_back() gives the distance in bytes from a descriptor
+ * back to the one its page leads to (0: itself).  A descriptor's `heap` is
+ * non-NULL only at the head of a live slab.
  */
 #ifndef MPOOL_REGION_H
 #define MPOOL_REGION_H
@@ -96,7 +105,7 @@ struct page {
     struct heap *heap;       /* SLAB: the heap that owns it; NULL for every other run */
     char *start;             /* SLAB: its first block */
     int32_t used;            /* SLAB: blocks not on free or local_free, negative while parked (slab.h) */
-    uint16_t back;           /* bytes back to the head's descriptor (0 on the head) */
+    uint16_t spare_back;     /* unused (a page's head is in the region's heads table) */
     uint8_t cls;             /* SLAB: size class */
     uint8_t flags;           /* PG_* */
     uint8_t shift;           /* SLAB: block test (slab_is_block_offset) */
@@ -126,6 +135,11 @@ _Static_assert(sizeof(struct page) == 128, "a page descriptor is 128 bytes");
 _Static_assert(offsetof(struct page, next) == 64, "the fast path's fields fill the first 64 bytes");
 
 #define REGION_MAGIC 0x6d706f6f6c524732ULL /* "mpoolRG2" */
+
+/* Regions lie below this address (region_create refuses others): a slab's
+ * thread_free word keeps a count above its pointer bits (slab.h).  Linux
+ * maps below 2^47 unless asked for higher addresses. */
+#define REGION_ADDRESS_LIMIT ((uintptr_t)1 << 48)
 
 struct region {
     uint64_t magic;
@@ -196,19 +210,52 @@ static inline struct page *region_page_of(struct region *r, const void *p)
     return (struct page *)((char *)r->pages + off);
 }
 
-/* The head descriptor of the run whose page pg is. */
+/* The heads table (above): entry i, at byte 2i of it. */
+#define REGION_HEADS_OFFSET (sizeof(struct region) + REGION_PAGES * sizeof(struct page))
+static inline uint16_t *region_heads(const struct region *r)
+{
+    return (uint16_t *)(uintptr_t)((const char *)r + REGION_HEADS_OFFSET);
+}
+
+/* The descriptor a lookup from the page holding p (p inside the chunk of r)
+ * reaches: the head of its slab or backed run, else its own. */
+static inline struct page *region_head_of(struct region *r, const void *p)
+{
+    uintptr_t off = ((uintptr_t)p >> (PAGE_SHIFT - 1)) & ((REGION_PAGES - 1) << 1);
+    uint16_t half = *(const uint16_t *)(const void *)((const char *)r + REGION_HEADS_OFFSET + off);
+    return (struct page *)((char *)r + 2 * (size_t)half);
+}
+
+/* The head descriptor of the run whose page pg is (pg itself if its page
+ * leads to no other). */
 static inline struct page *page_head(struct page *pg)
 {
-    return (struct page *)((char *)pg - pg->back);
+    struct region *r = page_region(pg);
+    return (struct page *)((char *)r + 2 * (size_t)region_heads(r)[page_index(r, pg)]);
 }
 
-/* Marks page k of the run headed by head as part of it. */
+/* Bytes from pg back to the descriptor its page leads to (0: itself). */
+static inline size_t page_back(const struct page *pg)
+{
+    return (size_t)((const char *)pg - (const char *)page_head((struct page *)(uintptr_t)pg));
+}
+
+/* Page k of the run headed by head leads to head. */
 static inline void page_set_back(struct page *head, size_t k)
 {
-    head[k].back = (uint16_t)(k * sizeof(struct page));
+    struct region *r = page_region(head);
+    region_heads(r)[page_index(r, head) + k] = (uint16_t)(((char *)head - (char *)r) / 2);
 }
 
-_Static_assert(((REGION_PAGES / 2 - 1) * sizeof(struct page)) <= UINT16_MAX, "back of the last page of a 2 MiB run fits 16 bits");
+/* pg's page leads to pg itself. */
+static inline void page_clear_back(struct page *pg)
+{
+    struct region *r = page_region(pg);
+    region_heads(r)[page_index(r, pg)] = (uint16_t)(((char *)pg - (char *)r) / 2);
+}
+
+_Static_assert((REGION_HEADS_OFFSET - sizeof(struct page)) / 2 <= UINT16_MAX, "a halved descriptor offset fits 16 bits");
+_Static_assert(REGION_HEADS_OFFSET % 2 == 0, "heads entries are aligned");
 
 _Static_assert(sizeof(struct page) == 1 << 7, "region_page_of shifts by 7");
 
@@ -218,7 +265,7 @@ static inline struct page *region_run_of(struct region *r, const void *p)
 {
     size_t idx = ((uintptr_t)p - (uintptr_t)r) >> PAGE_SHIFT;
     struct page *pg = &r->pages[idx];
-    size_t back = pg->back / sizeof(struct page);
+    size_t back = page_back(pg) / sizeof(struct page);
     if (back > idx - r->meta_pages)
         return NULL;
     struct page *head = pg - back;

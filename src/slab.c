@@ -4,7 +4,7 @@
  * Invariants (slab_check)
  *   used + length(free) + length(local_free) == extent + current; every block on a
  *   list starts a block of the slab and carries the key; thread_free holds
- *   blocks counted in used; a slab with SLAB_NOTIFY set is parked and its
+ *   blocks counted in used, as many as its count says; a slab with SLAB_NOTIFY set is parked and its
  *   free list is empty.
  */
 #include "slab.h"
@@ -14,7 +14,7 @@
 void slab_format(struct page *pg, struct heap *heap, size_t block_size, uint64_t key, uint64_t link)
 {
     size_t cap = ((size_t)pg->npages << PAGE_SHIFT) / block_size;
-    mpool_assert(cap >= 1 && cap <= INT32_MAX, "slab_format: a block or more, counted in 31 bits");
+    mpool_assert(cap >= 1 && cap <= SLAB_COUNT_MAX, "slab_format: a block or more, counted in thread_free's 16 bits");
     mpool_assert(block_size >= 2 * sizeof(uint64_t), "slab_format: blocks hold a link and a mark");
     unsigned shift;
     uint64_t inverse = size_inverse(block_size, &shift);
@@ -59,29 +59,37 @@ bool slab_carve(struct page *pg, uint64_t key)
     return true;
 }
 
+/* Takes thread_free's list (non-empty, not parked) and subtracts its count
+ * from used; returns its first block. */
+static void *slab_take_remote(struct page *pg)
+{
+    uintptr_t tf = __atomic_exchange_n(&pg->thread_free, 0, __ATOMIC_ACQUIRE);
+    mpool_assert_internal(!(tf & SLAB_NOTIFY), "slab_collect_remote: not a parked slab");
+    int32_t n = (int32_t)slab_tf_count(tf);
+    mpool_assert(n <= pg->used, "slab_collect: more blocks freed than handed out");
+    slab_set_used(pg, pg->used - n);
+    return slab_tf_list(tf);
+}
+
 void slab_collect_remote(struct page *pg)
 {
-    uintptr_t tf = __atomic_load_n(&pg->thread_free, __ATOMIC_RELAXED);
-    if (!(tf & ~SLAB_FLAGS))
+    if (!slab_tf_list(__atomic_load_n(&pg->thread_free, __ATOMIC_RELAXED)))
         return;
-    mpool_assert_internal(!(tf & SLAB_NOTIFY), "slab_collect_remote: not a parked slab");
-    tf = __atomic_exchange_n(&pg->thread_free, 0, __ATOMIC_ACQUIRE);
-    void *head = (void *)tf, *tail = head;
-    int32_t n = 1;
-    while (slab_link_readable(pg, slab_link_get(tail, pg->link)) && (uint64_t)n <= pg->capacity) {
+    void *head = slab_take_remote(pg), *tail = head;
+    size_t steps = 0; /* a link the program overwrote ends the walk early: allocation finds it (slab.h) */
+    while (slab_link_readable(pg, slab_link_get(tail, pg->link)) && ++steps < pg->capacity)
         tail = slab_link_get(tail, pg->link);
-        n++;
-    }
-    mpool_assert(n <= pg->used, "slab_collect: more blocks freed than handed out");
     slab_link_put(tail, pg->local_free, pg->link);
     pg->local_free = head;
-    slab_set_used(pg, pg->used - n);
 }
 
 bool slab_collect(struct page *pg)
 {
     mpool_assert_internal(pg->free == NULL, "slab_collect: only onto an empty free list");
-    slab_collect_remote(pg);
+    if (slab_tf_list(__atomic_load_n(&pg->thread_free, __ATOMIC_RELAXED))) {
+        pg->free = slab_take_remote(pg);
+        return true;
+    }
     pg->free = pg->local_free;
     pg->local_free = NULL;
     return pg->free != NULL;
@@ -132,8 +140,9 @@ struct heap *slab_free_remote(struct page *pg, void *p)
      * a free that takes the notification sees everything the owner did to
      * the slab before parking it (its remote_next among them). */
     for (;;) {
-        slab_link_put(p, (void *)(tf & ~SLAB_FLAGS), pg->link);
-        if (__atomic_compare_exchange_n(&pg->thread_free, &tf, (uintptr_t)p, true, __ATOMIC_ACQ_REL,
+        slab_link_put(p, slab_tf_list(tf), pg->link);
+        uintptr_t pushed = (uintptr_t)p | ((tf & ~SLAB_LIST & ~SLAB_FLAGS) + SLAB_COUNT_ONE);
+        if (__atomic_compare_exchange_n(&pg->thread_free, &tf, pushed, true, __ATOMIC_ACQ_REL,
                                         __ATOMIC_RELAXED))
             break;
         while (tf & SLAB_LOCKED) {
@@ -218,9 +227,9 @@ static bool list_holds(const struct page *pg, const void *f, const void *p, size
 
 bool slab_block_is_free(const struct page *pg, const void *p)
 {
-    uintptr_t tf = __atomic_load_n(&pg->thread_free, __ATOMIC_ACQUIRE) & ~SLAB_FLAGS;
+    const void *tf = slab_tf_list(__atomic_load_n(&pg->thread_free, __ATOMIC_ACQUIRE));
     return list_holds(pg, pg->free, p, pg->capacity) || list_holds(pg, pg->local_free, p, pg->capacity) ||
-           list_holds(pg, (const void *)tf, p, pg->capacity);
+           list_holds(pg, tf, p, pg->capacity);
 }
 
 /* Length of a list of slab pg, at most limit + 1. */
@@ -234,9 +243,9 @@ static size_t list_length(const struct page *pg, const void *f, size_t limit)
 
 size_t slab_free_count(const struct page *pg)
 {
-    uintptr_t tf = __atomic_load_n(&pg->thread_free, __ATOMIC_ACQUIRE) & ~SLAB_FLAGS;
+    const void *tf = slab_tf_list(__atomic_load_n(&pg->thread_free, __ATOMIC_ACQUIRE));
     return list_length(pg, pg->free, pg->capacity) + list_length(pg, pg->local_free, pg->capacity) +
-           list_length(pg, (const void *)tf, pg->capacity);
+           list_length(pg, tf, pg->capacity);
 }
 
 /* Problems of one list: blocks outside the slab or not at a block start,
@@ -284,12 +293,12 @@ const void *slab_find_repeat(const struct page *pg)
     uint64_t seen[SLAB_REPEAT_MAX / 64] = {0};
     if (pg->capacity > SLAB_REPEAT_MAX)
         return NULL;
-    uintptr_t tf = __atomic_load_n(&pg->thread_free, __ATOMIC_ACQUIRE) & ~SLAB_FLAGS;
+    const void *tf = slab_tf_list(__atomic_load_n(&pg->thread_free, __ATOMIC_ACQUIRE));
     const void *r = list_first_repeat(pg, pg->free, seen);
     if (!r)
         r = list_first_repeat(pg, pg->local_free, seen);
     if (!r)
-        r = list_first_repeat(pg, (const void *)tf, seen);
+        r = list_first_repeat(pg, tf, seen);
     return r;
 }
 
@@ -305,11 +314,13 @@ size_t slab_check(const struct page *pg, uint64_t key)
     size_t nfree, nlocal, nthread, problems = 0;
     problems += list_check(pg, pg->free, key, &nfree);
     problems += list_check(pg, pg->local_free, key, &nlocal);
-    problems += list_check(pg, (const void *)(tf & ~SLAB_FLAGS), key, &nthread);
+    problems += list_check(pg, slab_tf_list(tf), key, &nthread);
     if (!problems && ((size_t)used + nfree + nlocal != pg->extent + pg->current || nthread > slab_live(pg) ||
                       nfree + nlocal + nthread > slab_marked_count(pg, key))) /* a block freed twice */
         problems++;
     if ((tf & SLAB_NOTIFY) && (pg->free || !(pg->flags & PG_FULL)))
+        problems++;
+    if (!problems && slab_tf_count(tf) != nthread) /* a free in flight pushes block and count at once */
         problems++;
     return problems;
 }

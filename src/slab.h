@@ -11,7 +11,9 @@
  *                the owner takes the whole list with one atomic exchange.
  * The owner moves local_free and thread_free to free ("collects") only when
  * free is empty, so allocation and the owner's free each touch one list with
- * plain loads and stores.
+ * plain loads and stores.  A collect that finds blocks on thread_free makes
+ * that list the free list whole and leaves local_free for the next collect
+ * (joining the two would walk one of them to its tail).
  *
  * Carving.  A new slab links only its first page's worth of blocks into its
  * free list; `extent` counts the blocks carved so far, and the owner carves
@@ -25,7 +27,9 @@
  * handed out, and blocks other threads freed that the owner has not collected
  * yet, plus one while the slab is its heap's current slab (`current`).
  * Allocation adds one, the owner's free subtracts one, a collect subtracts
- * the length of the thread_free list it took.  used == 0 means every block is
+ * the length of the thread_free list it took, which the thread_free word
+ * carries in its top 16 bits (each remote push adds one in the same
+ * compare-and-swap), so no collect walks the list.  used == 0 means every block is
  * free and on the owner's lists and the slab is not current: it can go back
  * to the page allocator.  The hold of the current slab spares the owner's
  * free a second test: a class used in alloc+free pairs never sees 0.
@@ -74,8 +78,9 @@
  * descriptor (page->link).
  *
  * Memory ordering.  A remote free writes the block's link and mark, then
- * publishes the block with a compare-and-swap on thread_free; the owner's
- * exchange is an acquire, so it reads the links the pushers wrote.  Parking
+ * publishes the block, and one more in the count, with a compare-and-swap on
+ * thread_free; the owner's exchange is an acquire, so it reads the links the
+ * pushers wrote, and takes exactly as many blocks as the count it takes.  Parking
  * and the remote compare-and-swap are both acquire-release, so the free that
  * takes a notification sees what the owner did to the slab before parking.
  * The notified-slab stack works the same way (release push, acquire take).
@@ -89,6 +94,20 @@
 #define SLAB_NOTIFY ((uintptr_t)1) /* thread_free bit 0: the slab is parked full */
 #define SLAB_LOCKED ((uintptr_t)2) /* thread_free bit 1: the owner rebuilds the lists; remote frees wait */
 #define SLAB_FLAGS (SLAB_NOTIFY | SLAB_LOCKED)
+/* thread_free bits 48-63: how many blocks its list holds (slab.h: counting),
+ * so that the owner takes list and count in one exchange without walking the
+ * list (each step of that walk was a cache miss on a block another thread
+ * wrote).  Regions lie below 2^48 (REGION_ADDRESS_LIMIT) and a slab holds
+ * fewer than 2^16 blocks (slab_format). */
+#define SLAB_COUNT_SHIFT 48
+#define SLAB_COUNT_ONE ((uintptr_t)1 << SLAB_COUNT_SHIFT)
+#define SLAB_COUNT_MAX 0xFFFFu
+#define SLAB_LIST ((SLAB_COUNT_ONE - 1) & ~SLAB_FLAGS) /* the bits of the list's first block */
+_Static_assert(SLAB_COUNT_ONE == REGION_ADDRESS_LIMIT, "blocks' addresses fit below the count");
+
+/* The list and the count of a thread_free word. */
+static inline void *slab_tf_list(uintptr_t tf) { return (void *)(tf & SLAB_LIST); }
+static inline uint32_t slab_tf_count(uintptr_t tf) { return (uint32_t)(tf >> SLAB_COUNT_SHIFT); }
 
 
 /* True if byte offset off from the slab's first block is where a carved block
@@ -221,8 +240,9 @@ static inline void slab_set_current(struct page *pg, bool on)
 /* The owner: moves thread_free onto local_free (one atomic exchange). */
 void slab_collect_remote(struct page *pg) mpool_internal;
 
-/* The owner: moves local_free and thread_free onto the empty free list;
- * false if all three were empty.  Not for a slab parked full. */
+/* The owner: makes the empty free list thread_free's blocks, or if there are
+ * none local_free's; false if all three were empty.  Not for a slab parked
+ * full. */
 bool slab_collect(struct page *pg) mpool_internal;
 
 /* The owner: parks a slab whose lists are all empty (sets SLAB_NOTIFY and

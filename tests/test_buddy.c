@@ -139,7 +139,7 @@ static void assert_run_aligned(const struct page *pg, size_t n, unsigned align_o
                  PAGE_SIZE << order);
     cr_assert_eq(pg->npages, n, "head says %u pages, asked for %zu", pg->npages, n);
     cr_assert_eq(pg->kind, PAGE_LARGE);
-    cr_assert_eq(pg->back, 0);
+    cr_assert_eq(page_back(pg), 0);
 }
 
 /* ---- live-run bookkeeping ------------------------------------------------ */

@@ -271,6 +271,91 @@ Test(heap, parked_slab_freed_into_by_another_thread_is_reused)
     mpool_destroy(pool);
 }
 
+/* Remote frees count themselves in thread_free's word, and a collect that
+ * finds them makes them the free list whole, leaving local_free for later. */
+Test(heap, remote_frees_are_counted_and_collected_whole)
+{
+    mpool_t *pool = make_pool();
+    void *first = mpool_alloc(pool, 512);
+    struct page *s = slab_of(first);
+    size_t cap = s->capacity;
+    cr_assert_geq(cap, 16);
+    void **blocks = calloc(cap, sizeof *blocks);
+    blocks[0] = first;
+    for (size_t i = 1; i < cap; i++)
+        cr_assert_eq(slab_of(blocks[i] = mpool_alloc(pool, 512)), s);
+    cr_assert_null(s->free, "every block of the current slab is handed out");
+    mpool_free(pool, blocks[10]);
+    cr_assert_eq(s->local_free, blocks[10]);
+    struct free_list f = {pool, blocks, 3};
+    pthread_t tid;
+    cr_assert_eq(pthread_create(&tid, NULL, free_them, &f), 0);
+    pthread_join(tid, NULL);
+    uintptr_t tf = __atomic_load_n(&s->thread_free, __ATOMIC_ACQUIRE);
+    cr_assert_eq(slab_tf_count(tf), 3, "thread_free counts %u blocks, 3 were pushed", slab_tf_count(tf));
+    cr_assert_eq(slab_tf_list(tf), blocks[2], "the last block pushed heads the list");
+    cr_assert_eq(tf & SLAB_FLAGS, 0);
+    cr_assert_eq(mpool_check(pool), 0);
+    /* The owner's next allocations take the three (newest first), then its
+     * own free. */
+    for (int i = 2; i >= 0; i--) {
+        void *p = mpool_alloc(pool, 512);
+        cr_assert_eq(p, blocks[i], "allocation %d did not take the remote list in order", 2 - i);
+        cr_assert_eq(s->local_free, blocks[10], "local_free was left for the next collect");
+        cr_assert_eq(__atomic_load_n(&s->thread_free, __ATOMIC_ACQUIRE), 0);
+    }
+    cr_assert_eq(mpool_check(pool), 0, "used matches the lists after the counted collect");
+    cr_assert_eq(mpool_alloc(pool, 512), blocks[10]);
+    cr_assert_null(s->local_free);
+    cr_assert_eq(mpool_check(pool), 0);
+    for (size_t i = 0; i < cap; i++)
+        mpool_free(pool, blocks[i]);
+    cr_assert_eq(mpool_check(pool), 0);
+    free(blocks);
+    mpool_destroy(pool);
+}
+
+/* Two parked slabs come back on the queue when an eighth of each is free;
+ * when the current slab runs dry the refill takes the one queued first. */
+Test(heap, refill_takes_the_oldest_queued_slab)
+{
+    mpool_t *pool = make_pool();
+    struct page *slab[3];
+    size_t cap = 0;
+    void **blocks[2];
+    for (int k = 0; k < 3; k++) {
+        void *b = mpool_alloc(pool, 512);
+        slab[k] = slab_of(b);
+        if (k == 2)
+            break;
+        cap = slab[k]->capacity;
+        blocks[k] = calloc(cap, sizeof(void *));
+        blocks[k][0] = b;
+        for (size_t i = 1; i < cap; i++)
+            cr_assert_eq(slab_of(blocks[k][i] = mpool_alloc(pool, 512)), slab[k]);
+    }
+    cr_assert_eq(slab[0]->flags, PG_FULL);
+    cr_assert_eq(slab[1]->flags, PG_FULL);
+    size_t eighth = cap / 8;
+    for (int k = 0; k < 2; k++) {
+        for (size_t i = 0; i < eighth; i++)
+            mpool_free(pool, blocks[k][i]);
+        cr_assert_eq(slab[k]->flags, PG_QUEUED, "slab %d was not queued again at an eighth free", k);
+    }
+    struct heap *h = heap_mine(pool);
+    cr_assert_eq(h->queue_last[slab[0]->cls], slab[0], "the slab queued first is the oldest");
+    cr_assert_eq(mpool_check(pool), 0);
+    for (size_t i = 1; i < slab[2]->capacity; i++) /* the current slab runs dry */
+        cr_assert_eq(slab_of(mpool_alloc(pool, 512)), slab[2]);
+    void *p = mpool_alloc(pool, 512);
+    cr_assert_eq(slab_of(p), slab[0], "the refill took a newer queued slab, not the oldest");
+    cr_assert_eq(slab[1]->flags, PG_QUEUED);
+    cr_assert_eq(mpool_check(pool), 0);
+    for (int k = 0; k < 2; k++)
+        free(blocks[k]);
+    mpool_destroy(pool);
+}
+
 /* ---- thread exit --------------------------------------------------------- */
 
 struct exiting {

@@ -38,7 +38,7 @@ static struct page *run_of(const void *p)
     struct region *r = region_find(p);
     cr_assert_not_null(r, "%p is not in a region", p);
     struct page *pg = &r->pages[((uintptr_t)p - (uintptr_t)r) >> PAGE_SHIFT];
-    return pg - pg->back / sizeof(struct page);
+    return pg - page_back(pg) / sizeof(struct page);
 }
 
 static size_t pages_for(size_t size)
