@@ -31,6 +31,11 @@ bool prim_unmap(void *addr, size_t size);
  * the pages may then still hold their old contents. */
 bool prim_decommit(void *addr, size_t size);
 
+/* Which of the npages pages from addr (page aligned) are resident: bit 0 of
+ * vec[i] is set for page i.  False if the system cannot tell (vec is then
+ * undefined). */
+bool prim_resident(const void *addr, size_t npages, unsigned char *vec);
+
 /* Resizes a mapping made by prim_map without copying its pages.  The result
  * keeps the alignment rule of prim_map (align, offset); it is `addr` itself
  * when the mapping could change size in place.  NULL on failure, and the old

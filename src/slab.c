@@ -11,6 +11,8 @@
 
 #include <sched.h>
 
+#include "prim.h"
+
 void slab_format(struct page *pg, struct heap *heap, size_t block_size, uint64_t key, uint64_t link)
 {
     size_t cap = ((size_t)pg->npages << PAGE_SHIFT) / block_size;
@@ -142,6 +144,51 @@ struct heap *slab_free_remote(struct page *pg, void *p)
         }
     }
     return tf & SLAB_NOTIFY ? heap : NULL;
+}
+
+/* Sets in seen (one bit per block) the blocks of a list of slab pg; false if
+ * the list holds something that is not a carved block, or a block twice. */
+static bool list_mark_seen(const struct page *pg, const void *f, uint64_t *seen)
+{
+    for (size_t steps = 0; f; f = slab_link_get(f, pg->link), steps++) {
+        uint64_t off = slab_offset(pg, f);
+        if (!slab_link_readable(pg, f) || steps >= pg->capacity || !slab_is_block_offset_owner(pg, off))
+            return false;
+        size_t i = (size_t)(off / pg->block_size);
+        if (seen[i / 64] & ((uint64_t)1 << (i % 64)))
+            return false;
+        seen[i / 64] |= (uint64_t)1 << (i % 64);
+    }
+    return true;
+}
+
+size_t slab_decommit_free(struct page *pg)
+{
+    size_t bsize = pg->block_size, npages = pg->npages;
+    if (bsize < PAGE_SIZE + 2 * sizeof(uint64_t) || npages > SLAB_DECOMMIT_MAX_PAGES)
+        return 0; /* every page holds the start of a block */
+    mpool_assert_internal(!(pg->flags & PG_FULL), "slab_decommit_free: not a parked slab");
+    _Static_assert(SLAB_DECOMMIT_MAX_PAGES * PAGE_SIZE / (PAGE_SIZE + 16) < 128, "two words of bits per slab");
+    uint64_t seen[2] = {0, 0};
+    slab_collect_remote(pg);
+    if (!list_mark_seen(pg, pg->free, seen) || !list_mark_seen(pg, pg->local_free, seen))
+        return 0; /* a broken list or a double free: left to the checks that report them */
+    unsigned char vec[SLAB_DECOMMIT_MAX_PAGES];
+    if (!prim_resident(pg->start, npages, vec))
+        return 0;
+    size_t released = 0;
+    for (size_t i = 0; i < pg->extent; i++) {
+        if (!(seen[i / 64] & ((uint64_t)1 << (i % 64))))
+            continue;
+        size_t lo = align_up(i * bsize + 2 * sizeof(uint64_t), PAGE_SIZE) >> PAGE_SHIFT;
+        size_t hi = ((i + 1) * bsize) >> PAGE_SHIFT; /* pages [lo, hi) lie inside block i */
+        size_t resident = 0;
+        for (size_t k = lo; k < hi; k++)
+            resident += vec[k] & 1;
+        if (resident && prim_decommit(pg->start + (lo << PAGE_SHIFT), (hi - lo) << PAGE_SHIFT))
+            released += resident << PAGE_SHIFT;
+    }
+    return released;
 }
 
 /* Locks thread_free against remote frees (they wait); returns what it held. */

@@ -205,6 +205,17 @@ void slab_format(struct page *pg, struct heap *heap, size_t block_size, uint64_t
  * marked with key, into the empty free list; false if every block is carved. */
 bool slab_carve(struct page *pg, uint64_t key) mpool_internal;
 
+/* The owner, for a slab that is not parked: gives back to the system the
+ * whole pages that lie inside its free blocks past their link and mark (a
+ * free block's other bytes hold nothing; they read as zeros once handed out
+ * again).  Only blocks larger than a page have such pages; the block's
+ * first page stays, so the lists, marks and every check are unchanged.  The
+ * free blocks are those on free and local_free after thread_free is
+ * collected (a block another thread is still freeing is not among them).
+ * Returns the bytes that were resident and went back. */
+#define SLAB_DECOMMIT_MAX_PAGES 128
+size_t slab_decommit_free(struct page *pg) mpool_internal;
+
 /* Live blocks of the slab, thread frees not yet collected included. */
 static inline size_t slab_live(const struct page *pg)
 {

@@ -89,6 +89,11 @@ bool prim_decommit(void *addr, size_t size)
     return madvise(addr, size, MADV_DONTNEED) == 0;
 }
 
+bool prim_resident(const void *addr, size_t npages, unsigned char *vec)
+{
+    return npages == 0 || mincore((void *)addr, npages * PAGE_SIZE, vec) == 0;
+}
+
 bool prim_protect(void *addr, size_t size, bool accessible)
 {
     if (size == 0)
