@@ -8,6 +8,7 @@
  * block test, the free mark (double frees in any order), interior pointers,
  * LIFO reuse, and a long random run with no overlap.
  */
+#define _DEFAULT_SOURCE /* mincore */
 #include <criterion/criterion.h>
 
 #include <inttypes.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <mpool.h>
 
@@ -611,5 +613,104 @@ Test(slab, random_small_ops_never_overlap)
     cr_assert_eq(mpool_get_usage(pool).used, 0);
     cr_assert_eq(mpool_check(pool), 0);
     free(live);
+    mpool_destroy(pool);
+}
+
+/* ---- trim: the pages inside free blocks go back --------------------------- */
+
+/* Resident pages among the n pages from p (mincore). */
+static size_t resident_pages(const void *p, size_t n)
+{
+    unsigned char vec[256];
+    cr_assert_leq(n, sizeof vec);
+    cr_assert_eq(mincore((void *)p, n * PAGE_SIZE, vec), 0, "mincore failed");
+    size_t r = 0;
+    for (size_t i = 0; i < n; i++)
+        r += vec[i] & 1;
+    return r;
+}
+
+/* A slab of 16 KiB blocks (4 pages each) with two live blocks: mpool_trim
+ * gives back the 3 pages after the first of every free block (as mincore
+ * sees them), the free blocks keep their link and mark (the slab checks,
+ * double frees are still refused), and they are handed out again whole. */
+static void trim_decommits_free_blocks(bool thread_safe)
+{
+    mpool_t *pool = make_pool_ts(thread_safe, 16);
+    size_t size = 16384;
+    struct page *pg;
+    void **blocks = fill_slab(pool, size, &pg);
+    size_t cap = pg->capacity, pages_per_block = size / PAGE_SIZE;
+    cr_assert_geq(cap, 4, "a slab of several 16 KiB blocks");
+    for (size_t i = 0; i < cap; i++)
+        memset(blocks[i], 0xA5, size);
+    cr_assert_eq(resident_pages(pg->start, pg->npages), cap * pages_per_block);
+    size_t keep_a = 1, keep_b = cap - 2;
+    for (size_t i = 0; i < cap; i++)
+        if (i != keep_a && i != keep_b)
+            mpool_free(pool, blocks[i]);
+    size_t nfree = cap - 2;
+    size_t released = mpool_trim(pool);
+    cr_assert_eq(slab_of(blocks[keep_a]), pg, "the slab stays: two blocks are live");
+    cr_assert_geq(released, nfree * (pages_per_block - 1) * PAGE_SIZE, "trim released %zu bytes", released);
+    cr_assert_eq(resident_pages(pg->start, pg->npages), 2 * pages_per_block + nfree,
+                 "live blocks whole, one page of each free block");
+    for (size_t i = 0; i < cap; i++) {
+        size_t expect = i == keep_a || i == keep_b ? pages_per_block : 1;
+        cr_assert_eq(resident_pages(blocks[i], pages_per_block), expect, "block %zu", i);
+    }
+    /* The live blocks kept their data. */
+    for (size_t k = 0; k < size; k++)
+        cr_assert_eq(((unsigned char *)blocks[keep_a])[k], 0xA5);
+    /* A second trim finds nothing more to give back in the slab. */
+    cr_assert_eq(slab_decommit_free(pg), 0);
+    cr_assert_eq(mpool_check(pool), 0);
+    /* A freed block is still known free: its mark is in its first page. */
+    void *victim = blocks[0];
+    cr_assert_not(mpool_owns(pool, victim));
+    cr_assert_eq(mpool_usable_size(pool, victim), 0);
+    reset_last_error(pool);
+    cr_assert_not(mpool_safe_free(pool, victim), "a double free after trim is refused");
+    cr_assert_eq(mpool_last_error(), MPOOL_ERR_INVALID_POINTER);
+    cr_assert_eq(mpool_check(pool), 0);
+    /* The free blocks come back (LIFO or not, every one of them), writable. */
+    size_t back = 0;
+    for (size_t i = 0; i < nfree; i++) {
+        char *p = mpool_alloc(pool, size);
+        cr_assert_not_null(p);
+        if (slab_of(p) == pg)
+            back++;
+        memset(p, 0x5A, size);
+    }
+    cr_assert_eq(back, nfree, "every free block of the slab is handed out again");
+    cr_assert_eq(mpool_check(pool), 0);
+    free(blocks);
+    mpool_destroy(pool);
+}
+
+Test(slab, trim_gives_back_the_pages_inside_free_blocks)
+{
+    trim_decommits_free_blocks(false);
+    trim_decommits_free_blocks(true);
+}
+
+/* Blocks of a page or less: every page holds a block start, so trim leaves a
+ * slab with a live block whole. */
+Test(slab, trim_keeps_pages_that_hold_a_block_start)
+{
+    mpool_t *pool = make_pool();
+    struct page *pg;
+    void **blocks = fill_slab(pool, 4096, &pg);
+    size_t cap = pg->capacity;
+    for (size_t i = 0; i < cap; i++)
+        memset(blocks[i], 1, 4096);
+    for (size_t i = 1; i < cap; i++)
+        mpool_free(pool, blocks[i]);
+    mpool_trim(pool);
+    cr_assert_eq(slab_of(blocks[0]), pg);
+    cr_assert_eq(resident_pages(pg->start, pg->npages), cap, "4 KiB blocks: every page keeps a link and mark");
+    cr_assert_eq(mpool_check(pool), 0);
+    mpool_free(pool, blocks[0]);
+    free(blocks);
     mpool_destroy(pool);
 }
