@@ -97,6 +97,7 @@ static void slab_release(struct heap *h, struct page *pg)
 {
     struct mpool_pool *pool = h->pool;
     stat_add(&heap_stats(h)->class_capacity[pg->cls], -(uint64_t)pg->capacity);
+    slab_unrelease(pg, 0); /* its released pages are inner pages again */
     __atomic_store_n(&pg->heap, NULL, __ATOMIC_RELAXED);
     pg->free = pg->local_free = NULL;
     pg->flags = 0;
@@ -303,8 +304,8 @@ void heap_free_settle(struct heap *h, struct page *pg)
  * (current slabs too); returns how many went back, and notes in *doubled a
  * count contradicted the marks (a double free: reported by the caller, after
  * heaps_lock, since the logger may call into the pool).  With decommitted
- * (mpool_trim), the slabs that stay also give back the pages inside their
- * free blocks (slab_decommit_free), counted there in bytes.  The owner, or
+ * (mpool_trim), the slabs that stay also give back the pages that hold only
+ * free blocks (slab_trim), counted there in bytes.  The owner, or
  * nobody runs h. */
 static size_t heap_collect(struct heap *h, const void **doubled, size_t *decommitted)
 {
@@ -322,7 +323,7 @@ static size_t heap_collect(struct heap *h, const void **doubled, size_t *decommi
                 else
                     queue_push(h, cur);
             } else if (decommit) {
-                *decommitted += slab_decommit_free(cur);
+                *decommitted += slab_trim(cur);
             }
         }
         struct page *pg = h->queue[cls];
@@ -332,7 +333,7 @@ static size_t heap_collect(struct heap *h, const void **doubled, size_t *decommi
             if (pg->used == 0 && heap_release_empty(h, pg, doubled))
                 released++;
             else if (decommit)
-                *decommitted += slab_decommit_free(pg);
+                *decommitted += slab_trim(pg);
             pg = next;
         }
     }

@@ -19,7 +19,8 @@
  * first page (the head); only the head's other fields describe the run.  So
  * the descriptor of the slab holding pointer p is
  *   page = &region->pages[(p - base) >> 12];  head = (char *)page - page->back.
- * Every other page has back 0: pages of free runs, and the pages after the
+ * A released page of a slab (slab.h) is the exception: back 0, see
+ * page_is_released.  Every other page has back 0: pages of free runs, and the pages after the
  * first of other large blocks (whose only valid pointer is their first byte,
  * so setting and clearing 512 descriptors per 2 MiB block would buy nothing).
  * A lookup from any page thus reaches the head of the slab or large block it
@@ -100,7 +101,8 @@ struct page {
     uint8_t cls;             /* SLAB: size class */
     uint8_t flags;           /* PG_* */
     uint8_t shift;           /* SLAB: block test (slab_is_block_offset) */
-    uint8_t spare0[7];
+    uint8_t spare0[3];
+    uint32_t released;       /* SLAB: blocks in its released pages (slab.h: releasing pages) */
     uint64_t extent;         /* SLAB: blocks carved so far (slab.h); the block test stops there */
     uint64_t inverse;        /* SLAB: block test */
     /* 64 bytes */
@@ -211,6 +213,15 @@ static inline void page_set_back(struct page *head, size_t k)
 _Static_assert(((REGION_PAGES / 2 - 1) * sizeof(struct page)) <= UINT16_MAX, "back of the last page of a 2 MiB run fits 16 bits");
 
 _Static_assert(sizeof(struct page) == 1 << 7, "region_page_of shifts by 7");
+
+/* True if pg, an inner page of a slab (not its head), is released (slab.h:
+ * releasing pages): back 0, kind PAGE_SLAB and npages 0, so a lookup of any
+ * address in it stops at pg itself, which heads nothing (region_run_of:
+ * NULL) and has no heap (the owner's inline free falls through). */
+static inline bool page_is_released(const struct page *pg)
+{
+    return pg->back == 0 && pg->kind == PAGE_SLAB && pg->npages == 0;
+}
 
 /* The head descriptor of the allocated run (slab or large block) holding p,
  * which must lie in a data page of r; NULL if that page is free. */

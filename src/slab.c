@@ -2,7 +2,8 @@
  * slab.c - the lists of one slab (rules in slab.h).
  *
  * Invariants (slab_check)
- *   used + length(free) + length(local_free) == extent + current; every block on a
+ *   used + length(free) + length(local_free) + released == extent + current;
+ *   released counts the carved blocks that start in released pages; every block on a
  *   list starts a block of the slab and carries the key; thread_free holds
  *   blocks counted in used; a slab with SLAB_NOTIFY set is parked and its
  *   free list is empty.
@@ -12,6 +13,61 @@
 #include <sched.h>
 
 #include "prim.h"
+
+#define BIT_TEST(bits, i) (((bits)[(i) / 64] >> ((i) % 64)) & 1)
+#define BIT_SET(bits, i) ((bits)[(i) / 64] |= (uint64_t)1 << ((i) % 64))
+
+/* Removes from a list of slab pg the blocks that start in a page of rel;
+ * returns how many. */
+static size_t list_drop_released(struct page *pg, void **head, const uint64_t *rel)
+{
+    size_t dropped = 0;
+    void *prev = NULL;
+    for (void *b = *head; b;) {
+        void *next = slab_link_get(b, pg->link);
+        if (BIT_TEST(rel, (size_t)(slab_offset(pg, b) >> PAGE_SHIFT))) {
+            if (prev)
+                slab_link_put(prev, next, pg->link);
+            else
+                *head = next;
+            dropped++;
+        } else {
+            prev = b;
+        }
+        b = next;
+    }
+    return dropped;
+}
+
+/* The blocks that start in page k of the slab and are carved: [*first, *end). */
+static void slab_page_blocks(const struct page *pg, size_t k, size_t *first, size_t *end)
+{
+    size_t bsize = pg->block_size;
+    size_t a = ((k << PAGE_SHIFT) + bsize - 1) / bsize, b = (((k + 1) << PAGE_SHIFT) + bsize - 1) / bsize;
+    *first = a < pg->extent ? a : pg->extent;
+    *end = b < pg->extent ? b : pg->extent;
+}
+
+/* True if block i of the slab starts in a released page. */
+static bool slab_block_released(const struct page *pg, size_t i)
+{
+    size_t k = (i * pg->block_size) >> PAGE_SHIFT;
+    return k > 0 && page_is_released(pg + k);
+}
+
+/* Blocks that start in the slab's released pages (slab_check compares it
+ * with pg->released). */
+static size_t slab_released_count(const struct page *pg)
+{
+    size_t n = 0;
+    for (size_t k = 1; k < pg->npages; k++)
+        if (page_is_released(pg + k)) {
+            size_t first, end;
+            slab_page_blocks(pg, k, &first, &end);
+            n += end - first;
+        }
+    return n;
+}
 
 void slab_format(struct page *pg, struct heap *heap, size_t block_size, uint64_t key, uint64_t link)
 {
@@ -34,6 +90,7 @@ void slab_format(struct page *pg, struct heap *heap, size_t block_size, uint64_t
     __atomic_store_n(&pg->parked, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&pg->current, 0, __ATOMIC_RELAXED);
     pg->flags = 0;
+    pg->released = 0;
     pg->next = pg->prev = pg->remote_next = NULL;
     slab_carve(pg, key);
     __atomic_store_n(&pg->heap, heap, __ATOMIC_RELEASE);
@@ -42,6 +99,8 @@ void slab_format(struct page *pg, struct heap *heap, size_t block_size, uint64_t
 bool slab_carve(struct page *pg, uint64_t key)
 {
     mpool_assert_internal(pg->free == NULL, "slab_carve: only onto an empty free list");
+    if (pg->released) /* first the released pages: carving never writes into one */
+        return slab_recarve(pg, key);
     size_t first = pg->extent, bsize = pg->block_size;
     if (first >= pg->capacity)
         return false;
@@ -68,6 +127,20 @@ void slab_collect_remote(struct page *pg)
         return;
     mpool_assert_internal(!(tf & SLAB_NOTIFY), "slab_collect_remote: not a parked slab");
     tf = __atomic_exchange_n(&pg->thread_free, 0, __ATOMIC_ACQUIRE);
+    if (unlikely(pg->released)) {
+        /* Another thread freed a released block (free, so a double free)
+         * while slab_trim released its page: it leaves the list again, as
+         * the page stays released. */
+        uint64_t rel[SLAB_TRIM_MAX_PAGES / 64] = {0};
+        for (size_t k = 1; k < pg->npages && k < SLAB_TRIM_MAX_PAGES; k++)
+            if (page_is_released(pg + k))
+                BIT_SET(rel, k);
+        void *list = (void *)tf;
+        list_drop_released(pg, &list, rel);
+        if (!list)
+            return;
+        tf = (uintptr_t)list;
+    }
     void *head = (void *)tf, *tail = head;
     int32_t n = 1;
     while (slab_link_readable(pg, slab_link_get(tail, pg->link)) && (uint64_t)n <= pg->capacity) {
@@ -146,51 +219,6 @@ struct heap *slab_free_remote(struct page *pg, void *p)
     return tf & SLAB_NOTIFY ? heap : NULL;
 }
 
-/* Sets in seen (one bit per block) the blocks of a list of slab pg; false if
- * the list holds something that is not a carved block, or a block twice. */
-static bool list_mark_seen(const struct page *pg, const void *f, uint64_t *seen)
-{
-    for (size_t steps = 0; f; f = slab_link_get(f, pg->link), steps++) {
-        uint64_t off = slab_offset(pg, f);
-        if (!slab_link_readable(pg, f) || steps >= pg->capacity || !slab_is_block_offset_owner(pg, off))
-            return false;
-        size_t i = (size_t)(off / pg->block_size);
-        if (seen[i / 64] & ((uint64_t)1 << (i % 64)))
-            return false;
-        seen[i / 64] |= (uint64_t)1 << (i % 64);
-    }
-    return true;
-}
-
-size_t slab_decommit_free(struct page *pg)
-{
-    size_t bsize = pg->block_size, npages = pg->npages;
-    if (bsize < PAGE_SIZE + 2 * sizeof(uint64_t) || npages > SLAB_DECOMMIT_MAX_PAGES)
-        return 0; /* every page holds the start of a block */
-    mpool_assert_internal(!(pg->flags & PG_FULL), "slab_decommit_free: not a parked slab");
-    _Static_assert(SLAB_DECOMMIT_MAX_PAGES * PAGE_SIZE / (PAGE_SIZE + 16) < 128, "two words of bits per slab");
-    uint64_t seen[2] = {0, 0};
-    slab_collect_remote(pg);
-    if (!list_mark_seen(pg, pg->free, seen) || !list_mark_seen(pg, pg->local_free, seen))
-        return 0; /* a broken list or a double free: left to the checks that report them */
-    unsigned char vec[SLAB_DECOMMIT_MAX_PAGES];
-    if (!prim_resident(pg->start, npages, vec))
-        return 0;
-    size_t released = 0;
-    for (size_t i = 0; i < pg->extent; i++) {
-        if (!(seen[i / 64] & ((uint64_t)1 << (i % 64))))
-            continue;
-        size_t lo = align_up(i * bsize + 2 * sizeof(uint64_t), PAGE_SIZE) >> PAGE_SHIFT;
-        size_t hi = ((i + 1) * bsize) >> PAGE_SHIFT; /* pages [lo, hi) lie inside block i */
-        size_t resident = 0;
-        for (size_t k = lo; k < hi; k++)
-            resident += vec[k] & 1;
-        if (resident && prim_decommit(pg->start + (lo << PAGE_SHIFT), (hi - lo) << PAGE_SHIFT))
-            released += resident << PAGE_SHIFT;
-    }
-    return released;
-}
-
 /* Locks thread_free against remote frees (they wait); returns what it held. */
 static uintptr_t slab_lock_remote(struct page *pg)
 {
@@ -233,6 +261,7 @@ size_t slab_rebuild(struct page *pg, uint64_t key)
 {
     mpool_assert(!(pg->flags & PG_FULL), "slab_rebuild: not a parked slab");
     slab_lock_remote(pg); /* blocks on thread_free carry the mark: the scan finds them */
+    slab_unrelease(pg, key); /* released blocks are free: marked, the scan finds them too */
     void *list;
     size_t n = slab_marked_blocks(pg, key, &list);
     pg->free = list;
@@ -247,7 +276,7 @@ bool slab_verify_empty(struct page *pg, uint64_t key)
     uintptr_t held = slab_lock_remote(pg);
     size_t n = 0;
     for (size_t i = 0; i < pg->extent && held == 0; i++)
-        n += *block_mark(pg->start + i * pg->block_size) == key;
+        n += slab_block_released(pg, i) || *block_mark(pg->start + i * pg->block_size) == key;
     if (held == 0 && n == pg->extent)
         return true; /* stays locked: it goes back to the page allocator */
     __atomic_store_n(&pg->thread_free, held, __ATOMIC_RELEASE);
@@ -306,7 +335,8 @@ size_t slab_marked_count(const struct page *pg, uint64_t key)
 {
     size_t n = 0, extent = __atomic_load_n(&pg->extent, __ATOMIC_RELAXED);
     for (size_t i = 0; i < extent; i++) /* other threads' frees may be writing marks */
-        n += __atomic_load_n(block_mark(pg->start + i * pg->block_size), __ATOMIC_RELAXED) == key;
+        n += !slab_block_released(pg, i) &&
+             __atomic_load_n(block_mark(pg->start + i * pg->block_size), __ATOMIC_RELAXED) == key;
     return n;
 }
 
@@ -353,10 +383,174 @@ size_t slab_check(const struct page *pg, uint64_t key)
     problems += list_check(pg, pg->free, key, &nfree);
     problems += list_check(pg, pg->local_free, key, &nlocal);
     problems += list_check(pg, (const void *)(tf & ~SLAB_FLAGS), key, &nthread);
-    if (!problems && ((size_t)used + nfree + nlocal != pg->extent + pg->current || nthread > slab_live(pg) ||
+    if (!problems && ((size_t)used + nfree + nlocal + pg->released != pg->extent + pg->current ||
+                      slab_released_count(pg) != pg->released || nthread > slab_live(pg) ||
                       nfree + nlocal + nthread > slab_marked_count(pg, key))) /* a block freed twice */
         problems++;
     if ((tf & SLAB_NOTIFY) && (pg->free || !(pg->flags & PG_FULL)))
         problems++;
     return problems;
+}
+
+/* ---- Releasing pages (slab.h) ------------------------------------------- */
+
+
+/* Makes page k of the slab released (the owner, its blocks off the lists):
+ * every lookup in it stops at its descriptor (page_is_released). */
+static void slab_page_release(struct page *pg, size_t k)
+{
+    struct page *d = pg + k;
+    __atomic_store_n(&d->heap, NULL, __ATOMIC_RELAXED);
+    d->npages = 0;
+    d->kind = PAGE_SLAB;
+    __atomic_store_n(&d->back, 0, __ATOMIC_RELEASE);
+}
+
+/* Page k of the slab is an inner page again (its blocks are on a list or the
+ * slab is going back). */
+static void slab_page_restore(struct page *pg, size_t k)
+{
+    struct page *d = pg + k;
+    d->kind = PAGE_META; /* an inner page: never taken for the head of a free run */
+    __atomic_store_n(&d->back, (uint16_t)(k * sizeof(struct page)), __ATOMIC_RELEASE);
+}
+
+/* The first released page of the slab, or 0 if none. */
+static size_t slab_first_released(const struct page *pg)
+{
+    for (size_t k = 1; k < pg->npages; k++)
+        if (page_is_released(pg + k))
+            return k;
+    return 0;
+}
+
+bool slab_recarve(struct page *pg, uint64_t key)
+{
+    mpool_assert_internal(pg->free == NULL, "slab_recarve: only onto an empty free list");
+    size_t k = slab_first_released(pg);
+    if (k == 0)
+        return false;
+    size_t first, end, bsize = pg->block_size;
+    slab_page_blocks(pg, k, &first, &end);
+    mpool_assert(end > first && end - first <= pg->released, "slab_recarve: a released page holds released blocks");
+    char *b = pg->start + first * bsize;
+    for (size_t i = first; i < end; i++, b += bsize) {
+        slab_link_put(b, i + 1 < end ? b + bsize : NULL, pg->link);
+        *block_mark(b) = key;
+        slab_asan_freed(pg, b);
+    }
+    slab_page_restore(pg, k);
+    pg->released -= (uint32_t)(end - first);
+    pg->free = pg->start + first * bsize;
+    return true;
+}
+
+void slab_unrelease(struct page *pg, uint64_t key)
+{
+    for (size_t k = 1; pg->released && k < pg->npages; k++) {
+        if (!page_is_released(pg + k))
+            continue;
+        size_t first, end;
+        slab_page_blocks(pg, k, &first, &end);
+        for (size_t i = first; i < end; i++)
+            if (key) {
+                __atomic_store_n(block_mark(pg->start + i * pg->block_size), key, __ATOMIC_RELAXED);
+                slab_asan_freed(pg, pg->start + i * pg->block_size);
+            }
+        slab_page_restore(pg, k);
+        pg->released -= (uint32_t)(end - first);
+    }
+    mpool_assert(pg->released == 0, "slab_unrelease: every released block was in a released page");
+    pg->released = 0;
+}
+
+/* Sets in seen the blocks of a list of slab pg; false if the list holds
+ * something that is not a carved block, or a block twice. */
+static bool list_mark_seen(const struct page *pg, const void *f, uint64_t *seen)
+{
+    for (size_t steps = 0; f; f = slab_link_get(f, pg->link), steps++) {
+        uint64_t off = slab_offset(pg, f);
+        if (!slab_link_readable(pg, f) || steps >= pg->capacity || !slab_is_block_offset_owner(pg, off))
+            return false;
+        size_t i = (size_t)(off / pg->block_size);
+        if (BIT_TEST(seen, i))
+            return false;
+        BIT_SET(seen, i);
+    }
+    return true;
+}
+
+size_t slab_trim(struct page *pg)
+{
+    size_t bsize = pg->block_size, npages = pg->npages;
+    if (npages > SLAB_TRIM_MAX_PAGES || pg->capacity > SLAB_TRIM_MAX_BLOCKS)
+        return 0;
+    mpool_assert_internal(!(pg->flags & PG_FULL), "slab_trim: not a parked slab");
+    /* Every free block on free or local_free: thread_free taken under the
+     * lock bit, so a block another thread is still freeing counts as live. */
+    uintptr_t held = slab_lock_remote(pg) & ~SLAB_FLAGS;
+    if (held) {
+        void *tail = (void *)held;
+        int32_t n = 1;
+        while (slab_link_readable(pg, slab_link_get(tail, pg->link)) && (uint64_t)n <= pg->capacity) {
+            tail = slab_link_get(tail, pg->link);
+            n++;
+        }
+        slab_link_put(tail, pg->local_free, pg->link);
+        pg->local_free = (void *)held;
+        slab_set_used(pg, pg->used - n);
+    }
+    uint64_t seen[SLAB_TRIM_MAX_BLOCKS / 64] = {0}, rel[SLAB_TRIM_MAX_PAGES / 64] = {0},
+             gone[SLAB_TRIM_MAX_PAGES / 64] = {0};
+    if (!list_mark_seen(pg, pg->free, seen) || !list_mark_seen(pg, pg->local_free, seen)) {
+        __atomic_store_n(&pg->thread_free, 0, __ATOMIC_RELEASE);
+        return 0; /* a broken list or a double free: left to the checks that report them */
+    }
+    size_t carved_bytes = (size_t)pg->extent * bsize, nrel = 0;
+    for (size_t k = 1; k < npages; k++) { /* the first page is the head's: it stays */
+        if (page_is_released(pg + k))
+            continue; /* given back already */
+        size_t lo = k << PAGE_SHIFT, hi = lo + PAGE_SIZE;
+        bool free = true;
+        if (lo < carved_bytes) { /* the carved blocks the page overlaps */
+            size_t last = ((hi < carved_bytes ? hi : carved_bytes) - 1) / bsize;
+            for (size_t i = lo / bsize; free && i <= last; i++)
+                free = BIT_TEST(seen, i) || slab_block_released(pg, i);
+        }
+        if (!free)
+            continue;
+        BIT_SET(gone, k);
+        size_t first, end;
+        slab_page_blocks(pg, k, &first, &end);
+        if (end > first) { /* carved blocks start in it: they leave the lists, the page is released */
+            BIT_SET(rel, k);
+            nrel++;
+        }
+    }
+    if (nrel) {
+        size_t dropped = list_drop_released(pg, &pg->free, rel) + list_drop_released(pg, &pg->local_free, rel);
+        for (size_t k = 1; k < npages; k++)
+            if (BIT_TEST(rel, k))
+                slab_page_release(pg, k);
+        pg->released += (uint32_t)dropped;
+    }
+    __atomic_store_n(&pg->thread_free, 0, __ATOMIC_RELEASE);
+    /* The pages go back: resident ones counted, runs of them in one call. */
+    unsigned char vec[SLAB_TRIM_MAX_PAGES];
+    if (!prim_resident(pg->start, npages, vec))
+        return 0;
+    size_t released = 0;
+    for (size_t k = 1; k < npages;) {
+        if (!BIT_TEST(gone, k)) {
+            k++;
+            continue;
+        }
+        size_t j = k, resident = 0;
+        while (j < npages && BIT_TEST(gone, j))
+            resident += vec[j++] & 1;
+        if (resident && prim_decommit(pg->start + (k << PAGE_SHIFT), (j - k) << PAGE_SHIFT))
+            released += resident << PAGE_SHIFT;
+        k = j;
+    }
+    return released;
 }

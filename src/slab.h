@@ -205,16 +205,27 @@ void slab_format(struct page *pg, struct heap *heap, size_t block_size, uint64_t
  * marked with key, into the empty free list; false if every block is carved. */
 bool slab_carve(struct page *pg, uint64_t key) mpool_internal;
 
-/* The owner, for a slab that is not parked: gives back to the system the
- * whole pages that lie inside its free blocks past their link and mark (a
- * free block's other bytes hold nothing; they read as zeros once handed out
- * again).  Only blocks larger than a page have such pages; the block's
- * first page stays, so the lists, marks and every check are unchanged.  The
- * free blocks are those on free and local_free after thread_free is
- * collected (a block another thread is still freeing is not among them).
- * Returns the bytes that were resident and went back. */
-#define SLAB_DECOMMIT_MAX_PAGES 128
-size_t slab_decommit_free(struct page *pg) mpool_internal;
+/* The owner, for a slab that is not parked (mpool_trim): gives back to the
+ * system every page but the first whose blocks are all free (on free or
+ * local_free once thread_free is taken under the lock bit, so a block
+ * another thread is still freeing counts as live).  The blocks that start
+ * in such a page leave the lists and the page is released; pages that only
+ * lie inside free blocks are just decommitted.  Returns the bytes that were
+ * resident and went back.  Slabs of more pages or blocks than these are
+ * left alone (none of the default classes). */
+#define SLAB_TRIM_MAX_PAGES 128
+#define SLAB_TRIM_MAX_BLOCKS 2048
+size_t slab_trim(struct page *pg) mpool_internal;
+
+/* The owner, onto an empty free list: links the blocks of the first
+ * released page (marked with key) and makes it an inner page again; false if
+ * no page is released.  slab_carve does this before carving further. */
+bool slab_recarve(struct page *pg, uint64_t key) mpool_internal;
+
+/* Every released page becomes an inner page again and released 0; with a
+ * key (not 0), the blocks that start there are marked free first (for a
+ * rebuild, which then finds them); with 0, the slab is going back. */
+void slab_unrelease(struct page *pg, uint64_t key) mpool_internal;
 
 /* Live blocks of the slab, thread frees not yet collected included. */
 static inline size_t slab_live(const struct page *pg)

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/mman.h>
 
 #include <mpool.h>
@@ -618,99 +619,179 @@ Test(slab, random_small_ops_never_overlap)
 
 /* ---- trim: the pages inside free blocks go back --------------------------- */
 
-/* Resident pages among the n pages from p (mincore). */
-static size_t resident_pages(const void *p, size_t n)
+/* Pages of the slab that hold a byte of a live block (bit k: page k). */
+static void live_pages(const struct page *pg, void **blocks, const bool *live, size_t cap, bool *out)
 {
-    unsigned char vec[256];
-    cr_assert_leq(n, sizeof vec);
-    cr_assert_eq(mincore((void *)p, n * PAGE_SIZE, vec), 0, "mincore failed");
-    size_t r = 0;
-    for (size_t i = 0; i < n; i++)
-        r += vec[i] & 1;
-    return r;
+    memset(out, 0, pg->npages * sizeof *out);
+    for (size_t i = 0; i < cap; i++)
+        if (live[i]) {
+            size_t a = (size_t)((char *)blocks[i] - pg->start) >> PAGE_SHIFT;
+            size_t b = (size_t)((char *)blocks[i] + pg->block_size - 1 - pg->start) >> PAGE_SHIFT;
+            for (size_t k = a; k <= b; k++)
+                out[k] = true;
+        }
 }
 
-/* A slab of 16 KiB blocks (4 pages each) with two live blocks: mpool_trim
- * gives back the 3 pages after the first of every free block (as mincore
- * sees them), the free blocks keep their link and mark (the slab checks,
- * double frees are still refused), and they are handed out again whole. */
-static void trim_decommits_free_blocks(bool thread_safe)
+/* One slab of size-byte blocks, every block written, a pseudo-random third
+ * kept live: mpool_trim leaves resident exactly the slab's first page and
+ * the pages that hold live bytes (mincore); the live blocks keep their data;
+ * a freed block is refused by the exact calls and by free and realloc, as
+ * before trim; mpool_check passes; every freed block is handed out again
+ * (none twice, none live), and the slab goes back when all are freed. */
+static void trim_releases_free_pages(bool thread_safe, size_t size, unsigned seed)
 {
     mpool_t *pool = make_pool_ts(thread_safe, 16);
-    size_t size = 16384;
     struct page *pg;
     void **blocks = fill_slab(pool, size, &pg);
-    size_t cap = pg->capacity, pages_per_block = size / PAGE_SIZE;
-    cr_assert_geq(cap, 4, "a slab of several 16 KiB blocks");
+    size_t cap = pg->capacity, bsize = pg->block_size, npages = pg->npages;
+    bool *live = calloc(cap, sizeof *live), *want = calloc(npages, sizeof *want);
+    cr_assert(live && want);
     for (size_t i = 0; i < cap; i++)
-        memset(blocks[i], 0xA5, size);
-    cr_assert_eq(resident_pages(pg->start, pg->npages), cap * pages_per_block);
-    size_t keep_a = 1, keep_b = cap - 2;
-    for (size_t i = 0; i < cap; i++)
-        if (i != keep_a && i != keep_b)
-            mpool_free(pool, blocks[i]);
-    size_t nfree = cap - 2;
-    size_t released = mpool_trim(pool);
-    cr_assert_eq(slab_of(blocks[keep_a]), pg, "the slab stays: two blocks are live");
-    cr_assert_geq(released, nfree * (pages_per_block - 1) * PAGE_SIZE, "trim released %zu bytes", released);
-    cr_assert_eq(resident_pages(pg->start, pg->npages), 2 * pages_per_block + nfree,
-                 "live blocks whole, one page of each free block");
+        memset(blocks[i], (int)(i & 0x7F) + 1, bsize);
+    uint64_t x = seed * 0x9E3779B97F4A7C15ULL + 1;
+    size_t nlive = 0;
     for (size_t i = 0; i < cap; i++) {
-        size_t expect = i == keep_a || i == keep_b ? pages_per_block : 1;
-        cr_assert_eq(resident_pages(blocks[i], pages_per_block), expect, "block %zu", i);
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        live[i] = x % 3 == 0 && nlive + 1 < cap;
+        nlive += live[i];
     }
-    /* The live blocks kept their data. */
-    for (size_t k = 0; k < size; k++)
-        cr_assert_eq(((unsigned char *)blocks[keep_a])[k], 0xA5);
-    /* A second trim finds nothing more to give back in the slab. */
-    cr_assert_eq(slab_decommit_free(pg), 0);
+    if (nlive == 0)
+        live[cap / 2] = true, nlive = 1;
+    for (size_t i = 0; i < cap; i++)
+        if (!live[i])
+            mpool_free(pool, blocks[i]);
+    size_t released = mpool_trim(pool);
+    for (size_t i = 0; i < cap; i++)
+        if (live[i])
+            cr_assert_eq(slab_of(blocks[i]), pg, "size %zu: the slab stays", size);
+    cr_assert_eq(mpool_check(pool), 0, "size %zu: mpool_check after trim", size);
+    live_pages(pg, blocks, live, cap, want);
+    want[0] = true;
+    unsigned char vec[256];
+    cr_assert_eq(mincore(pg->start, npages * PAGE_SIZE, vec), 0);
+    size_t expect = 0;
+    for (size_t k = 0; k < npages; k++) {
+        cr_assert_eq(vec[k] & 1, want[k], "size %zu: page %zu of %zu resident %d, expected %d", size, k, npages,
+                     vec[k] & 1, want[k]);
+        expect += !want[k];
+    }
+    cr_assert_eq(released, expect * PAGE_SIZE, "size %zu: trim returned %zu bytes, %zu pages went",
+                 size, released, expect);
+    cr_assert_eq(slab_trim(pg), 0, "size %zu: a second trim finds nothing more", size);
+    for (size_t i = 0; i < cap; i++) {
+        if (live[i]) {
+            for (size_t k = 0; k < bsize; k++)
+                cr_assert_eq(((unsigned char *)blocks[i])[k], (i & 0x7F) + 1, "size %zu: live block %zu", size, i);
+            continue;
+        }
+        cr_assert_not(mpool_owns(pool, blocks[i]), "size %zu: freed block %zu", size, i);
+        cr_assert_eq(mpool_usable_size(pool, blocks[i]), 0);
+        reset_last_error(pool);
+        cr_assert_not(mpool_safe_free(pool, blocks[i]));
+        cr_assert_eq(mpool_last_error(), MPOOL_ERR_INVALID_POINTER);
+        if (i % 5 == 1 && !live[i]) {
+            size_t k = (size_t)((char *)blocks[i] - pg->start) >> PAGE_SHIFT;
+            if (k > 0 && page_is_released(pg + k)) { /* a released block: every path refuses it at once */
+                reset_last_error(pool);
+                mpool_free(pool, blocks[i]);
+                cr_assert_eq(mpool_last_error(), MPOOL_ERR_INVALID_POINTER, "size %zu: free of released %zu", size, i);
+                reset_last_error(pool);
+                cr_assert_null(mpool_realloc(pool, blocks[i], size + 1));
+                cr_assert_eq(mpool_last_error(), MPOOL_ERR_INVALID_POINTER);
+            }
+        }
+    }
     cr_assert_eq(mpool_check(pool), 0);
-    /* A freed block is still known free: its mark is in its first page. */
-    void *victim = blocks[0];
-    cr_assert_not(mpool_owns(pool, victim));
-    cr_assert_eq(mpool_usable_size(pool, victim), 0);
-    reset_last_error(pool);
-    cr_assert_not(mpool_safe_free(pool, victim), "a double free after trim is refused");
-    cr_assert_eq(mpool_last_error(), MPOOL_ERR_INVALID_POINTER);
-    cr_assert_eq(mpool_check(pool), 0);
-    /* The free blocks come back (LIFO or not, every one of them), writable. */
-    size_t back = 0;
-    for (size_t i = 0; i < nfree; i++) {
+    /* Every freed block comes back, once. */
+    size_t nfree = cap - nlive, back = 0;
+    void **again = calloc(nfree, sizeof *again);
+    for (size_t n = 0; n < nfree; n++) {
         char *p = mpool_alloc(pool, size);
         cr_assert_not_null(p);
-        if (slab_of(p) == pg)
-            back++;
-        memset(p, 0x5A, size);
+        if (slab_of(p) != pg)
+            continue;
+        for (size_t i = 0; i < cap; i++)
+            cr_assert(!(live[i] && blocks[i] == p), "size %zu: a live block handed out", size);
+        for (size_t j = 0; j < back; j++)
+            cr_assert_neq(again[j], p, "size %zu: a block handed out twice", size);
+        memset(p, 0xEE, bsize);
+        again[back++] = p;
     }
-    cr_assert_eq(back, nfree, "every free block of the slab is handed out again");
+    cr_assert_eq(back, nfree, "size %zu: %zu of %zu freed blocks came back", size, back, nfree);
+    cr_assert_eq(pg->released, 0);
     cr_assert_eq(mpool_check(pool), 0);
+    for (size_t j = 0; j < back; j++)
+        mpool_free(pool, again[j]);
+    for (size_t i = 0; i < cap; i++)
+        if (live[i])
+            mpool_free(pool, blocks[i]);
+    cr_assert_eq(mpool_check(pool), 0);
+    free(again);
+    free(want);
+    free(live);
     free(blocks);
     mpool_destroy(pool);
 }
 
-Test(slab, trim_gives_back_the_pages_inside_free_blocks)
+Test(slab, trim_releases_the_pages_that_hold_only_free_blocks)
 {
-    trim_decommits_free_blocks(false);
-    trim_decommits_free_blocks(true);
+    static const size_t sizes[] = {16, 48, 512, 1000, 3072, 4096, 5120, 16384, 40000};
+    for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++)
+        for (unsigned seed = 1; seed <= 3; seed++) {
+            trim_releases_free_pages(false, sizes[s], seed);
+            trim_releases_free_pages(true, sizes[s], seed);
+        }
 }
 
-/* Blocks of a page or less: every page holds a block start, so trim leaves a
- * slab with a live block whole. */
-Test(slab, trim_keeps_pages_that_hold_a_block_start)
+/* Blocks another thread freed wait on thread_free when the owner trims:
+ * they are free, and their pages go back too. */
+struct remote_frees {
+    mpool_t *pool;
+    void **blocks;
+    size_t from, to;
+};
+
+static void *free_remotely(void *arg)
 {
-    mpool_t *pool = make_pool();
+    struct remote_frees *r = arg;
+    for (size_t i = r->from; i < r->to; i++)
+        mpool_free(r->pool, r->blocks[i]);
+    return NULL;
+}
+
+Test(slab, trim_counts_blocks_other_threads_freed)
+{
+    mpool_t *pool = make_pool_ts(true, 16);
     struct page *pg;
-    void **blocks = fill_slab(pool, 4096, &pg);
-    size_t cap = pg->capacity;
+    void **blocks = fill_slab(pool, 512, &pg);
+    size_t cap = pg->capacity, per_page = PAGE_SIZE / 512;
     for (size_t i = 0; i < cap; i++)
-        memset(blocks[i], 1, 4096);
-    for (size_t i = 1; i < cap; i++)
-        mpool_free(pool, blocks[i]);
+        memset(blocks[i], 3, 512);
+    struct remote_frees r = {pool, blocks, per_page, cap}; /* all but the first page's blocks */
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, free_remotely, &r), 0);
+    pthread_join(t, NULL);
+    cr_assert_neq(__atomic_load_n(&pg->thread_free, __ATOMIC_ACQUIRE), 0, "the frees wait on thread_free");
     mpool_trim(pool);
-    cr_assert_eq(slab_of(blocks[0]), pg);
-    cr_assert_eq(resident_pages(pg->start, pg->npages), cap, "4 KiB blocks: every page keeps a link and mark");
     cr_assert_eq(mpool_check(pool), 0);
-    mpool_free(pool, blocks[0]);
+    unsigned char vec[256];
+    cr_assert_eq(mincore(pg->start, pg->npages * PAGE_SIZE, vec), 0);
+    cr_assert_eq(vec[0] & 1, 1);
+    for (size_t k = 1; k < pg->npages; k++) {
+        cr_assert_eq(vec[k] & 1, 0, "page %zu went back", k);
+        cr_assert(page_is_released(pg + k));
+    }
+    cr_assert_eq(pg->released, cap - per_page);
+    for (size_t i = per_page; i < cap; i++) {
+        char *p = mpool_alloc(pool, 512);
+        cr_assert_eq(slab_of(p), pg);
+        memset(p, 4, 512);
+    }
+    cr_assert_eq(pg->released, 0);
+    cr_assert_eq(mpool_check(pool), 0);
+    for (size_t i = 0; i < per_page; i++)
+        for (size_t k = 0; k < 512; k++)
+            cr_assert_eq(((unsigned char *)blocks[i])[k], 3);
     free(blocks);
     mpool_destroy(pool);
 }
