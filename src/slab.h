@@ -73,6 +73,26 @@
  * walks of cold paths decode with the copy of the secret in the slab's
  * descriptor (page->link).
  *
+ * Releasing pages.  mpool_trim has the owner give back (slab_trim) every
+ * page of a slab but the first whose carved blocks are all free: on free or
+ * local_free after thread_free is taken under SLAB_LOCKED, or in a page
+ * released before.  The blocks that start in such a page leave the lists
+ * (`released` counts them) and its descriptor becomes a stub: back 0, kind
+ * PAGE_SLAB, npages 0, no heap (page_is_released, region.h).  Every lookup
+ * of an address there stops at the stub, which heads no run: the owner's
+ * inline free falls through (no heap), and the general path, the exact
+ * queries and realloc find no block and refuse it as an invalid pointer.
+ * So a released block cannot be freed twice onto a list, and its bytes
+ * (zeros once decommitted) are never read as a link or a mark: slab_verify_
+ * empty counts it free, slab_marked_count skips it, slab_rebuild first
+ * marks it and restores its page.  When its lists are empty, the owner
+ * re-links a released page's blocks (slab_recarve) before carving further,
+ * so carving never writes into a released page.  The first page stays: its
+ * descriptor is the slab's head.  A page with no block start (inside a
+ * block larger than a page) is only decommitted.  A remote free that read
+ * the descriptor before it became a stub and pushed a released block (a
+ * double free racing the trim) is dropped when the owner collects it.
+ *
  * Memory ordering.  A remote free writes the block's link and mark, then
  * publishes the block with a compare-and-swap on thread_free; the owner's
  * exchange is an acquire, so it reads the links the pushers wrote.  Parking
