@@ -795,3 +795,41 @@ Test(slab, trim_counts_blocks_other_threads_freed)
     free(blocks);
     mpool_destroy(pool);
 }
+
+/* A remote free of a released block that raced with the trim (it found the
+ * slab before the page became a stub, and pushed the block): the owner drops
+ * it when it collects thread_free, so the block is handed out once. */
+Test(slab, a_released_block_pushed_by_a_racing_remote_free_is_dropped)
+{
+    mpool_t *pool = make_pool_ts(true, 16);
+    struct page *pg;
+    void **blocks = fill_slab(pool, 512, &pg);
+    size_t cap = pg->capacity, per_page = PAGE_SIZE / 512;
+    for (size_t i = per_page; i < cap; i++)
+        mpool_free(pool, blocks[i]);
+    mpool_trim(pool);
+    cr_assert(page_is_released(pg + 1));
+    void *victim = blocks[per_page + 1];
+    __atomic_store_n(block_mark(victim), pool->key, __ATOMIC_RELAXED); /* what free_slab_block does */
+    cr_assert_null(slab_free_remote(pg, victim));
+    size_t n = cap - per_page;
+    void **again = calloc(n + 1, sizeof *again);
+    for (size_t i = 0; i < n; i++) {
+        again[i] = mpool_alloc(pool, 512);
+        cr_assert_eq(slab_of(again[i]), pg);
+        for (size_t j = 0; j < i; j++)
+            cr_assert_neq(again[j], again[i], "block %p handed out twice", again[i]);
+    }
+    cr_assert_eq(pg->released, 0);
+    cr_assert_eq(mpool_check(pool), 0);
+    again[n] = mpool_alloc(pool, 512);
+    cr_assert_neq(slab_of(again[n]), pg, "the slab is full: the dropped block was not a spare");
+    for (size_t i = 0; i <= n; i++)
+        mpool_free(pool, again[i]);
+    for (size_t i = 0; i < per_page; i++)
+        mpool_free(pool, blocks[i]);
+    cr_assert_eq(mpool_check(pool), 0);
+    free(again);
+    free(blocks);
+    mpool_destroy(pool);
+}
