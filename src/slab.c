@@ -120,27 +120,28 @@ bool slab_carve(struct page *pg, uint64_t key)
     return true;
 }
 
-void slab_collect_remote(struct page *pg)
+/* The list tf taken from thread_free of a slab with released pages, less
+ * the released blocks on it: another thread freed a released block (free,
+ * so a double free) while slab_trim released its page, having read the
+ * page's descriptor before; the page stays released, the block leaves the
+ * list again.  Out of line: slab_collect_remote stays small. */
+static mpool_noinline uintptr_t slab_drop_released(struct page *pg, uintptr_t tf)
 {
-    uintptr_t tf = __atomic_load_n(&pg->thread_free, __ATOMIC_RELAXED);
-    if (!(tf & ~SLAB_FLAGS))
+    uint64_t rel[SLAB_TRIM_MAX_PAGES / 64] = {0};
+    for (size_t k = 1; k < pg->npages && k < SLAB_TRIM_MAX_PAGES; k++)
+        if (page_is_released(pg + k))
+            BIT_SET(rel, k);
+    void *list = (void *)tf;
+    list_drop_released(pg, &list, rel);
+    return (uintptr_t)list;
+}
+
+/* slab_collect_remote with blocks on thread_free: takes them onto local_free. */
+static mpool_noinline void slab_take_remote(struct page *pg)
+{
+    uintptr_t tf = __atomic_exchange_n(&pg->thread_free, 0, __ATOMIC_ACQUIRE);
+    if (unlikely(pg->released) && !(tf = slab_drop_released(pg, tf)))
         return;
-    mpool_assert_internal(!(tf & SLAB_NOTIFY), "slab_collect_remote: not a parked slab");
-    tf = __atomic_exchange_n(&pg->thread_free, 0, __ATOMIC_ACQUIRE);
-    if (unlikely(pg->released)) {
-        /* Another thread freed a released block (free, so a double free)
-         * while slab_trim released its page: it leaves the list again, as
-         * the page stays released. */
-        uint64_t rel[SLAB_TRIM_MAX_PAGES / 64] = {0};
-        for (size_t k = 1; k < pg->npages && k < SLAB_TRIM_MAX_PAGES; k++)
-            if (page_is_released(pg + k))
-                BIT_SET(rel, k);
-        void *list = (void *)tf;
-        list_drop_released(pg, &list, rel);
-        if (!list)
-            return;
-        tf = (uintptr_t)list;
-    }
     void *head = (void *)tf, *tail = head;
     int32_t n = 1;
     while (slab_link_readable(pg, slab_link_get(tail, pg->link)) && (uint64_t)n <= pg->capacity) {
@@ -153,13 +154,40 @@ void slab_collect_remote(struct page *pg)
     slab_set_used(pg, pg->used - n);
 }
 
-bool slab_collect(struct page *pg)
+void slab_collect_remote(struct page *pg)
 {
-    mpool_assert_internal(pg->free == NULL, "slab_collect: only onto an empty free list");
-    slab_collect_remote(pg);
+    uintptr_t tf = __atomic_load_n(&pg->thread_free, __ATOMIC_RELAXED);
+    if (!(tf & ~SLAB_FLAGS))
+        return;
+    mpool_assert_internal(!(tf & SLAB_NOTIFY), "slab_collect_remote: not a parked slab");
+    slab_take_remote(pg);
+}
+
+/* Moves local_free onto the empty free list; true if it held blocks. */
+static inline bool slab_take_local(struct page *pg)
+{
     pg->free = pg->local_free;
     pg->local_free = NULL;
     return pg->free != NULL;
+}
+
+/* slab_collect when thread_free holds blocks (a tail call: the common
+ * collect of local_free alone saves no register). */
+static mpool_noinline bool slab_collect_both(struct page *pg)
+{
+    slab_take_remote(pg);
+    return slab_take_local(pg);
+}
+
+bool slab_collect(struct page *pg)
+{
+    mpool_assert_internal(pg->free == NULL, "slab_collect: only onto an empty free list");
+    uintptr_t tf = __atomic_load_n(&pg->thread_free, __ATOMIC_RELAXED);
+    if (tf & ~SLAB_FLAGS) {
+        mpool_assert_internal(!(tf & SLAB_NOTIFY), "slab_collect: not a parked slab");
+        return slab_collect_both(pg);
+    }
+    return slab_take_local(pg);
 }
 
 bool slab_park(struct page *pg)
