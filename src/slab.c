@@ -517,6 +517,8 @@ size_t slab_trim(struct page *pg)
     /* Every free block on free or local_free: thread_free taken under the
      * lock bit, so a block another thread is still freeing counts as live. */
     uintptr_t held = slab_lock_remote(pg) & ~SLAB_FLAGS;
+    if (held && pg->released) /* a racing free of a released block (slab_drop_released) */
+        held = slab_drop_released(pg, held);
     if (held) {
         void *tail = (void *)held;
         int32_t n = 1;

@@ -799,7 +799,7 @@ Test(slab, trim_counts_blocks_other_threads_freed)
 /* A remote free of a released block that raced with the trim (it found the
  * slab before the page became a stub, and pushed the block): the owner drops
  * it when it collects thread_free, so the block is handed out once. */
-Test(slab, a_released_block_pushed_by_a_racing_remote_free_is_dropped)
+static void racing_remote_free_of_a_released_block(bool trim_again)
 {
     mpool_t *pool = make_pool_ts(true, 16);
     struct page *pg;
@@ -812,6 +812,8 @@ Test(slab, a_released_block_pushed_by_a_racing_remote_free_is_dropped)
     void *victim = blocks[per_page + 1];
     __atomic_store_n(block_mark(victim), pool->key, __ATOMIC_RELAXED); /* what free_slab_block does */
     cr_assert_null(slab_free_remote(pg, victim));
+    if (trim_again) /* a trim that takes thread_free itself (the push came after the collect) */
+        slab_trim(pg);
     size_t n = cap - per_page;
     void **again = calloc(n + 1, sizeof *again);
     for (size_t i = 0; i < n; i++) {
@@ -832,4 +834,10 @@ Test(slab, a_released_block_pushed_by_a_racing_remote_free_is_dropped)
     free(again);
     free(blocks);
     mpool_destroy(pool);
+}
+
+Test(slab, a_released_block_pushed_by_a_racing_remote_free_is_dropped)
+{
+    racing_remote_free_of_a_released_block(false);
+    racing_remote_free_of_a_released_block(true);
 }
