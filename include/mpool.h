@@ -117,7 +117,9 @@ MPOOL_API mpool_t *mpool_default(void);
 /* Returns memory that no block uses to the system: free pages are decommitted
  * and regions without blocks unmapped.  Returns the bytes released.  Empty
  * slabs of the calling thread's heap and of the heaps of exited threads go
- * back first; other threads' heaps are left alone. */
+ * back first, and the pages of their other slabs that hold only free blocks
+ * are given back too (the slab's first page stays); other threads' heaps
+ * are left alone. */
 MPOOL_API size_t mpool_trim(mpool_t *pool);
 
 /* ---- Blocks ------------------------------------------------------------ */

@@ -241,7 +241,7 @@ static void *alloc_route(struct mpool_pool *pool, size_t size, size_t req, size_
  * make room under max_size; true if anything was given back. */
 static bool make_room(struct mpool_pool *pool)
 {
-    bool freed = heap_pool_trim(pool) > 0;
+    bool freed = heap_pool_trim(pool, NULL) > 0;
     freed |= large_cache_flush(pool) > 0;
     freed |= huge_cache_flush(pool) > 0;
     return buddy_release_empty(&pool->buddy, pool->thread_safe) > 0 || freed;

@@ -552,7 +552,8 @@ size_t buddy_check_locked(const struct buddy *b)
                 }
                 for (size_t k = 1; k < n; k++)
                     if (page_back(&pg[k]) !=
-                        (pg->kind == PAGE_SLAB || (pg->flags & PG_BACKED) ? k * sizeof(struct page) : 0))
+                            (pg->kind == PAGE_SLAB || (pg->flags & PG_BACKED) ? k * sizeof(struct page) : 0) &&
+                        !(pg->kind == PAGE_SLAB && page_is_released(&pg[k]))) /* slab.h: releasing pages */
                         problems++;
             } else {
                 problems++; /* a data page that belongs to no run */

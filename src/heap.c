@@ -102,6 +102,7 @@ static void slab_release(struct heap *h, struct page *pg)
 {
     struct mpool_pool *pool = h->pool;
     stat_add(&heap_stats(h)->class_capacity[pg->cls], -(uint64_t)pg->capacity);
+    slab_unrelease(pg, 0); /* its released pages are inner pages again */
     __atomic_store_n(&pg->heap, NULL, __ATOMIC_RELAXED);
     pg->free = pg->local_free = NULL;
     pg->flags = 0;
@@ -307,11 +308,14 @@ void heap_free_settle(struct heap *h, struct page *pg)
 /* Collects every slab of h that is not parked and releases the empty ones
  * (current slabs too); returns how many went back, and notes in *doubled a
  * count contradicted the marks (a double free: reported by the caller, after
- * heaps_lock, since the logger may call into the pool).  The owner, or nobody
- * runs h. */
-static size_t heap_collect(struct heap *h, const void **doubled)
+ * heaps_lock, since the logger may call into the pool).  With decommitted
+ * (mpool_trim), the slabs that stay also give back the pages that hold only
+ * free blocks (slab_trim), counted there in bytes.  The owner, or
+ * nobody runs h. */
+static size_t heap_collect(struct heap *h, const void **doubled, size_t *decommitted)
 {
     size_t released = 0;
+    bool decommit = decommitted && !h->pool->debug; /* a debug pool checks its freed blocks' poison */
     heap_take_notified(h);
     for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
         struct page *cur = h->current[cls];
@@ -323,6 +327,8 @@ static size_t heap_collect(struct heap *h, const void **doubled)
                     released++;
                 else
                     queue_push(h, cur);
+            } else if (decommit) {
+                *decommitted += slab_trim(cur);
             }
         }
         struct page *pg = h->queue[cls];
@@ -331,6 +337,8 @@ static size_t heap_collect(struct heap *h, const void **doubled)
             slab_collect_remote(pg);
             if (pg->used == 0 && heap_release_empty(h, pg, doubled))
                 released++;
+            else if (decommit)
+                *decommitted += slab_trim(pg);
             pg = next;
         }
     }
@@ -437,7 +445,7 @@ static void heap_abandon_locked(struct heap *h, struct found *found)
     }
     const void *doubled = NULL;
     if (h->pool->thread_safe)
-        heap_collect(h, &doubled);
+        heap_collect(h, &doubled, NULL);
     if (doubled && !found->block)
         *found = (struct found){h->pool, doubled};
     h->owner = NULL;
@@ -539,7 +547,7 @@ bool heap_pool_init(struct mpool_pool *pool)
     return pool->heap0 != NULL;
 }
 
-size_t heap_pool_trim(struct mpool_pool *pool)
+size_t heap_pool_trim(struct mpool_pool *pool, size_t *decommitted)
 {
     size_t released = 0;
     struct found found = {pool, NULL};
@@ -547,7 +555,7 @@ size_t heap_pool_trim(struct mpool_pool *pool)
     struct heap *mine = heap_mine(pool);
     for (struct heap *h = pool->heaps; h; h = h->next)
         if (!pool->thread_safe || h == mine || !h->owner)
-            released += heap_collect(h, &found.block);
+            released += heap_collect(h, &found.block, decommitted);
     lock_give(&heaps_lock, true);
     report_found(&found);
     return released;

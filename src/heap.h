@@ -195,8 +195,10 @@ bool heap_pool_init(struct mpool_pool *pool) mpool_internal;
 
 /* Gives back the empty slabs of the calling thread's heap for pool and of the
  * pool's ownerless heaps (all heaps if the pool is not thread safe); returns
- * how many slabs went back. */
-size_t heap_pool_trim(struct mpool_pool *pool) mpool_internal;
+ * how many slabs went back.  With decommitted (not NULL), the other slabs of
+ * those heaps give back the pages that hold only free blocks (slab_trim),
+ * whose bytes are added to *decommitted. */
+size_t heap_pool_trim(struct mpool_pool *pool, size_t *decommitted) mpool_internal;
 
 /* Every heap forgets its slabs (the page allocator is reset after).  The
  * pool is quiet. */

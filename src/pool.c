@@ -195,9 +195,10 @@ size_t mpool_trim(mpool_t *pool)
 {
     if (!pool)
         pool = mpool_default();
-    heap_pool_trim(pool);
+    size_t released = 0;
+    heap_pool_trim(pool, &released);
     large_cache_flush(pool);
-    size_t released = huge_trim(pool);
+    released += huge_trim(pool);
     return released + buddy_trim(&pool->buddy, pool->thread_safe);
 }
 

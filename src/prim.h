@@ -40,6 +40,11 @@ bool prim_decommit(void *addr, size_t size);
  * nothing may depend on it. */
 bool prim_advise_huge(void *addr, size_t size, bool on);
 
+/* Which of the npages pages from addr (page aligned) are resident: bit 0 of
+ * vec[i] is set for page i.  False if the system cannot tell (vec is then
+ * undefined). */
+bool prim_resident(const void *addr, size_t npages, unsigned char *vec);
+
 /* Resizes a mapping made by prim_map without copying its pages.  The result
  * keeps the alignment rule of prim_map (align, offset); it is `addr` itself
  * when the mapping could change size in place.  NULL on failure, and the old

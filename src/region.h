@@ -32,8 +32,10 @@
  * nothing).  A lookup from any page thus reaches the head of the slab or
  * large block it starts, or a descriptor that is not an allocated head (kind
  * FREE or META).  page_back() gives the distance in bytes from a descriptor
- * back to the one its page leads to (0: itself).  A descriptor's `heap` is
- * non-NULL only at the head of a live slab.
+ * back to the one its page leads to (0: itself).  A released page of a slab
+ * (slab.h: releasing pages) is the exception among a slab's pages: it leads
+ * to itself, see page_is_released.  A descriptor's `heap` is non-NULL only at
+ * the head of a live slab.
  */
 #ifndef MPOOL_REGION_H
 #define MPOOL_REGION_H
@@ -109,7 +111,8 @@ struct page {
     uint8_t cls;             /* SLAB: size class */
     uint8_t flags;           /* PG_* */
     uint8_t shift;           /* SLAB: block test (slab_is_block_offset) */
-    uint8_t spare0[7];
+    uint8_t spare0[3];
+    uint32_t released;       /* SLAB: blocks in its released pages (slab.h: releasing pages) */
     uint64_t extent;         /* SLAB: blocks carved so far (slab.h); the block test stops there */
     uint64_t inverse;        /* SLAB: block test */
     /* 64 bytes */
@@ -258,6 +261,15 @@ _Static_assert((REGION_HEADS_OFFSET - sizeof(struct page)) / 2 <= UINT16_MAX, "a
 _Static_assert(REGION_HEADS_OFFSET % 2 == 0, "heads entries are aligned");
 
 _Static_assert(sizeof(struct page) == 1 << 7, "region_page_of shifts by 7");
+
+/* True if pg, an inner page of a slab (not its head), is released (slab.h:
+ * releasing pages): it leads to itself, kind PAGE_SLAB and npages 0, so a lookup of any
+ * address in it stops at pg itself, which heads nothing (region_run_of:
+ * NULL) and has no heap (the owner's inline free falls through). */
+static inline bool page_is_released(const struct page *pg)
+{
+    return pg->kind == PAGE_SLAB && pg->npages == 0 && page_back(pg) == 0;
+}
 
 /* The head descriptor of the allocated run (slab or large block) holding p,
  * which must lie in a data page of r; NULL if that page is free. */

@@ -77,6 +77,26 @@
  * walks of cold paths decode with the copy of the secret in the slab's
  * descriptor (page->link).
  *
+ * Releasing pages.  mpool_trim has the owner give back (slab_trim) every
+ * page of a slab but the first whose carved blocks are all free: on free or
+ * local_free after thread_free is taken under SLAB_LOCKED, or in a page
+ * released before.  The blocks that start in such a page leave the lists
+ * (`released` counts them) and its descriptor becomes a stub: back 0, kind
+ * PAGE_SLAB, npages 0, no heap (page_is_released, region.h).  Every lookup
+ * of an address there stops at the stub, which heads no run: the owner's
+ * inline free falls through (no heap), and the general path, the exact
+ * queries and realloc find no block and refuse it as an invalid pointer.
+ * So a released block cannot be freed twice onto a list, and its bytes
+ * (zeros once decommitted) are never read as a link or a mark: slab_verify_
+ * empty counts it free, slab_marked_count skips it, slab_rebuild first
+ * marks it and restores its page.  When its lists are empty, the owner
+ * re-links a released page's blocks (slab_recarve) before carving further,
+ * so carving never writes into a released page.  The first page stays: its
+ * descriptor is the slab's head.  A page with no block start (inside a
+ * block larger than a page) is only decommitted.  A remote free that read
+ * the descriptor before it became a stub and pushed a released block (a
+ * double free racing the trim) is dropped when the owner collects it.
+ *
  * Memory ordering.  A remote free writes the block's link and mark, then
  * publishes the block, and one more in the count, with a compare-and-swap on
  * thread_free; the owner's exchange is an acquire, so it reads the links the
@@ -223,6 +243,28 @@ void slab_format(struct page *pg, struct heap *heap, size_t block_size, uint64_t
 /* The owner: links the next page's worth of uncarved blocks (at least one),
  * marked with key, into the empty free list; false if every block is carved. */
 bool slab_carve(struct page *pg, uint64_t key) mpool_internal;
+
+/* The owner, for a slab that is not parked (mpool_trim): gives back to the
+ * system every page but the first whose blocks are all free (on free or
+ * local_free once thread_free is taken under the lock bit, so a block
+ * another thread is still freeing counts as live).  The blocks that start
+ * in such a page leave the lists and the page is released; pages that only
+ * lie inside free blocks are just decommitted.  Returns the bytes that were
+ * resident and went back.  Slabs of more pages or blocks than these are
+ * left alone (none of the default classes). */
+#define SLAB_TRIM_MAX_PAGES 128
+#define SLAB_TRIM_MAX_BLOCKS 2048
+size_t slab_trim(struct page *pg) mpool_internal;
+
+/* The owner, onto an empty free list: links the blocks of the first
+ * released page (marked with key) and makes it an inner page again; false if
+ * no page is released.  slab_carve does this before carving further. */
+bool slab_recarve(struct page *pg, uint64_t key) mpool_internal;
+
+/* Every released page becomes an inner page again and released 0; with a
+ * key (not 0), the blocks that start there are marked free first (for a
+ * rebuild, which then finds them); with 0, the slab is going back. */
+void slab_unrelease(struct page *pg, uint64_t key) mpool_internal;
 
 /* Live blocks of the slab, thread frees not yet collected included. */
 static inline size_t slab_live(const struct page *pg)

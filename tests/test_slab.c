@@ -8,6 +8,7 @@
  * block test, the free mark (double frees in any order), interior pointers,
  * LIFO reuse, and a long random run with no overlap.
  */
+#define _DEFAULT_SOURCE /* mincore */
 #include <criterion/criterion.h>
 
 #include <inttypes.h>
@@ -15,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <sys/mman.h>
 
 #include <mpool.h>
 
@@ -612,4 +615,229 @@ Test(slab, random_small_ops_never_overlap)
     cr_assert_eq(mpool_check(pool), 0);
     free(live);
     mpool_destroy(pool);
+}
+
+/* ---- trim: the pages inside free blocks go back --------------------------- */
+
+/* Pages of the slab that hold a byte of a live block (bit k: page k). */
+static void live_pages(const struct page *pg, void **blocks, const bool *live, size_t cap, bool *out)
+{
+    memset(out, 0, pg->npages * sizeof *out);
+    for (size_t i = 0; i < cap; i++)
+        if (live[i]) {
+            size_t a = (size_t)((char *)blocks[i] - pg->start) >> PAGE_SHIFT;
+            size_t b = (size_t)((char *)blocks[i] + pg->block_size - 1 - pg->start) >> PAGE_SHIFT;
+            for (size_t k = a; k <= b; k++)
+                out[k] = true;
+        }
+}
+
+/* One slab of size-byte blocks, every block written, a pseudo-random third
+ * kept live: mpool_trim leaves resident exactly the slab's first page and
+ * the pages that hold live bytes (mincore); the live blocks keep their data;
+ * a freed block is refused by the exact calls and by free and realloc, as
+ * before trim; mpool_check passes; every freed block is handed out again
+ * (none twice, none live), and the slab goes back when all are freed. */
+static void trim_releases_free_pages(bool thread_safe, size_t size, unsigned seed)
+{
+    mpool_t *pool = make_pool_ts(thread_safe, 16);
+    struct page *pg;
+    void **blocks = fill_slab(pool, size, &pg);
+    size_t cap = pg->capacity, bsize = pg->block_size, npages = pg->npages;
+    bool *live = calloc(cap, sizeof *live), *want = calloc(npages, sizeof *want);
+    cr_assert(live && want);
+    for (size_t i = 0; i < cap; i++)
+        memset(blocks[i], (int)(i & 0x7F) + 1, bsize);
+    uint64_t x = seed * 0x9E3779B97F4A7C15ULL + 1;
+    size_t nlive = 0;
+    for (size_t i = 0; i < cap; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        live[i] = x % 3 == 0 && nlive + 1 < cap;
+        nlive += live[i];
+    }
+    if (nlive == 0)
+        live[cap / 2] = true, nlive = 1;
+    for (size_t i = 0; i < cap; i++)
+        if (!live[i])
+            mpool_free(pool, blocks[i]);
+    size_t released = mpool_trim(pool);
+    for (size_t i = 0; i < cap; i++)
+        if (live[i])
+            cr_assert_eq(slab_of(blocks[i]), pg, "size %zu: the slab stays", size);
+    cr_assert_eq(mpool_check(pool), 0, "size %zu: mpool_check after trim", size);
+    live_pages(pg, blocks, live, cap, want);
+    want[0] = true;
+    unsigned char vec[256];
+    cr_assert_eq(mincore(pg->start, npages * PAGE_SIZE, vec), 0);
+    size_t expect = 0;
+    for (size_t k = 0; k < npages; k++) {
+        cr_assert_eq(vec[k] & 1, want[k], "size %zu: page %zu of %zu resident %d, expected %d", size, k, npages,
+                     vec[k] & 1, want[k]);
+        expect += !want[k];
+    }
+    cr_assert_eq(released, expect * PAGE_SIZE, "size %zu: trim returned %zu bytes, %zu pages went",
+                 size, released, expect);
+    cr_assert_eq(slab_trim(pg), 0, "size %zu: a second trim finds nothing more", size);
+    for (size_t i = 0; i < cap; i++) {
+        if (live[i]) {
+            for (size_t k = 0; k < bsize; k++)
+                cr_assert_eq(((unsigned char *)blocks[i])[k], (i & 0x7F) + 1, "size %zu: live block %zu", size, i);
+            continue;
+        }
+        cr_assert_not(mpool_owns(pool, blocks[i]), "size %zu: freed block %zu", size, i);
+        cr_assert_eq(mpool_usable_size(pool, blocks[i]), 0);
+        reset_last_error(pool);
+        cr_assert_not(mpool_safe_free(pool, blocks[i]));
+        cr_assert_eq(mpool_last_error(), MPOOL_ERR_INVALID_POINTER);
+        if (i % 5 == 1 && !live[i]) {
+            size_t k = (size_t)((char *)blocks[i] - pg->start) >> PAGE_SHIFT;
+            if (k > 0 && page_is_released(pg + k)) { /* a released block: every path refuses it at once */
+                reset_last_error(pool);
+                mpool_free(pool, blocks[i]);
+                cr_assert_eq(mpool_last_error(), MPOOL_ERR_INVALID_POINTER, "size %zu: free of released %zu", size, i);
+                reset_last_error(pool);
+                cr_assert_null(mpool_realloc(pool, blocks[i], size + 1));
+                cr_assert_eq(mpool_last_error(), MPOOL_ERR_INVALID_POINTER);
+            }
+        }
+    }
+    cr_assert_eq(mpool_check(pool), 0);
+    /* Every freed block comes back, once. */
+    size_t nfree = cap - nlive, back = 0;
+    void **again = calloc(nfree, sizeof *again);
+    for (size_t n = 0; n < nfree; n++) {
+        char *p = mpool_alloc(pool, size);
+        cr_assert_not_null(p);
+        if (slab_of(p) != pg)
+            continue;
+        for (size_t i = 0; i < cap; i++)
+            cr_assert(!(live[i] && blocks[i] == p), "size %zu: a live block handed out", size);
+        for (size_t j = 0; j < back; j++)
+            cr_assert_neq(again[j], p, "size %zu: a block handed out twice", size);
+        memset(p, 0xEE, bsize);
+        again[back++] = p;
+    }
+    cr_assert_eq(back, nfree, "size %zu: %zu of %zu freed blocks came back", size, back, nfree);
+    cr_assert_eq(pg->released, 0);
+    cr_assert_eq(mpool_check(pool), 0);
+    for (size_t j = 0; j < back; j++)
+        mpool_free(pool, again[j]);
+    for (size_t i = 0; i < cap; i++)
+        if (live[i])
+            mpool_free(pool, blocks[i]);
+    cr_assert_eq(mpool_check(pool), 0);
+    free(again);
+    free(want);
+    free(live);
+    free(blocks);
+    mpool_destroy(pool);
+}
+
+Test(slab, trim_releases_the_pages_that_hold_only_free_blocks)
+{
+    static const size_t sizes[] = {16, 48, 512, 1000, 3072, 4096, 5120, 16384, 40000};
+    for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++)
+        for (unsigned seed = 1; seed <= 3; seed++) {
+            trim_releases_free_pages(false, sizes[s], seed);
+            trim_releases_free_pages(true, sizes[s], seed);
+        }
+}
+
+/* Blocks another thread freed wait on thread_free when the owner trims:
+ * they are free, and their pages go back too. */
+struct remote_frees {
+    mpool_t *pool;
+    void **blocks;
+    size_t from, to;
+};
+
+static void *free_remotely(void *arg)
+{
+    struct remote_frees *r = arg;
+    for (size_t i = r->from; i < r->to; i++)
+        mpool_free(r->pool, r->blocks[i]);
+    return NULL;
+}
+
+Test(slab, trim_counts_blocks_other_threads_freed)
+{
+    mpool_t *pool = make_pool_ts(true, 16);
+    struct page *pg;
+    void **blocks = fill_slab(pool, 512, &pg);
+    size_t cap = pg->capacity, per_page = PAGE_SIZE / 512;
+    for (size_t i = 0; i < cap; i++)
+        memset(blocks[i], 3, 512);
+    struct remote_frees r = {pool, blocks, per_page, cap}; /* all but the first page's blocks */
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, free_remotely, &r), 0);
+    pthread_join(t, NULL);
+    cr_assert_neq(__atomic_load_n(&pg->thread_free, __ATOMIC_ACQUIRE), 0, "the frees wait on thread_free");
+    mpool_trim(pool);
+    cr_assert_eq(mpool_check(pool), 0);
+    unsigned char vec[256];
+    cr_assert_eq(mincore(pg->start, pg->npages * PAGE_SIZE, vec), 0);
+    cr_assert_eq(vec[0] & 1, 1);
+    for (size_t k = 1; k < pg->npages; k++) {
+        cr_assert_eq(vec[k] & 1, 0, "page %zu went back", k);
+        cr_assert(page_is_released(pg + k));
+    }
+    cr_assert_eq(pg->released, cap - per_page);
+    for (size_t i = per_page; i < cap; i++) {
+        char *p = mpool_alloc(pool, 512);
+        cr_assert_eq(slab_of(p), pg);
+        memset(p, 4, 512);
+    }
+    cr_assert_eq(pg->released, 0);
+    cr_assert_eq(mpool_check(pool), 0);
+    for (size_t i = 0; i < per_page; i++)
+        for (size_t k = 0; k < 512; k++)
+            cr_assert_eq(((unsigned char *)blocks[i])[k], 3);
+    free(blocks);
+    mpool_destroy(pool);
+}
+
+/* A remote free of a released block that raced with the trim (it found the
+ * slab before the page became a stub, and pushed the block): the owner drops
+ * it when it collects thread_free, so the block is handed out once. */
+static void racing_remote_free_of_a_released_block(bool trim_again)
+{
+    mpool_t *pool = make_pool_ts(true, 16);
+    struct page *pg;
+    void **blocks = fill_slab(pool, 512, &pg);
+    size_t cap = pg->capacity, per_page = PAGE_SIZE / 512;
+    for (size_t i = per_page; i < cap; i++)
+        mpool_free(pool, blocks[i]);
+    mpool_trim(pool);
+    cr_assert(page_is_released(pg + 1));
+    void *victim = blocks[per_page + 1];
+    __atomic_store_n(block_mark(victim), pool->key, __ATOMIC_RELAXED); /* what free_slab_block does */
+    cr_assert_null(slab_free_remote(pg, victim));
+    if (trim_again) /* a trim that takes thread_free itself (the push came after the collect) */
+        slab_trim(pg);
+    size_t n = cap - per_page;
+    void **again = calloc(n + 1, sizeof *again);
+    for (size_t i = 0; i < n; i++) {
+        again[i] = mpool_alloc(pool, 512);
+        cr_assert_eq(slab_of(again[i]), pg);
+        for (size_t j = 0; j < i; j++)
+            cr_assert_neq(again[j], again[i], "block %p handed out twice", again[i]);
+    }
+    cr_assert_eq(pg->released, 0);
+    cr_assert_eq(mpool_check(pool), 0);
+    again[n] = mpool_alloc(pool, 512);
+    cr_assert_neq(slab_of(again[n]), pg, "the slab is full: the dropped block was not a spare");
+    for (size_t i = 0; i <= n; i++)
+        mpool_free(pool, again[i]);
+    for (size_t i = 0; i < per_page; i++)
+        mpool_free(pool, blocks[i]);
+    cr_assert_eq(mpool_check(pool), 0);
+    free(again);
+    free(blocks);
+    mpool_destroy(pool);
+}
+
+Test(slab, a_released_block_pushed_by_a_racing_remote_free_is_dropped)
+{
+    racing_remote_free_of_a_released_block(false);
+    racing_remote_free_of_a_released_block(true);
 }

@@ -101,6 +101,11 @@ bool prim_advise_huge(void *addr, size_t size, bool on)
 #endif
 }
 
+bool prim_resident(const void *addr, size_t npages, unsigned char *vec)
+{
+    return npages == 0 || mincore((void *)addr, npages * PAGE_SIZE, vec) == 0;
+}
+
 bool prim_protect(void *addr, size_t size, bool accessible)
 {
     if (size == 0)
