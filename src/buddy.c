@@ -338,12 +338,13 @@ struct page *buddy_alloc_locked(struct buddy *b, const struct run_request *req, 
     }
     if (npages < run_pages(order))
         buddy_release_range_locked(b, r, idx + npages, run_pages(order) - npages, was_dirty, stamp, false);
-    if (req->kind == PAGE_SLAB) /* blocks inside a slab find its head from any page */
-        for (size_t i = 1; i < npages; i++)
-            page_set_back(pg, i);
+    if (req->kind == PAGE_SLAB) /* a block of a slab finds its head from its page */
+        slab_set_backs(pg, npages, req->block_size, true);
     pg->back = 0;
     pg->kind = req->kind;
     pg->cls = req->cls;
+    if (req->kind == PAGE_SLAB)
+        pg->block_size = req->block_size; /* buddy_check reads it: set under the lock */
     pg->used = 0;
     pg->heap = NULL; /* the slab layer sets it once the slab is formatted */
     pg->free = pg->local_free = NULL;
@@ -373,9 +374,10 @@ static void buddy_free_tail_locked(struct buddy *b, struct page *head, size_t fr
 {
     struct region *r = page_region(head);
     size_t idx = page_index(r, head);
-    if (head->kind == PAGE_SLAB) /* a stale back must never reach a live run */
-        for (size_t k = from; k < from + n; k++)
-            head[k].back = 0;
+    if (head->kind == PAGE_SLAB) { /* a stale back must never reach a live run */
+        mpool_assert_internal(from == 0 && n == head->npages, "a slab goes back whole");
+        slab_set_backs(head, n, head->block_size, false);
+    }
     uint32_t now = prim_clock_ms();
     buddy_release_range_locked(b, r, idx + from, n, SIZE_MAX, now, true);
     buddy_decay_locked(b, now);
@@ -550,10 +552,12 @@ size_t buddy_check_locked(const struct buddy *b)
                     problems++;
                     n = 1;
                 }
-                for (size_t k = 1; k < n; k++)
-                    if (pg[k].back !=
-                        (pg->kind == PAGE_SLAB || (pg->flags & PG_BACKED) ? k * sizeof(struct page) : 0))
+                for (size_t k = 1; k < n; k++) {
+                    bool backed = pg->kind == PAGE_SLAB ? slab_page_has_start(k, n, pg->block_size)
+                                                        : (pg->flags & PG_BACKED) != 0;
+                    if (pg[k].back != (backed ? k * sizeof(struct page) : 0))
                         problems++;
+                }
             } else {
                 problems++; /* a data page that belongs to no run */
             }

@@ -223,7 +223,7 @@ static void *heap_refill(struct heap *h, unsigned cls, enum buddy_status *status
             return heap_use(h, pg);
     }
     const struct sclass *c = &pool->cls[cls];
-    struct run_request req = {c->slab_pages, 0, PAGE_SLAB, (uint8_t)cls};
+    struct run_request req = {c->slab_pages, 0, PAGE_SLAB, (uint8_t)cls, (uint32_t)c->block_size};
     bool dirty;
     pg = buddy_alloc(&pool->buddy, &req, pool->thread_safe, &dirty, status);
     if (!pg)

@@ -13,15 +13,20 @@
  *   | struct region | struct page[npages] |  data pages ...                      |
  *   |<------------ meta_pages ----------->|<-- runs of 2^k pages (buddy.h) --->|
  *
- * Every page of a slab, and of a large block flagged PG_BACKED (a chunk of a
- * fixed-size pool, whose objects lie on every page), has `back` set to the
- * distance in bytes from its descriptor back to the descriptor of the run's
- * first page (the head); only the head's other fields describe the run.  So
- * the descriptor of the slab holding pointer p is
+ * Every page of a slab where a block starts (every page when blocks are at
+ * most a page; each block's first page when they are larger:
+ * slab_page_has_start), and every page of a large block flagged PG_BACKED (a
+ * chunk of a fixed-size pool, whose objects lie on every page), has `back`
+ * set to the distance in bytes from its descriptor back to the descriptor of
+ * the run's first page (the head); only the head's other fields describe the
+ * run.  So the descriptor of the slab holding block p is
  *   page = &region->pages[(p - base) >> 12];  head = (char *)page - page->back.
- * Every other page has back 0: pages of free runs, and the pages after the
- * first of other large blocks (whose only valid pointer is their first byte,
- * so setting and clearing 512 descriptors per 2 MiB block would buy nothing).
+ * Every other page has back 0: pages of free runs, the pages of a slab that
+ * lie inside one block, and the pages after the first of other large blocks
+ * (whose only valid pointer is their first byte).  A descriptor is 1/32 of
+ * its page: writing the ones no block start needs would make a program that
+ * touches only the first page of each large block resident in 128 extra
+ * bytes per page of its blocks.
  * A lookup from any page thus reaches the head of the slab or large block it
  * starts, or a descriptor that is not an allocated head (kind FREE or META).
  * A descriptor's `heap` is non-NULL only at the head of a live slab.
@@ -206,6 +211,33 @@ static inline struct page *page_head(struct page *pg)
 static inline void page_set_back(struct page *head, size_t k)
 {
     head[k].back = (uint16_t)(k * sizeof(struct page));
+}
+
+/* The pages of a slab whose descriptors hold `back`: page k >= 1 does if a
+ * block starts in it.  With blocks of at most a page that is every page;
+ * with larger ones only each block's first page (a pointer into any other
+ * page lies inside a block, which no lookup may take for a block anyway),
+ * so a slab of 256 KiB blocks writes one descriptor, not 64, and the
+ * descriptor pages of regions full of medium blocks stay untouched. */
+static inline bool slab_page_has_start(size_t k, size_t npages, size_t block_size)
+{
+    if (block_size <= PAGE_SIZE)
+        return k < npages;
+    size_t lo = k << PAGE_SHIFT;
+    size_t first = (lo + block_size - 1) / block_size * block_size; /* the first start at or after lo */
+    return first < lo + PAGE_SIZE && first + block_size <= (npages << PAGE_SHIFT);
+}
+
+/* Sets (or clears) `back` in the descriptors of a slab's pages that
+ * slab_page_has_start names; the head's stays 0. */
+static inline void slab_set_backs(struct page *head, size_t npages, size_t block_size, bool set)
+{
+    size_t step = block_size <= PAGE_SIZE ? PAGE_SIZE : block_size;
+    size_t end = (npages << PAGE_SHIFT) / step * step; /* past the last block that fits */
+    for (size_t off = step; off < end; off += step) {
+        size_t k = off >> PAGE_SHIFT;
+        head[k].back = set ? (uint16_t)(k * sizeof(struct page)) : 0;
+    }
 }
 
 _Static_assert(((REGION_PAGES / 2 - 1) * sizeof(struct page)) <= UINT16_MAX, "back of the last page of a 2 MiB run fits 16 bits");
