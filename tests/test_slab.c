@@ -227,6 +227,67 @@ Test(slab, smallest_block_is_sixteen_bytes)
     mpool_destroy(pool);
 }
 
+/* ---- back: which descriptors lead to the slab ---------------------------- */
+
+/* A slab of blocks above a page sets `back` only where a block starts
+ * (region.h): a pointer into any other page of a block is refused by every
+ * query, as an interior pointer always was, and the block starts still find
+ * the slab. */
+static void backs_of_medium_slab(size_t size)
+{
+    mpool_t *pool = make_pool();
+    char *p = mpool_alloc(pool, size);
+    cr_assert_not_null(p);
+    struct page *head = slab_of(p);
+    size_t bsize = head->block_size, npages = head->npages;
+    cr_assert_gt(bsize, PAGE_SIZE);
+    size_t starts = 0;
+    for (size_t k = 1; k < npages; k++) {
+        size_t lo = k * PAGE_SIZE, hi = lo + PAGE_SIZE;
+        bool start = false;
+        for (size_t off = 0; off + bsize <= npages * PAGE_SIZE; off += bsize)
+            start |= off >= lo && off < hi;
+        starts += start;
+        cr_assert_eq(slab_page_has_start(k, npages, bsize), start, "page %zu of a slab of %zu B blocks", k,
+                     bsize);
+        cr_assert_eq(head[k].back, start ? k * sizeof(struct page) : 0, "back of page %zu", k);
+    }
+    cr_assert_eq(starts, head->capacity - (head->start == page_start(head) ? 1 : 0));
+    /* Every block of the slab: found, owned, and freed by the inline path. */
+    size_t cap = head->capacity;
+    void **blocks = calloc(cap, sizeof *blocks);
+    cr_assert_not_null(blocks);
+    blocks[0] = p;
+    for (size_t i = 1; i < cap; i++) {
+        blocks[i] = mpool_alloc(pool, size);
+        cr_assert_eq(slab_of(blocks[i]), head);
+        cr_assert(mpool_owns(pool, blocks[i]));
+        cr_assert_eq(mpool_usable_size(pool, blocks[i]), bsize);
+    }
+    /* A pointer a page into the first block (no block starts there when the
+     * blocks are whole pages) is no block. */
+    char *inside = p + PAGE_SIZE;
+    cr_assert_not(mpool_owns(pool, inside));
+    cr_assert_eq(mpool_usable_size(pool, inside), 0);
+    reset_last_error(pool);
+    mpool_free(pool, inside);
+    cr_assert_eq(mpool_last_error(), MPOOL_ERR_INVALID_POINTER, "an interior pointer was freed");
+    cr_assert_eq(mpool_check(pool), 0);
+    for (size_t i = 0; i < cap; i++)
+        mpool_free(pool, blocks[i]);
+    cr_assert_eq(mpool_get_usage(pool).used, 0);
+    cr_assert_eq(mpool_check(pool), 0);
+    free(blocks);
+    mpool_destroy(pool);
+}
+
+Test(slab, medium_slabs_set_back_only_where_blocks_start)
+{
+    backs_of_medium_slab(5 * 1024);   /* 5 KiB blocks: some pages hold no start */
+    backs_of_medium_slab(40 * 1024);  /* whole pages: only each block's first */
+    backs_of_medium_slab(200 * 1024); /* one block per slab */
+}
+
 /* ---- empty slabs --------------------------------------------------------- */
 
 static void empty_slabs_go_back(bool thread_safe)
