@@ -55,7 +55,7 @@ DROPIN_API void *__libc_pvalloc(size_t size);
  * part pops smaller ones; the rest takes the general slow half. */
 static mpool_noinline void *malloc_slow(size_t size)
 {
-    if (size > SMALL_MAX) {
+    if (size > SMALL_MAX && size <= SLAB_MAX) {
         void *p = alloc_default_medium(size);
         if (likely(p != NULL))
             return p;
