@@ -211,8 +211,9 @@ static inline bool slab_collect_local(struct page *pg)
     return true;
 }
 
-/* Formats a fresh run (pg, kind SLAB, class cls) into a slab of blocks of
- * block_size bytes owned by heap, with the pool's mark key and link secret,
+/* Formats a fresh run (pg, kind SLAB, class cls, block_size already set by
+ * the page allocator under its lock: buddy_check reads it) into a slab of
+ * blocks of block_size bytes owned by heap, with the pool's mark key and link secret,
  * and carves its first blocks. */
 void slab_format(struct page *pg, struct heap *heap, size_t block_size, uint64_t key, uint64_t link) mpool_internal;
 
