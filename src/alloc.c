@@ -286,17 +286,6 @@ static inline void *alloc_any(struct mpool_pool *pool, size_t size, size_t align
     return alloc_plain(pool, size, align, who, old, zeroed, usable);
 }
 
-/* The slab class of a request with the pool's alignment, or CLASS_NONE if it
- * is not served from a slab (alloc_route's rule). */
-static inline unsigned slab_class_for(const struct mpool_pool *pool, size_t size)
-{
-    size_t req = size < pool->min_block ? pool->min_block : size;
-    size_t rounded = align_up(req, pool->align);
-    if (size > pool->max_block || pool->align > PAGE_SIZE || rounded > SLAB_MAX)
-        return CLASS_NONE;
-    return sizeclass_of(rounded);
-}
-
 /* alloc_any for an allocating call, counted (stats.h) in the calling
  * thread's heap, or by stats_count_call if it has none yet. */
 static void *alloc_call(struct mpool_pool *pool, size_t size, size_t align, enum debug_form form, const char *who,
@@ -335,7 +324,8 @@ static mpool_always_inline void *alloc_slow_untimed(struct mpool_pool *pool, siz
         return alloc_general(pool, size);
     struct page *pg = h->current[cls];
     void *p;
-    if (likely(slab_head_ok(pg, pg->free, h->key))) {
+    if (likely(slab_head_ok(pg, pg->free, h->key)) ||
+        (slab_collect_local(pg) && likely(slab_head_ok(pg, pg->free, h->key)))) {
         p = slab_pop(pg, h->link);
     } else {
         enum buddy_status st;
@@ -343,13 +333,10 @@ static mpool_always_inline void *alloc_slow_untimed(struct mpool_pool *pool, siz
         if (unlikely(p == NULL))
             return alloc_general(pool, size);
     }
-    if (likely(size <= SMALL_MAX)) {
+    if (likely(size <= SMALL_MAX))
         stat_inc(&heap_stats(h)->requests[size]);
-    } else { /* calls, usable bytes and class allocations follow from medium[cls] */
-        stat_inc(&heap_stats(h)->medium[cls]);
-        stat_add(&heap_stats(h)->other_requested, size);
-        stat_inc(&heap_stats(h)->other_hist[stats_bucket(size)]);
-    }
+    else
+        stats_count_medium(heap_stats(h), cls, size);
     return p;
 }
 

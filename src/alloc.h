@@ -10,6 +10,7 @@
 #include "common.h"
 #include "debug.h"
 #include "heap.h"
+#include "sizeclass.h"
 
 /* malloc_usable_size: the usable size of the live block at p; anything else
  * (foreign, interior, freed) is reported as an invalid pointer through the
@@ -62,6 +63,36 @@ static inline void *alloc_default_pop(size_t size)
         slab_asan_handed_out(pg, b);
         stat_inc(&heap_stats(h)->requests[size]);
         return b;
+    }
+    return NULL;
+}
+
+/* The slab class of a request of size bytes with the pool's alignment, or
+ * CLASS_NONE if it is not served from a slab (alloc.c: alloc_route's rule). */
+static inline unsigned slab_class_for(const struct mpool_pool *pool, size_t size)
+{
+    size_t req = size < pool->min_block ? pool->min_block : size;
+    size_t rounded = align_up(req, pool->align);
+    if (size > pool->max_block || pool->align > PAGE_SIZE || rounded > SLAB_MAX)
+        return CLASS_NONE;
+    return sizeclass_of(rounded);
+}
+
+/* A block for malloc(size), size above SMALL_MAX, from the calling thread's
+ * default heap's current slab of its class (collecting the owner's own frees
+ * when its free list is empty: slab_collect_local), or NULL: then malloc
+ * takes the general slow half (no slab class, no heap yet, a slab to refill,
+ * a head without the free mark). */
+static inline void *alloc_default_medium(size_t size)
+{
+    struct heap *h = mpool_default_heap;
+    unsigned cls = slab_class_for(&mpool_default_pool, size);
+    struct page *pg = h->current[cls]; /* current[CLASS_NONE] is the empty sentinel */
+    if (likely(slab_head_ok(pg, pg->free, h->key)) ||
+        (slab_collect_local(pg) && likely(slab_head_ok(pg, pg->free, h->key)))) {
+        void *p = slab_pop(pg, h->link);
+        stats_count_medium(heap_stats(h), cls, size);
+        return p;
     }
     return NULL;
 }

@@ -344,6 +344,8 @@ struct page *buddy_alloc_locked(struct buddy *b, const struct run_request *req, 
     page_clear_back(pg);
     pg->kind = req->kind;
     pg->cls = req->cls;
+    if (req->kind == PAGE_SLAB)
+        pg->block_size = req->block_size; /* buddy_check reads it: set under the lock */
     pg->used = 0;
     pg->heap = NULL; /* the slab layer sets it once the slab is formatted */
     pg->free = pg->local_free = NULL;

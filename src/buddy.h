@@ -54,6 +54,7 @@ struct run_request {
     unsigned align_order;
     uint8_t kind;
     uint8_t cls;
+    uint32_t block_size; /* SLAB: bytes per block (which pages get `back`: region.h) */
 };
 
 /* A run as requested, grown into if needed.  *dirty tells if its pages may

@@ -7,9 +7,10 @@
  * Invariants (heap_check)
  *   Every slab of the heap has page->heap == the heap and is in exactly one
  *   place: current[cls] (no flag), queue[cls] (PG_QUEUED; queue_last[cls]
- *   is its last slab) or full (PG_FULL,
- *   also on remote_full once notified); a parked slab that is not notified
- *   has SLAB_NOTIFY set.
+ *   is its last slab), full (PG_FULL, also on remote_full once notified)
+ *   or spare[cls] (PG_SPARE, used == 0); a parked slab that is not
+ *   notified has SLAB_NOTIFY set; spare_pages is the sum of the spares'
+ *   pages, at most HEAP_SPARE_PAGES.
  */
 #include "heap.h"
 
@@ -107,6 +108,34 @@ static void slab_release(struct heap *h, struct page *pg)
     pg->free = pg->local_free = NULL;
     pg->flags = 0;
     buddy_free(&pool->buddy, pg, pool->thread_safe);
+}
+
+/* Keeps pg, an empty slab on no list and not current whose marks
+ * slab_verify_empty confirmed (leaving thread_free locked), as its class's
+ * spare;
+ * false if the class has one or the heap's spares would pass
+ * HEAP_SPARE_PAGES. */
+static bool spare_keep(struct heap *h, struct page *pg)
+{
+    if (h->spare[pg->cls] || h->spare_pages + pg->npages > HEAP_SPARE_PAGES)
+        return false;
+    __atomic_store_n(&pg->thread_free, 0, __ATOMIC_RELEASE); /* slab_verify_empty left it locked */
+    pg->flags = PG_SPARE;
+    h->spare[pg->cls] = pg;
+    h->spare_pages += pg->npages;
+    return true;
+}
+
+/* Takes the spare slab of class cls off h (NULL if none). */
+static struct page *spare_take(struct heap *h, unsigned cls)
+{
+    struct page *pg = h->spare[cls];
+    if (pg) {
+        h->spare[cls] = NULL;
+        h->spare_pages -= pg->npages;
+        pg->flags = 0;
+    }
+    return pg;
 }
 
 void heap_notify(struct heap *h, struct page *pg)
@@ -228,8 +257,10 @@ static void *heap_refill(struct heap *h, unsigned cls, enum buddy_status *status
         if (heap_ready_or_park(h, pg, bad))
             return heap_use(h, pg);
     }
+    if ((pg = spare_take(h, cls)) != NULL && heap_ready_or_park(h, pg, bad))
+        return heap_use(h, pg);
     const struct sclass *c = &pool->cls[cls];
-    struct run_request req = {c->slab_pages, 0, PAGE_SLAB, (uint8_t)cls};
+    struct run_request req = {c->slab_pages, 0, PAGE_SLAB, (uint8_t)cls, (uint32_t)c->block_size};
     bool dirty;
     pg = buddy_alloc(&pool->buddy, &req, pool->thread_safe, &dirty, status);
     if (!pg)
@@ -263,11 +294,13 @@ static void heap_rebuild_doubled(struct heap *h, struct page *pg, const void **d
     slab_rebuild(pg, h->key);
 }
 
-/* Gives pg (not current; queued or on no list) back to the page allocator if
- * every block is free, which its marks must confirm (slab.h); a count that
- * says empty against the marks is a double free: the lists are rebuilt and
- * the block noted in *doubled.  True if released. */
-static bool heap_release_empty(struct heap *h, struct page *pg, const void **doubled)
+/* Gives pg (not current; queued or on no list) back to the page allocator,
+ * or if keep, keeps it as its class's spare when there is room
+ * (spare_keep), if every block is free, which its marks must confirm
+ * (slab.h); a count that says empty against the marks is a double free: the
+ * lists are rebuilt and the block noted in *doubled.  True if it left the
+ * queue (released or kept). */
+static bool heap_retire_empty(struct heap *h, struct page *pg, bool keep, const void **doubled)
 {
     if (!slab_verify_empty(pg, h->key)) {
         heap_rebuild_doubled(h, pg, doubled);
@@ -276,8 +309,15 @@ static bool heap_release_empty(struct heap *h, struct page *pg, const void **dou
     }
     if (pg->flags & PG_QUEUED)
         queue_remove(h, pg);
-    slab_release(h, pg);
+    if (!keep || !spare_keep(h, pg))
+        slab_release(h, pg);
     return true;
+}
+
+/* heap_retire_empty without keeping: true if released. */
+static bool heap_release_empty(struct heap *h, struct page *pg, const void **doubled)
+{
+    return heap_retire_empty(h, pg, false, doubled);
 }
 
 void heap_free_settle(struct heap *h, struct page *pg)
@@ -295,18 +335,18 @@ void heap_free_settle(struct heap *h, struct page *pg)
     }
     const void *doubled = NULL;
     if (pg->used == 0 && !pg->current) {
-        heap_release_empty(h, pg, &doubled);
+        heap_retire_empty(h, pg, true, &doubled);
     } else { /* below 0, or a current slab at 0: the owner freed a block twice */
         heap_rebuild_doubled(h, pg, &doubled);
         if (slab_live(pg) == 0 && !pg->current)
-            heap_release_empty(h, pg, &doubled);
+            heap_retire_empty(h, pg, true, &doubled);
     }
     if (unlikely(doubled != NULL))
         heap_report_double_free(h->pool, doubled, FOUND_AT_EMPTY); /* last: the logger may call into the pool */
 }
 
 /* Collects every slab of h that is not parked and releases the empty ones
- * (current slabs too); returns how many went back, and notes in *doubled a
+ * (current slabs and spares too); returns how many went back, and notes in *doubled a
  * count contradicted the marks (a double free: reported by the caller, after
  * heaps_lock, since the logger may call into the pool).  With decommitted
  * (mpool_trim), the slabs that stay also give back the pages that hold only
@@ -341,6 +381,12 @@ static size_t heap_collect(struct heap *h, const void **doubled, size_t *decommi
                 *decommitted += slab_trim(pg);
             pg = next;
         }
+        if ((pg = spare_take(h, cls)) != NULL) {
+            if (heap_release_empty(h, pg, doubled))
+                released++;
+            else
+                queue_push(h, pg);
+        }
     }
     return released;
 }
@@ -351,7 +397,9 @@ static void heap_forget(struct heap *h)
     for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
         h->current[cls] = &mpool_empty_slab;
         h->queue[cls] = h->queue_last[cls] = NULL;
+        h->spare[cls] = NULL;
     }
+    h->spare_pages = 0;
     h->full = NULL;
     __atomic_store_n(&h->remote_full, NULL, __ATOMIC_RELAXED);
 }
@@ -374,6 +422,11 @@ static void heap_drain(struct heap *h, void (*fn)(struct page *pg, void *arg), v
             queue_remove(h, pg);
             pg->next = all;
             all = pg;
+        }
+        struct page *spare = spare_take(h, cls);
+        if (spare) {
+            spare->next = all;
+            all = spare;
         }
     }
     while (h->full) {
@@ -651,7 +704,7 @@ size_t heap_pool_used_bytes(struct mpool_pool *pool)
  * owner, its lists sound (slab_check). */
 static size_t heap_check(const struct heap *h, size_t *slabs)
 {
-    size_t problems = 0, n = 0, limit = budget_held(&h->pool->budget) >> PAGE_SHIFT;
+    size_t problems = 0, n = 0, spare_pages = 0, limit = budget_held(&h->pool->budget) >> PAGE_SHIFT;
     for (unsigned cls = 0; cls < CLASS_COUNT; cls++) {
         const struct page *cur = h->current[cls];
         if (cur != &mpool_empty_slab) {
@@ -674,7 +727,19 @@ static size_t heap_check(const struct heap *h, size_t *slabs)
         }
         if (h->queue_last[cls] != prev)
             problems++;
+        const struct page *spare = h->spare[cls];
+        if (spare) {
+            n++;
+            spare_pages += spare->npages;
+            if (spare->kind != PAGE_SLAB || spare->cls != cls || spare->heap != h || spare->flags != PG_SPARE ||
+                spare->current || slab_live(spare) != 0 || spare == cur)
+                problems++;
+            else
+                problems += slab_check(spare, h->key);
+        }
     }
+    if (spare_pages != h->spare_pages || spare_pages > HEAP_SPARE_PAGES)
+        problems++;
     /* A parked slab is on the notified stack when a remote free took its
      * notification bit, except while that free is between taking the bit
      * and pushing the slab (a check that runs beside other threads' frees
@@ -754,6 +819,8 @@ size_t heap_pool_sweep(struct mpool_pool *pool, bool quiet)
                 sweep_slab(h, h->current[cls], found, &n);
             for (struct page *pg = h->queue[cls]; pg; pg = pg->next)
                 sweep_slab(h, pg, found, &n);
+            if (h->spare[cls])
+                sweep_slab(h, h->spare[cls], found, &n);
         }
         for (struct page *pg = h->full; pg; pg = pg->next)
             sweep_slab(h, pg, found, &n);

@@ -19,15 +19,23 @@
  *   remote_full   an atomic stack (through remote_next) of parked slabs that
  *                 a remote free notified: the owner takes it with one
  *                 exchange and queues them again.
+ *   spare[cls]    an empty slab kept for the class (PG_SPARE, on no list).
  *   When current runs dry the owner collects its local_free and thread_free;
  *   failing that it parks it, takes the notified slabs, and tries the queue,
- *   oldest first, collecting each; failing that it takes a new slab from the
- *   page allocator.  Oldest first: in a random churn the newest queued slab
- *   has just been unparked with an eighth free, the oldest has gathered
- *   frees the longest, so a refill gets more blocks and slabs are parked
- *   and unparked (two compare-and-swaps) less often.  A slab whose last block comes back to its owner goes back to
- *   the page allocator at once, unless it is current (then it stays, so a
- *   class used in rounds does not take and return a slab each round).
+ *   oldest first, collecting each; failing that it takes the spare, and only
+ *   then a new slab from the page allocator.  Oldest first: in a random
+ *   churn the newest queued slab has just been unparked with an eighth
+ *   free, the oldest has gathered frees the longest, so a refill gets more
+ *   blocks and slabs are parked and unparked (two compare-and-swaps) less
+ *   often.  A slab whose last block comes back to its owner stays if it is
+ *   current (so a class used in rounds does not take and return a slab each
+ *   round); otherwise it becomes the class's spare if the class has none
+ *   and the heap's spares stay within HEAP_SPARE_PAGES, else it goes back
+ *   to the page allocator.  So a churn of medium blocks (slabs of one to a
+ *   few blocks, which empty often) does not take the page lock, split,
+ *   format and touch fresh pages for every slab it needs, and a heap keeps
+ *   at most HEAP_SPARE_PAGES of empty slabs; trim, a request that meets
+ *   max_size and the thread's exit give them back.
  *
  * Threads and life cycle
  *   A thread finds its heap for the default pool in one initial-exec
@@ -57,6 +65,7 @@
 #include "slab.h"
 
 #define HEAP_SLOTS 8 /* pools other than the default one a thread keeps a heap for at once */
+#define HEAP_SPARE_PAGES 256 /* empty slabs a heap keeps (1 MiB: four slabs of medium blocks) */
 
 struct heap_thread;
 
@@ -68,6 +77,8 @@ struct heap {
     struct page *queue[CLASS_COUNT];
     struct page *queue_last[CLASS_COUNT];
     struct page *full;
+    struct page *spare[CLASS_COUNT];       /* an empty slab kept per class (PG_SPARE), or NULL */
+    size_t spare_pages;                    /* pages of the spare slabs, at most HEAP_SPARE_PAGES */
     struct page *remote_full;              /* atomic */
     struct heap_thread *owner;             /* heaps_lock; NULL: ownerless */
     struct heap *next, *prev;              /* the pool's heaps (heaps_lock; next is set

@@ -49,7 +49,7 @@ void *large_alloc(struct mpool_pool *pool, size_t size, size_t align, bool *zero
     lock_take(&pool->buddy.lock, pool->thread_safe);
     struct page *head = cache_take_locked(&pool->large_cache, npages, align_order);
     if (!head) {
-        struct run_request req = {npages, align_order, PAGE_LARGE, 0};
+        struct run_request req = {npages, align_order, PAGE_LARGE, 0, 0};
         head = buddy_alloc_locked(&pool->buddy, &req, &dirty, status);
     }
     if (head) {

@@ -94,6 +94,7 @@ enum {
     PG_BACKED = 4, /* LARGE: every page's back leads to the head, as in a slab (a chunk of a
                       fixed-size pool: fixed.c sets and clears it under the page lock) */
     PG_CACHED = 8, /* LARGE: a freed block kept whole for reuse (large.c), not live */
+    PG_SPARE = 16, /* SLAB: an empty slab its heap keeps for the next refill of its class (heap.h) */
 };
 
 struct heap;

@@ -76,7 +76,7 @@ void slab_format(struct page *pg, struct heap *heap, size_t block_size, uint64_t
     mpool_assert(block_size >= 2 * sizeof(uint64_t), "slab_format: blocks hold a link and a mark");
     unsigned shift;
     uint64_t inverse = size_inverse(block_size, &shift);
-    pg->block_size = (uint32_t)block_size;
+    mpool_assert_internal(pg->block_size == block_size, "slab_format: the run was asked for this block size");
     pg->capacity = (uint32_t)cap;
     __atomic_store_n(&pg->extent, 0, __ATOMIC_RELAXED);
     pg->inverse = inverse;

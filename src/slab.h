@@ -235,8 +235,24 @@ static inline void *slab_pop(struct page *pg, uint64_t link)
     return block;
 }
 
-/* Formats a fresh run (pg, kind SLAB, class cls) into a slab of blocks of
- * block_size bytes owned by heap, with the pool's mark key and link secret,
+/* The owner's collect when the free list is empty and no other thread freed
+ * into the slab: local_free becomes the free list (slab_collect without its
+ * call and its test of thread_free's contents).  True if it did.  A class
+ * whose slab carves one block at a time (blocks of a page or more) meets
+ * this at every allocation of a malloc+free pair, so the slow halves of
+ * allocation try it before the refill. */
+static inline bool slab_collect_local(struct page *pg)
+{
+    if (pg->free != NULL || pg->local_free == NULL || __atomic_load_n(&pg->thread_free, __ATOMIC_RELAXED) != 0)
+        return false;
+    pg->free = pg->local_free;
+    pg->local_free = NULL;
+    return true;
+}
+
+/* Formats a fresh run (pg, kind SLAB, class cls, block_size already set by
+ * the page allocator under its lock: buddy_check reads it) into a slab of
+ * blocks of block_size bytes owned by heap, with the pool's mark key and link secret,
  * and carves its first blocks. */
 void slab_format(struct page *pg, struct heap *heap, size_t block_size, uint64_t key, uint64_t link) mpool_internal;
 

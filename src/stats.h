@@ -74,6 +74,16 @@ static inline void stats_heap_call(struct heap_stats *s, size_t size, size_t usa
     stat_inc(&s->other_hist[stats_bucket(size)]);
 }
 
+/* An allocating call above SMALL_MAX served from a slab of class cls by the
+ * calling thread's heap (counters s): calls, usable bytes and class
+ * allocations follow from medium[cls]. */
+static inline void stats_count_medium(struct heap_stats *s, unsigned cls, size_t size)
+{
+    stat_inc(&s->medium[cls]);
+    stat_add(&s->other_requested, size);
+    stat_inc(&s->other_hist[stats_bucket(size)]);
+}
+
 /* A counter read by a snapshot. */
 static inline uint64_t stat_read(const uint64_t *c) { return __atomic_load_n(c, __ATOMIC_RELAXED); }
 

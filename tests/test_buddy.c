@@ -49,7 +49,7 @@ static void fix_fini(struct fix *f)
 static struct page *alloc_run(struct fix *f, size_t n, unsigned align_order, bool *dirty,
                               enum buddy_status *st)
 {
-    struct run_request req = {n, align_order, PAGE_LARGE, 0};
+    struct run_request req = {n, align_order, PAGE_LARGE, 0, 0};
     bool d = true;
     enum buddy_status s = BUDDY_NOMEM;
     struct page *pg = buddy_alloc(&f->b, &req, false, &d, &s);

@@ -230,41 +230,130 @@ Test(slab, smallest_block_is_sixteen_bytes)
     mpool_destroy(pool);
 }
 
-/* ---- empty slabs --------------------------------------------------------- */
+/* ---- back: which descriptors lead to the slab ---------------------------- */
 
-static void empty_slabs_go_back(bool thread_safe)
+/* A slab of blocks above a page sets `back` only where a block starts
+ * (region.h): a pointer into any other page of a block is refused by every
+ * query, as an interior pointer always was, and the block starts still find
+ * the slab. */
+static void blocks_of_medium_slab(size_t size)
 {
-    mpool_t *pool = make_pool_ts(thread_safe, 16);
-    struct page *a;
-    void **blocks = fill_slab(pool, 256, &a);
-    size_t cap = a->capacity;
-    void *other = mpool_alloc(pool, 256); /* a is parked, the next slab current */
-    struct page *b = slab_of(other);
-    cr_assert_neq(a, b);
-    size_t free_pages = pool->buddy.free_pages;
+    mpool_t *pool = make_pool();
+    char *p = mpool_alloc(pool, size);
+    cr_assert_not_null(p);
+    struct page *head = slab_of(p);
+    size_t bsize = head->block_size, npages = head->npages;
+    cr_assert_gt(bsize, PAGE_SIZE);
+    for (size_t k = 1; k < npages; k++) /* the heads table: every page leads to the head */
+        cr_assert_eq(page_head(&head[k]), head, "page %zu of a slab of %zu B blocks", k, bsize);
+    /* Every block of the slab: found, owned, and freed by the inline path. */
+    size_t cap = head->capacity;
+    void **blocks = calloc(cap, sizeof *blocks);
+    cr_assert_not_null(blocks);
+    blocks[0] = p;
+    for (size_t i = 1; i < cap; i++) {
+        blocks[i] = mpool_alloc(pool, size);
+        cr_assert_eq(slab_of(blocks[i]), head);
+        cr_assert(mpool_owns(pool, blocks[i]));
+        cr_assert_eq(mpool_usable_size(pool, blocks[i]), bsize);
+    }
+    /* A pointer a page into the first block (no block starts there when the
+     * blocks are whole pages) is no block. */
+    char *inside = p + PAGE_SIZE;
+    cr_assert_not(mpool_owns(pool, inside));
+    cr_assert_eq(mpool_usable_size(pool, inside), 0);
+    reset_last_error(pool);
+    mpool_free(pool, inside);
+    cr_assert_eq(mpool_last_error(), MPOOL_ERR_INVALID_POINTER, "an interior pointer was freed");
+    cr_assert_eq(mpool_check(pool), 0);
     for (size_t i = 0; i < cap; i++)
         mpool_free(pool, blocks[i]);
-    cr_assert_eq(pool->buddy.free_pages, free_pages + a->npages, "an empty slab kept its pages");
-    cr_assert_neq(a->kind, PAGE_SLAB, "the empty slab is still a slab");
-    cr_assert_null(a->heap, "a released slab still names a heap");
-    cr_assert_eq(mpool_check(pool), 0);
-    /* The current slab is kept when it empties. */
-    mpool_free(pool, other);
-    cr_assert_eq(b->kind, PAGE_SLAB);
-    cr_assert_eq(my_heap(pool)->current[b->cls], b, "the current slab was given back when empty");
-    cr_assert_eq(slab_live(b), 0);
     cr_assert_eq(mpool_get_usage(pool).used, 0);
-    cr_assert_eq(mpool_check(pool), 0);
-    /* Trim gives it back too (and may unmap its region: b is not read after). */
-    unsigned cls = b->cls;
-    mpool_trim(pool);
-    cr_assert_eq(my_heap(pool)->current[cls], &mpool_empty_slab);
     cr_assert_eq(mpool_check(pool), 0);
     free(blocks);
     mpool_destroy(pool);
 }
 
-Test(slab, empty_slabs_go_back_to_the_page_allocator)
+Test(slab, medium_slabs_find_every_block_and_refuse_interior_pointers)
+{
+    blocks_of_medium_slab(5 * 1024);   /* 5 KiB blocks: some pages hold no block start */
+    blocks_of_medium_slab(40 * 1024);  /* whole pages: a pointer a page in is interior */
+    blocks_of_medium_slab(200 * 1024); /* one block per slab */
+}
+
+/* ---- empty slabs --------------------------------------------------------- */
+
+static void empty_slabs_go_back(bool thread_safe)
+{
+    mpool_t *pool = make_pool_ts(thread_safe, 16);
+    struct page *a, *b;
+    void **blocks = fill_slab(pool, 256, &a);
+    size_t cap = a->capacity;
+    void **bblocks = fill_slab(pool, 256, &b); /* a is parked, b full and current */
+    cr_assert_neq(a, b);
+    cr_assert_eq(b->capacity, cap);
+    void *other = mpool_alloc(pool, 256); /* b is parked, c current */
+    struct page *c = slab_of(other);
+    cr_assert(c != a && c != b);
+    unsigned cls = c->cls;
+    struct heap *h = my_heap(pool);
+    size_t free_pages = pool->buddy.free_pages;
+    /* The first slab of the class that empties is kept as its spare. */
+    for (size_t i = 0; i < cap; i++)
+        mpool_free(pool, blocks[i]);
+    cr_assert_eq(pool->buddy.free_pages, free_pages, "the spare went back to the page allocator");
+    cr_assert_eq(h->spare[cls], a, "the empty slab is not the class's spare");
+    cr_assert_eq(a->kind, PAGE_SLAB);
+    cr_assert_eq(a->flags, PG_SPARE);
+    cr_assert_eq(a->heap, h);
+    cr_assert_eq(h->spare_pages, a->npages);
+    cr_assert_eq(mpool_check(pool), 0);
+    /* The next one goes back: the class has a spare. */
+    for (size_t i = 0; i < cap; i++)
+        mpool_free(pool, bblocks[i]);
+    cr_assert_eq(pool->buddy.free_pages, free_pages + b->npages, "an empty slab kept its pages");
+    cr_assert_neq(b->kind, PAGE_SLAB, "the empty slab is still a slab");
+    cr_assert_null(b->heap, "a released slab still names a heap");
+    cr_assert_eq(h->spare[cls], a);
+    cr_assert_eq(mpool_check(pool), 0);
+    /* The class's next slab is the spare, not fresh pages. */
+    size_t left = c->capacity - 1;
+    for (size_t i = 0; i < left; i++)
+        bblocks[i] = mpool_alloc(pool, 256);
+    cr_assert_eq(slab_of(bblocks[left - 1]), c);
+    free_pages = pool->buddy.free_pages;
+    void *next = mpool_alloc(pool, 256);
+    cr_assert_eq(slab_of(next), a, "the refill took another slab than the spare");
+    cr_assert_eq(pool->buddy.free_pages, free_pages);
+    cr_assert_null(h->spare[cls]);
+    cr_assert_eq(h->spare_pages, 0);
+    cr_assert_eq(mpool_check(pool), 0);
+    mpool_free(pool, next);
+    for (size_t i = 0; i < left; i++)
+        mpool_free(pool, bblocks[i]);
+    /* The current slab is kept when it empties. */
+    cr_assert_eq(a->kind, PAGE_SLAB);
+    cr_assert_eq(h->current[cls], a, "the current slab was given back when empty");
+    cr_assert_eq(slab_live(a), 0);
+    /* c (not current) empties and becomes the spare. */
+    cr_assert_null(h->spare[cls]);
+    mpool_free(pool, other);
+    cr_assert_eq(h->spare[cls], c);
+    cr_assert_eq(h->spare_pages, c->npages);
+    cr_assert_eq(mpool_get_usage(pool).used, 0);
+    cr_assert_eq(mpool_check(pool), 0);
+    /* Trim gives both back (and may unmap their region: a and c are not read after). */
+    mpool_trim(pool);
+    cr_assert_eq(h->current[cls], &mpool_empty_slab);
+    cr_assert_null(h->spare[cls]);
+    cr_assert_eq(h->spare_pages, 0);
+    cr_assert_eq(mpool_check(pool), 0);
+    free(blocks);
+    free(bblocks);
+    mpool_destroy(pool);
+}
+
+Test(slab, empty_slabs_are_kept_one_per_class_then_go_back)
 {
     empty_slabs_go_back(false);
     empty_slabs_go_back(true);

@@ -52,8 +52,15 @@ DROPIN_API void *__libc_pvalloc(size_t size);
 
 /* ---- The malloc family -------------------------------------------------- */
 
+/* Sizes above SMALL_MAX that a slab serves are popped here, as the inline
+ * part pops smaller ones; the rest takes the general slow half. */
 static mpool_noinline void *malloc_slow(size_t size)
 {
+    if (size > SMALL_MAX && size <= SLAB_MAX) {
+        void *p = alloc_default_medium(size);
+        if (likely(p != NULL))
+            return p;
+    }
     return alloc_default_slow(size);
 }
 
