@@ -277,11 +277,10 @@ static inline bool page_is_released(const struct page *pg)
 static inline struct page *region_run_of(struct region *r, const void *p)
 {
     size_t idx = ((uintptr_t)p - (uintptr_t)r) >> PAGE_SHIFT;
-    struct page *pg = &r->pages[idx];
-    size_t back = page_back(pg) / sizeof(struct page);
+    struct page *head = region_head_of(r, p);
+    size_t back = idx - page_index(r, head); /* wraps (refused) if the entry leads forward */
     if (back > idx - r->meta_pages)
         return NULL;
-    struct page *head = pg - back;
     if ((head->kind != PAGE_SLAB && head->kind != PAGE_LARGE) || back >= head->npages)
         return NULL;
     return head;
