@@ -54,7 +54,7 @@ struct run_request {
     unsigned align_order;
     uint8_t kind;
     uint8_t cls;
-    uint32_t block_size; /* SLAB: bytes per block (which pages get `back`: region.h) */
+    uint32_t block_size; /* SLAB: bytes per block (set on the head under the page lock: buddy_check reads it) */
 };
 
 /* A run as requested, grown into if needed.  *dirty tells if its pages may

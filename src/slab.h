@@ -81,8 +81,9 @@
  * page of a slab but the first whose carved blocks are all free: on free or
  * local_free after thread_free is taken under SLAB_LOCKED, or in a page
  * released before.  The blocks that start in such a page leave the lists
- * (`released` counts them) and its descriptor becomes a stub: back 0, kind
- * PAGE_SLAB, npages 0, no heap (page_is_released, region.h).  Every lookup
+ * (`released` counts them) and its descriptor becomes a stub that its
+ * heads-table entry leads to: kind PAGE_SLAB, npages 0, no heap
+ * (page_is_released, region.h).  Every lookup
  * of an address there stops at the stub, which heads no run: the owner's
  * inline free falls through (no heap), and the general path, the exact
  * queries and realloc find no block and refuse it as an invalid pointer.
