@@ -150,18 +150,26 @@ static void *slab_take_remote(struct page *pg)
     return list;
 }
 
-void slab_collect_remote(struct page *pg)
+/* Puts the list from head (NULL: nothing) in front of local_free.  A link
+ * the program overwrote ends the walk to its tail early: allocation finds it
+ * (slab.h). */
+static void slab_prepend_local(struct page *pg, void *head)
 {
-    if (!slab_tf_list(__atomic_load_n(&pg->thread_free, __ATOMIC_RELAXED)))
-        return;
-    void *head = slab_take_remote(pg), *tail = head;
     if (!head)
         return;
-    size_t steps = 0; /* a link the program overwrote ends the walk early: allocation finds it (slab.h) */
+    void *tail = head;
+    size_t steps = 0;
     while (slab_link_readable(pg, slab_link_get(tail, pg->link)) && ++steps < pg->capacity)
         tail = slab_link_get(tail, pg->link);
     slab_link_put(tail, pg->local_free, pg->link);
     pg->local_free = head;
+}
+
+void slab_collect_remote(struct page *pg)
+{
+    if (!slab_tf_list(__atomic_load_n(&pg->thread_free, __ATOMIC_RELAXED)))
+        return;
+    slab_prepend_local(pg, slab_take_remote(pg));
 }
 
 bool slab_collect(struct page *pg)
@@ -512,14 +520,7 @@ size_t slab_trim(struct page *pg)
         int32_t n = (int32_t)slab_tf_count(tf);
         if (pg->released) /* a racing free of a released block (slab_drop_released) */
             held = slab_drop_released(pg, held, &n);
-        if (held) {
-            void *tail = held;
-            size_t steps = 0;
-            while (slab_link_readable(pg, slab_link_get(tail, pg->link)) && ++steps < pg->capacity)
-                tail = slab_link_get(tail, pg->link);
-            slab_link_put(tail, pg->local_free, pg->link);
-            pg->local_free = held;
-        }
+        slab_prepend_local(pg, held);
         slab_set_used(pg, pg->used - n);
     }
     uint64_t seen[SLAB_TRIM_MAX_BLOCKS / 64] = {0}, rel[SLAB_TRIM_MAX_PAGES / 64] = {0},
